@@ -1,0 +1,312 @@
+/**
+ * The rollout config: one zod schema, the single source of truth for the execution input,
+ * the CLI's `validate`, and the JSON Schema file editors use (`schema/rollout-config.schema.json`).
+ * Pure: imports nothing from AWS.
+ */
+import { z } from 'zod';
+import { ConfigValidationError } from './errors.ts';
+
+const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const safeName = (what: string) =>
+  z.string().regex(SAFE_NAME, `${what} must be 1-64 characters of letters, digits, '.', '_' or '-', starting with a letter or digit`);
+
+/** CloudWatch names and dimension values: printable, no control characters, bounded. */
+const cwString = (what: string, max = 255) =>
+  z.string().min(1, `${what} must not be empty`).max(max, `${what} must be at most ${max} characters`)
+    .regex(/^[^\p{Cc}]+$/u, `${what} must not contain control characters`);
+
+const STAT = /^(SampleCount|Average|Sum|Minimum|Maximum|p\d{1,2}(\.\d{1,2})?|tm\d{1,2}|IQM)$/;
+
+export const MetricQuerySchema = z.object({
+  namespace: cwString('namespace'),
+  metricName: cwString('metricName'),
+  dimensions: z.record(cwString('dimension name'), cwString('dimension value', 1024))
+    .refine((d) => Object.keys(d).length <= 30, 'at most 30 dimensions').default({}),
+  stat: z.string().regex(STAT, 'stat must be a CloudWatch statistic such as Average, Sum, Maximum or p99'),
+}).strict();
+export type MetricQuery = z.infer<typeof MetricQuerySchema>;
+
+const GaugeQueriesSchema = z.object({ value: MetricQuerySchema }).strict();
+const RatioQueriesSchema = z.object({ numerator: MetricQuerySchema, denominator: MetricQuerySchema }).strict();
+
+export const ThresholdSchema = z.object({
+  max: z.number().finite().optional(),
+  min: z.number().finite().optional(),
+}).strict().refine((t) => t.max !== undefined || t.min !== undefined, 'threshold needs `max` and/or `min`')
+  .refine((t) => t.max === undefined || t.min === undefined || t.min <= t.max, 'threshold.min must not exceed threshold.max');
+
+export const BaselineComparisonSchema = z.object({
+  maxIncreasePercent: z.number().finite().min(0).max(10_000),
+}).strict();
+
+/** Statistical knobs of the judge (all optional; the judge documents its defaults). */
+export const JudgeOptionsSchema = z.object({
+  /** Fewer datapoints than this (per variant) is INCONCLUSIVE. */
+  minDatapoints: z.number().int().min(1).max(10_000).optional(),
+  /** Ratio metrics: fewer denominator events (e.g. requests) than this is INCONCLUSIVE. */
+  minDenominator: z.number().int().min(1).max(1e9).optional(),
+  /** One-sided confidence level for bounds and tests, e.g. 0.95. */
+  confidence: z.number().gt(0.5).lt(1).optional(),
+  /** Gauge trend (leak) detection: fail when the projected threshold crossing is within this many seconds. */
+  trendHorizonSeconds: z.number().int().min(0).max(7 * 86_400).optional(),
+}).strict();
+
+/** What the judge needs of a metric: no queries, no target. `canary judge` accepts exactly this. */
+export const JudgeMetricSchema = z.object({
+  name: safeName('metric name'),
+  kind: z.enum(['gauge', 'ratio'], { error: "kind must be 'gauge' (one value per period) or 'ratio' (numerator / denominator counts)" }),
+  unit: z.enum(['percent', 'seconds', 'milliseconds', 'count', 'bytes', 'none']).default('none'),
+  threshold: ThresholdSchema,
+  baseline: BaselineComparisonSchema.optional(),
+  critical: z.boolean().default(false),
+  judge: JudgeOptionsSchema.optional(),
+}).strict();
+export type JudgeMetric = z.infer<typeof JudgeMetricSchema>;
+
+export const JudgeConfigSchema = z.object({
+  metrics: z.array(JudgeMetricSchema).min(1, 'at least one metric is needed').max(50),
+}).passthrough();
+export type JudgeConfig = z.infer<typeof JudgeConfigSchema>;
+
+const RolloutMetricSchema = JudgeMetricSchema.extend({
+  queries: z.object({
+    canary: z.union([GaugeQueriesSchema, RatioQueriesSchema]),
+    baseline: z.union([GaugeQueriesSchema, RatioQueriesSchema]),
+  }).strict(),
+}).strict().superRefine((m, ctx) => {
+  for (const variant of ['canary', 'baseline'] as const) {
+    const q = m.queries[variant];
+    const isRatio = 'numerator' in q;
+    if (m.kind === 'ratio' && !isRatio) {
+      ctx.addIssue({ code: 'custom', path: ['queries', variant], message: "a 'ratio' metric needs `numerator` and `denominator` queries" });
+    }
+    if (m.kind === 'gauge' && isRatio) {
+      ctx.addIssue({ code: 'custom', path: ['queries', variant], message: "a 'gauge' metric needs one `value` query" });
+    }
+  }
+});
+export type RolloutMetric = z.infer<typeof RolloutMetricSchema>;
+
+const StageObjectSchema = z.object({
+  weight: z.number().int().min(1).max(100),
+  bakeSeconds: z.number().int().min(0).max(86_400).optional(),
+  checks: z.number().int().min(1).max(100).optional(),
+}).strict();
+
+/** Preset for the common case: an ALB in front of two ECS services (baseline and canary). */
+export const AlbEcsPresetSchema = z.object({
+  type: z.literal('alb-ecs'),
+  /** ALB dimension value, e.g. `app/my-alb/50dc6c495c0c9188`. */
+  loadBalancer: cwString('loadBalancer'),
+  baselineTargetGroup: cwString('baselineTargetGroup'),
+  canaryTargetGroup: cwString('canaryTargetGroup'),
+  cluster: cwString('cluster'),
+  baselineService: cwString('baselineService'),
+  canaryService: cwString('canaryService'),
+  memoryMaxPercent: z.number().min(1).max(100).default(80),
+  errorRateMaxPercent: z.number().min(0).max(100).default(1),
+  latencyP99MaxSeconds: z.number().positive().max(600).default(1),
+  latencyMaxIncreasePercent: z.number().min(0).max(10_000).default(20),
+}).strict();
+export type AlbEcsPreset = z.infer<typeof AlbEcsPresetSchema>;
+
+const HOSTED_ZONE_ID = /^(\/hostedzone\/)?[A-Z0-9]{1,32}$/;
+const RECORD_NAME = /^(\*\.)?([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?$/;
+
+export const TargetSchema = z.object({
+  hostedZoneId: z.string().regex(HOSTED_ZONE_ID, 'hostedZoneId must be a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ')
+    .transform((id) => id.replace(/^\/hostedzone\//, '')),
+  recordName: z.string().max(253, 'recordName must be at most 253 characters')
+    .regex(RECORD_NAME, 'recordName must be a DNS name such as api.example.com')
+    .transform((n) => n.toLowerCase().replace(/\.$/, '')),
+  recordType: z.enum(['A', 'AAAA', 'CNAME']).default('A'),
+  baselineSetIdentifier: z.string().min(1).max(128).regex(/^[^\p{Cc}]+$/u, 'no control characters'),
+  canarySetIdentifier: z.string().min(1).max(128).regex(/^[^\p{Cc}]+$/u, 'no control characters'),
+  /**
+   * Longest record TTL accepted. Clients keep an old answer for a whole TTL, so a long TTL means
+   * a rollback takes that long to reach them. Raise it only knowingly.
+   */
+  maxTtlSeconds: z.number().int().min(0).max(86_400).default(60),
+}).strict().refine((t) => t.baselineSetIdentifier !== t.canarySetIdentifier, {
+  message: 'baselineSetIdentifier and canarySetIdentifier must differ', path: ['canarySetIdentifier'],
+});
+export type Target = z.infer<typeof TargetSchema>;
+
+export const IncidentConfigSchema = z.object({
+  /** Extra SNS topic besides the stack's own (which always gets the incident). */
+  snsTopicArn: z.string().regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$/, 'snsTopicArn must be an SNS topic ARN').optional(),
+  opsCenter: z.object({
+    enabled: z.boolean().default(false),
+    severity: z.enum(['1', '2', '3', '4']).default('2'),
+  }).strict().default({ enabled: false, severity: '2' }),
+  webhook: z.object({
+    type: z.enum(['pagerduty', 'slack']),
+    /** Secrets Manager secret holding the PagerDuty routing key or the Slack webhook URL. */
+    secretId: z.string().min(1).max(2048),
+  }).strict().optional(),
+}).strict();
+
+const DEFAULT_STAGES = [1, 5, 10, 25, 100];
+
+export const RolloutConfigSchema = z.object({
+  /** Service or rollout name, shown in incidents and logs. */
+  name: safeName('name'),
+  target: TargetSchema,
+  stages: z.array(z.union([z.number().int().min(1).max(100), StageObjectSchema]))
+    .min(1).max(20).default(DEFAULT_STAGES),
+  /** Wait after a weight change is INSYNC (and one TTL has passed) before the first check. */
+  bakeSeconds: z.number().int().min(0).max(86_400).default(300),
+  /** Passing checks a stage needs before it is promoted. */
+  checksPerStage: z.number().int().min(1).max(100).default(1),
+  /** Time between two checks of the same stage. */
+  checkIntervalSeconds: z.number().int().min(10).max(86_400).default(60),
+  /** CloudWatch period of every query. */
+  analysisPeriodSeconds: z.union([z.literal(10), z.literal(30), z.number().int().min(60).max(3600).multipleOf(60)]).default(60),
+  /** Failed checks a stage tolerates; one more rolls back. */
+  failureLimit: z.number().int().min(0).max(100).default(0),
+  /** Inconclusive checks a stage tolerates (each waits one more interval); one more rolls back. */
+  inconclusiveLimit: z.number().int().min(0).max(100).default(3),
+  /** Lease of the traffic-target lock; renewed by every step, so it only matters if we die. */
+  lockLeaseSeconds: z.number().int().min(60).max(86_400).default(1800),
+  /** Judge the baseline against the thresholds before any traffic moves. */
+  checkBaselineHealth: z.boolean().default(true),
+  preset: AlbEcsPresetSchema.optional(),
+  metrics: z.array(RolloutMetricSchema).max(50).default([]),
+  incident: IncidentConfigSchema.default({ opsCenter: { enabled: false, severity: '2' } }),
+}).strict().superRefine((c, ctx) => {
+  const weights = c.stages.map((s) => (typeof s === 'number' ? s : s.weight));
+  for (let i = 1; i < weights.length; i++) {
+    if (weights[i]! <= weights[i - 1]!) {
+      ctx.addIssue({ code: 'custom', path: ['stages', i], message: `stages must rise strictly: ${weights[i]} follows ${weights[i - 1]}` });
+    }
+  }
+  if (weights.at(-1) !== 100) {
+    ctx.addIssue({ code: 'custom', path: ['stages', weights.length - 1], message: 'the last stage must be 100 (full promotion)' });
+  }
+  if (!c.preset && c.metrics.length === 0) {
+    ctx.addIssue({ code: 'custom', path: ['metrics'], message: 'give at least one metric, or a `preset` that fills them in' });
+  }
+  const names = new Set<string>();
+  for (const [i, m] of c.metrics.entries()) {
+    if (names.has(m.name)) ctx.addIssue({ code: 'custom', path: ['metrics', i, 'name'], message: `duplicate metric name '${m.name}'` });
+    names.add(m.name);
+  }
+});
+export type RolloutConfigInput = z.input<typeof RolloutConfigSchema>;
+type ParsedRolloutConfig = z.infer<typeof RolloutConfigSchema>;
+
+export interface Stage {
+  weight: number;
+  bakeSeconds: number;
+  checks: number;
+}
+
+/** The config after defaults and presets: what every step works from. */
+export interface RolloutConfig extends Omit<ParsedRolloutConfig, 'stages' | 'preset'> {
+  stages: Stage[];
+  metrics: RolloutMetric[];
+}
+
+/** Metrics the `alb-ecs` preset fills in. Metrics given explicitly with the same name win. */
+export function presetMetrics(p: AlbEcsPreset): RolloutMetric[] {
+  const alb = (tg: string) => ({ LoadBalancer: p.loadBalancer, TargetGroup: tg });
+  const ecs = (svc: string) => ({ ClusterName: p.cluster, ServiceName: svc });
+  const q = (namespace: string, metricName: string, dimensions: Record<string, string>, stat: string) =>
+    ({ namespace, metricName, dimensions, stat });
+  return [
+    {
+      name: 'memory', kind: 'gauge', unit: 'percent', critical: false,
+      threshold: { max: p.memoryMaxPercent },
+      queries: {
+        canary: { value: q('AWS/ECS', 'MemoryUtilization', ecs(p.canaryService), 'Maximum') },
+        baseline: { value: q('AWS/ECS', 'MemoryUtilization', ecs(p.baselineService), 'Maximum') },
+      },
+    },
+    {
+      name: 'error-rate', kind: 'ratio', unit: 'percent', critical: true,
+      threshold: { max: p.errorRateMaxPercent },
+      queries: {
+        canary: {
+          numerator: q('AWS/ApplicationELB', 'HTTPCode_Target_5XX_Count', alb(p.canaryTargetGroup), 'Sum'),
+          denominator: q('AWS/ApplicationELB', 'RequestCount', alb(p.canaryTargetGroup), 'Sum'),
+        },
+        baseline: {
+          numerator: q('AWS/ApplicationELB', 'HTTPCode_Target_5XX_Count', alb(p.baselineTargetGroup), 'Sum'),
+          denominator: q('AWS/ApplicationELB', 'RequestCount', alb(p.baselineTargetGroup), 'Sum'),
+        },
+      },
+    },
+    {
+      name: 'latency-p99', kind: 'gauge', unit: 'seconds', critical: false,
+      threshold: { max: p.latencyP99MaxSeconds },
+      baseline: { maxIncreasePercent: p.latencyMaxIncreasePercent },
+      queries: {
+        canary: { value: q('AWS/ApplicationELB', 'TargetResponseTime', alb(p.canaryTargetGroup), 'p99') },
+        baseline: { value: q('AWS/ApplicationELB', 'TargetResponseTime', alb(p.baselineTargetGroup), 'p99') },
+      },
+    },
+  ];
+}
+
+/** `path.to[3].field: message` lines, one per issue. */
+export function formatIssues(error: z.ZodError): string[] {
+  return error.issues.map((issue) => {
+    const path = issue.path.reduce<string>((acc, part) =>
+      typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part), '');
+    let message = issue.message;
+    if (issue.code === 'unrecognized_keys') message = `unknown field(s) ${issue.keys.map((k) => `'${k}'`).join(', ')}: check the spelling (see schema/rollout-config.schema.json)`;
+    return `${path || '(config)'}: ${message}`;
+  });
+}
+
+function resolve(parsed: ParsedRolloutConfig): RolloutConfig {
+  const { preset, stages, ...rest } = parsed;
+  const explicit = new Set(parsed.metrics.map((m) => m.name));
+  const metrics = [...(preset ? presetMetrics(preset).filter((m) => !explicit.has(m.name)) : []), ...parsed.metrics];
+  return {
+    ...rest,
+    metrics,
+    stages: stages.map((s) => {
+      const stage = typeof s === 'number' ? { weight: s } : s;
+      return { weight: stage.weight, bakeSeconds: stage.bakeSeconds ?? parsed.bakeSeconds, checks: stage.checks ?? parsed.checksPerStage };
+    }),
+  };
+}
+
+export interface ParseOptions {
+  /** Hosted zones this stack may change (the template's parameter). Empty or absent: any. */
+  allowedHostedZoneIds?: string[];
+}
+
+/** Validates and resolves a rollout config, or throws ConfigValidationError naming every bad field. */
+export function parseRolloutConfig(input: unknown, options: ParseOptions = {}): RolloutConfig {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    throw new ConfigValidationError(['(config): expected a JSON object with at least `name`, `target` and `metrics` or `preset`']);
+  }
+  const result = RolloutConfigSchema.safeParse(input);
+  if (!result.success) throw new ConfigValidationError(formatIssues(result.error));
+  const allowed = (options.allowedHostedZoneIds ?? []).filter(Boolean);
+  if (allowed.length > 0 && !allowed.includes(result.data.target.hostedZoneId)) {
+    throw new ConfigValidationError([
+      `target.hostedZoneId: ${result.data.target.hostedZoneId} is not one of the hosted zones this stack may change (${allowed.join(', ')}); redeploy with it in the AllowedHostedZoneIds parameter`,
+    ]);
+  }
+  return resolve(result.data);
+}
+
+/** Validates a judge-only config (`canary judge`, `canary backtest`): metrics without queries. */
+export function parseJudgeConfig(input: unknown): JudgeConfig {
+  const result = JudgeConfigSchema.safeParse(input);
+  if (!result.success) throw new ConfigValidationError(formatIssues(result.error));
+  return result.data;
+}
+
+/** The lock key of a traffic target: one rollout per record name and type in a zone. */
+export function targetKey(t: Pick<Target, 'hostedZoneId' | 'recordName' | 'recordType'>): string {
+  return `${t.hostedZoneId}/${t.recordName}/${t.recordType}`;
+}
+
+/** JSON Schema of the execution input, for editors and the Step Functions console. */
+export function rolloutConfigJsonSchema(): unknown {
+  return z.toJSONSchema(RolloutConfigSchema, { io: 'input', unrepresentable: 'any' });
+}

@@ -1,0 +1,69 @@
+/**
+ * Typed errors. Each class sets `name`, which is what Step Functions' `ErrorEquals` matches when
+ * a Lambda throws it, so the state machine can retry or catch by kind.
+ */
+
+/** The rollout config (execution input) is invalid. Never retried; nothing has been changed. */
+export class ConfigValidationError extends Error {
+  readonly issues: string[];
+  constructor(issues: string[]) {
+    super(`Invalid rollout config:\n${issues.map((issue) => `  - ${issue}`).join('\n')}`);
+    this.name = 'ConfigValidationError';
+    this.issues = issues;
+  }
+}
+
+/** A precondition of the rollout does not hold (records missing, TTL too long, unhealthy baseline...). */
+export class PreflightError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PreflightFailed';
+  }
+}
+
+/** Another rollout holds the lock on the same traffic target. */
+export class LockHeldError extends Error {
+  readonly holder: string;
+  constructor(lockKey: string, holder: string, expiresAt: string) {
+    super(`Traffic target ${lockKey} is locked by rollout ${holder} (lease until ${expiresAt}); wait for it to finish or abort it with \`canary abort ${holder}\``);
+    this.name = 'LockHeld';
+    this.holder = holder;
+  }
+}
+
+/** The lock was lost to someone else mid-rollout (lease expired and taken over). */
+export class LockLostError extends Error {
+  constructor(lockKey: string, owner: string) {
+    super(`Rollout ${owner} no longer holds the lock on ${lockKey}`);
+    this.name = 'LockLost';
+  }
+}
+
+/** An AWS API asked us to slow down or to retry later. Step Functions retries it with backoff. */
+export class ThrottledError extends Error {
+  constructor(service: string, cause: unknown) {
+    const detail = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
+    super(`${service} throttled the request (${detail})`);
+    this.name = 'Throttled';
+  }
+}
+
+/** A transient AWS failure (5xx, timeout, network). Retried by Step Functions like throttling. */
+export class TransientAwsError extends Error {
+  constructor(service: string, cause: unknown) {
+    const detail = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
+    super(`${service} failed transiently (${detail})`);
+    this.name = 'TransientAwsError';
+  }
+}
+
+/** The Route 53 record set is not in the state a step expected (someone else changed it). */
+export class TrafficStateError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TrafficStateError';
+  }
+}
+
+/** Names Step Functions should retry with backoff and jitter. */
+export const RETRYABLE_ERRORS = ['Throttled', 'TransientAwsError'] as const;

@@ -1,0 +1,114 @@
+/**
+ * The judge's contract: one window of canary and baseline data per metric in, one verdict per
+ * metric and an overall verdict out. Pure data; implementations live beside this file.
+ */
+import type { JudgeMetric } from './config.ts';
+
+/** A gauge series: one value per period, oldest first, `null` where a period has no datapoint. */
+export interface GaugeSeries {
+  values: (number | null)[];
+}
+
+/** A ratio series: counts per period. A null numerator beside a present denominator is zero. */
+export interface RatioSeries {
+  numerator: (number | null)[];
+  denominator: (number | null)[];
+}
+
+export type Series = GaugeSeries | RatioSeries;
+
+export interface MetricData {
+  canary: Series;
+  baseline?: Series;
+}
+
+/** The `canary judge --data` format, and what the metrics adapter returns for a check. */
+export interface MetricWindow {
+  periodSeconds: number;
+  /** ISO time of the first period's start, when known. */
+  start?: string;
+  metrics: Record<string, MetricData>;
+}
+
+export type Verdict = 'PASS' | 'FAIL' | 'INCONCLUSIVE';
+
+export interface MetricVerdict {
+  name: string;
+  verdict: Verdict;
+  critical: boolean;
+  /** One line a person can read: the value, what it was held against, and the sample. */
+  reason: string;
+  /** Which test or rule decided. */
+  test: string;
+  /** Canary statistic that was judged (rate in percent for ratios), null when there was no data. */
+  canaryValue: number | null;
+  baselineValue: number | null;
+  threshold: { max?: number; min?: number };
+  /** Datapoints (periods with data) per variant, and for ratios the denominator total. */
+  sample: { canary: number; baseline: number; canaryEvents?: number; baselineEvents?: number };
+  /** Test-specific figures: confidence bounds, p-value, effect size, slope... */
+  details?: Record<string, number | string | boolean | null>;
+}
+
+export interface Judgement {
+  verdict: Verdict;
+  metrics: MetricVerdict[];
+  /** True when a critical metric failed: the rollout rolls back at once, whatever the limits. */
+  criticalFailure: boolean;
+}
+
+export interface Judge {
+  readonly name: string;
+  judge(metrics: JudgeMetric[], window: MetricWindow): Judgement;
+}
+
+export function isRatioSeries(s: Series): s is RatioSeries {
+  return 'numerator' in s;
+}
+
+/** FAIL beats INCONCLUSIVE beats PASS. */
+export function combineVerdicts(metrics: MetricVerdict[]): Judgement {
+  const anyFail = metrics.some((m) => m.verdict === 'FAIL');
+  const anyInconclusive = metrics.some((m) => m.verdict === 'INCONCLUSIVE');
+  return {
+    verdict: anyFail ? 'FAIL' : anyInconclusive || metrics.length === 0 ? 'INCONCLUSIVE' : 'PASS',
+    metrics,
+    criticalFailure: metrics.some((m) => m.verdict === 'FAIL' && m.critical),
+  };
+}
+
+/**
+ * Per-period (numerator, denominator) pairs that count: periods with a denominator. An absent
+ * numerator beside a present denominator is zero errors (ALB publishes counts only when non-zero).
+ */
+export function ratioCounts(s: RatioSeries): { periods: number; numerator: number; denominator: number } {
+  let periods = 0;
+  let numerator = 0;
+  let denominator = 0;
+  const n = Math.max(s.numerator.length, s.denominator.length);
+  for (let i = 0; i < n; i++) {
+    const d = s.denominator[i];
+    if (d === null || d === undefined || !Number.isFinite(d)) continue;
+    periods++;
+    denominator += d;
+    const num = s.numerator[i];
+    if (num !== null && num !== undefined && Number.isFinite(num)) numerator += num;
+  }
+  return { periods, numerator, denominator };
+}
+
+export function presentValues(s: GaugeSeries): number[] {
+  return s.values.filter((v): v is number => v !== null && v !== undefined && Number.isFinite(v));
+}
+
+export function formatValue(value: number | null, unit: string): string {
+  if (value === null) return 'no data';
+  const rounded = Math.abs(value) >= 100 ? value.toFixed(1) : Math.abs(value) >= 1 ? value.toFixed(2) : value.toPrecision(3);
+  switch (unit) {
+    case 'percent': return `${rounded} %`;
+    case 'seconds': return `${rounded} s`;
+    case 'milliseconds': return `${rounded} ms`;
+    case 'bytes': return `${rounded} B`;
+    default: return rounded;
+  }
+}

@@ -1,0 +1,41 @@
+/** The durable record of a rollout: what was decided, when, and why. Stored by RolloutStore. */
+import type { MetricVerdict, Verdict } from './judge.ts';
+import type { IncidentDelivery } from './incident.ts';
+
+export type RolloutStatus = 'RUNNING' | 'ROLLING_BACK' | 'PROMOTED' | 'ROLLED_BACK' | 'ROLLBACK_FAILED';
+
+export interface Decision {
+  outcome: 'PROMOTED' | 'ROLLED_BACK';
+  at: string;
+  stageIndex: number;
+  /** Canary weight (percent) when the decision was made. */
+  weight: number;
+  reasons: string[];
+  failing: MetricVerdict[];
+}
+
+export type RolloutEvent =
+  | { type: 'STARTED'; at: string; stages: number[] }
+  | { type: 'WEIGHTS_SET'; at: string; canary: number; baseline: number; changeId: string; stageIndex: number }
+  | { type: 'IN_SYNC'; at: string; changeId: string; canary: number }
+  | { type: 'CHECK'; at: string; stageIndex: number; weight: number; verdict: Verdict; window: { start: string; end: string }; metrics: Pick<MetricVerdict, 'name' | 'verdict' | 'reason' | 'canaryValue' | 'baselineValue'>[] }
+  | { type: 'DECISION'; at: string; decision: Decision }
+  | { type: 'INCIDENT'; at: string; deliveries: IncidentDelivery[] }
+  | { type: 'ABORT_REQUESTED'; at: string; reason: string }
+  | { type: 'NOTE'; at: string; message: string };
+
+export interface RolloutRecord {
+  rolloutId: string;
+  name: string;
+  targetKey: string;
+  executionArn?: string;
+  status: RolloutStatus;
+  startedAt: string;
+  updatedAt: string;
+  stageIndex: number;
+  weight: number;
+  decision?: Decision;
+  abortRequested?: { at: string; reason: string };
+  incidentOpened?: boolean;
+  events: RolloutEvent[];
+}
