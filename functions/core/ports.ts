@@ -3,7 +3,7 @@
  * (Route 53, CloudWatch, DynamoDB, SNS/OpsCenter/webhooks), and the simulator implements them
  * in memory. Nothing here imports AWS.
  */
-import type { RolloutMetric, Target } from './config.ts';
+import type { RolloutConfig, RolloutMetric, Target } from './config.ts';
 import type { Judge, MetricWindow } from './judge.ts';
 import type { Incident, IncidentDelivery } from './incident.ts';
 import type { RolloutEvent, RolloutRecord } from './rollout-record.ts';
@@ -68,8 +68,11 @@ export interface RolloutStore {
 }
 
 export interface IncidentPort {
-  /** Delivers to every configured target; never throws: failures are reported per target. */
-  open(incident: Incident): Promise<IncidentDelivery[]>;
+  /**
+   * Delivers to the stack's targets and those the rollout's config names; never throws:
+   * failures are reported per target.
+   */
+  open(incident: Incident, routing: RolloutConfig['incident']): Promise<IncidentDelivery[]>;
 }
 
 export interface Clock {

@@ -31,6 +31,8 @@ export interface RolloutState {
   ttlSeconds: number;
   decision?: Decision;
   outcome?: 'PROMOTED' | 'ROLLED_BACK';
+  /** The decision in one line (the execution's failure cause on a rollback). */
+  summary?: string;
   /** Set by the workflow's Catch when a step failed unexpectedly. */
   error?: { Error: string; Cause: string };
 }
@@ -273,7 +275,7 @@ export async function conclude(state: RolloutState, deps: Deps): Promise<Rollout
       rolloutId: state.rolloutId, service: state.config.name, target: targetKey(state.config.target), decision,
       consoleLink: state.executionArn && deps.consoleLink ? deps.consoleLink(state.executionArn) : undefined,
     });
-    const deliveries = await deps.incidents.open(incident);
+    const deliveries = await deps.incidents.open(incident, state.config.incident);
     events.push({ type: 'INCIDENT', at: iso(now), deliveries });
     const failed = deliveries.filter((d) => !d.ok);
     if (failed.length) deps.log.error('incident delivery failed on some targets', { failed });
@@ -282,5 +284,5 @@ export async function conclude(state: RolloutState, deps: Deps): Promise<Rollout
   await deps.locks.release(targetKey(state.config.target), state.rolloutId);
   deps.decisionMetrics?.record(outcome === 'PROMOTED' ? 'RolloutPromoted' : 'RolloutRolledBack', 1);
   deps.log.info('rollout concluded', { outcome, reasons: decision.reasons });
-  return { ...state, next: 'CONCLUDE', outcome, decision };
+  return { ...state, next: 'CONCLUDE', outcome, decision, summary: decision.reasons.join('; ').slice(0, 32_000) };
 }

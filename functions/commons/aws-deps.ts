@@ -1,0 +1,61 @@
+/**
+ * Wires the rollout steps' ports to AWS: one adapter per service, clients created once per
+ * Lambda container from the stack's environment (see template.yaml).
+ */
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { Route53Client } from '@aws-sdk/client-route-53';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { CloudWatchMetrics } from '../adapters/cloudwatch-metrics.ts';
+import { DynamoLocks, DynamoRollouts } from '../adapters/dynamodb-store.ts';
+import { IncidentNotifier, buildIncidentTargets } from '../adapters/incident-targets.ts';
+import { Route53Traffic } from '../adapters/route53-traffic.ts';
+import type { Deps } from '../core/ports.ts';
+import { defaultJudge } from '../core/default-judge.ts';
+import { decisionMetrics, logger } from './powertools.ts';
+
+function required(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`environment variable ${name} is not set (it comes from template.yaml)`);
+  return value;
+}
+
+let cached: Deps | undefined;
+
+export function awsDeps(): Deps {
+  if (cached) return cached;
+  const region = process.env.AWS_REGION;
+  const endpoint = process.env.CANARY_AWS_ENDPOINT || undefined; // moto_server / LocalStack in tests
+  const common = { region, endpoint, maxAttempts: 3 };
+  const tableName = required('TABLE_NAME');
+  const topicArn = required('TOPIC_ARN');
+  const dynamo = DynamoDBDocumentClient.from(new DynamoDBClient(common), { marshallOptions: { removeUndefinedValues: true } });
+  const sns = new SNSClient(common);
+  const ssm = new SSMClient(common);
+  const secrets = new SecretsManagerClient(common);
+  cached = {
+    traffic: new Route53Traffic(new Route53Client({ ...common, region: 'us-east-1' })),
+    metrics: new CloudWatchMetrics(new CloudWatchClient(common)),
+    locks: new DynamoLocks(dynamo, tableName),
+    rollouts: new DynamoRollouts(dynamo, tableName),
+    incidents: {
+      open: (incident, routing) =>
+        new IncidentNotifier(buildIncidentTargets(routing, { sns, ssm, secrets, stackTopicArn: topicArn })).open(incident),
+    },
+    judge: defaultJudge,
+    clock: { now: () => new Date() },
+    log: logger,
+    decisionMetrics,
+    allowedHostedZoneIds: (process.env.ALLOWED_HOSTED_ZONE_IDS ?? '').split(',').map((z) => z.trim()).filter(Boolean),
+    consoleLink: (arn) => `https://${arn.split(':')[3]}.console.aws.amazon.com/states/home?region=${arn.split(':')[3]}#/v2/executions/details/${arn}`,
+  };
+  return cached;
+}
+
+/** Forgets the wired clients (tests change the environment between cases). */
+export function resetAwsDeps(): void {
+  cached = undefined;
+}

@@ -1,0 +1,33 @@
+/**
+ * Turns a rollout step into a Lambda handler: middy with Powertools' logger (rollout id, stage
+ * and weight on every line) and EMF metrics. The step gets the AWS-wired ports.
+ */
+import middy from '@middy/core';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import type { Context } from 'aws-lambda';
+import type { Deps } from '../core/ports.ts';
+import { awsDeps } from './aws-deps.ts';
+import { logger, metrics } from './powertools.ts';
+
+interface StepInput {
+  rolloutId?: string;
+  stageIndex?: number;
+  weight?: number;
+  execution?: { name?: string };
+}
+
+export function stepHandler<I, O>(step: (input: I, deps: Deps) => Promise<O>) {
+  return middy<I, O, Error, Context>()
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(logMetrics(metrics))
+    .before((request) => {
+      const event = (request.event ?? {}) as StepInput;
+      logger.appendKeys({
+        rolloutId: event.rolloutId ?? event.execution?.name,
+        stage: event.stageIndex,
+        weight: event.weight,
+      });
+    })
+    .handler((event) => step(event, awsDeps()));
+}

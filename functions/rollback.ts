@@ -1,0 +1,5 @@
+/** Lambda entry of the rollout workflow's `rollback` step (see core/rollout-steps.ts). */
+import { rollback } from './core/rollout-steps.ts';
+import { stepHandler } from './commons/step-handler.ts';
+
+export const handler = stepHandler(rollback);
