@@ -26,7 +26,11 @@ function required(name: string): string {
 let cached: Deps | undefined;
 
 export function awsDeps(): Deps {
-  if (cached) return cached;
+  cached ??= wire();
+  return cached;
+}
+
+function wire(): Deps {
   const region = process.env.AWS_REGION;
   const endpoint = process.env.CANARY_AWS_ENDPOINT || undefined; // moto_server / LocalStack in tests
   const common = { region, endpoint, maxAttempts: 3 };
@@ -36,7 +40,7 @@ export function awsDeps(): Deps {
   const sns = new SNSClient(common);
   const ssm = new SSMClient(common);
   const secrets = new SecretsManagerClient(common);
-  cached = {
+  return {
     traffic: new Route53Traffic(new Route53Client({ ...common, region: 'us-east-1' })),
     metrics: new CloudWatchMetrics(new CloudWatchClient(common)),
     locks: new DynamoLocks(dynamo, tableName),
@@ -52,7 +56,6 @@ export function awsDeps(): Deps {
     allowedHostedZoneIds: (process.env.ALLOWED_HOSTED_ZONE_IDS ?? '').split(',').map((z) => z.trim()).filter(Boolean),
     consoleLink: (arn) => `https://${arn.split(':')[3]}.console.aws.amazon.com/states/home?region=${arn.split(':')[3]}#/v2/executions/details/${arn}`,
   };
-  return cached;
 }
 
 /** Forgets the wired clients (tests change the environment between cases). */

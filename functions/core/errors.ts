@@ -65,5 +65,23 @@ export class TrafficStateError extends Error {
   }
 }
 
+/** `requestAbort` on a rollout that has already finished (or is rolling back). */
+export class RolloutNotRunningError extends Error {
+  readonly status: string;
+  constructor(rolloutId: string, status: string) {
+    super(`Rollout ${rolloutId} is ${status}, not RUNNING: there is nothing to abort`);
+    this.name = 'RolloutNotRunning';
+    this.status = status;
+  }
+}
+
+/** The rollout does not exist in the table. */
+export class RolloutNotFoundError extends Error {
+  constructor(rolloutId: string) {
+    super(`No rollout ${rolloutId} in the rollouts table`);
+    this.name = 'RolloutNotFound';
+  }
+}
+
 /** Names Step Functions should retry with backoff and jitter. */
 export const RETRYABLE_ERRORS = ['Throttled', 'TransientAwsError'] as const;

@@ -57,11 +57,6 @@ export interface RolloutStore {
   get(rolloutId: string): Promise<RolloutRecord | null>;
   /** Merges fields into the record and appends events (in one write). */
   update(rolloutId: string, patch: Partial<RolloutRecord>, events?: RolloutEvent[]): Promise<void>;
-  /**
-   * Marks the incident of this rollout as opened; returns false when it already was, so a
-   * retried step never opens a second incident.
-   */
-  claimIncident(rolloutId: string): Promise<boolean>;
   /** Asks a running rollout to roll back at its next step. */
   requestAbort(rolloutId: string, reason: string, now: Date): Promise<void>;
   list(limit: number): Promise<RolloutRecord[]>;
@@ -80,10 +75,11 @@ export interface Clock {
 }
 
 /** Structured logger (Powertools Logger fits). */
+export type LogAttributes = Record<string, unknown>;
 export interface Log {
-  info(message: string, ...extra: object[]): void;
-  warn(message: string, ...extra: object[]): void;
-  error(message: string, ...extra: object[]): void;
+  info(message: string, ...extra: LogAttributes[]): void;
+  warn(message: string, ...extra: LogAttributes[]): void;
+  error(message: string, ...extra: LogAttributes[]): void;
   appendKeys?(keys: Record<string, unknown>): void;
 }
 

@@ -1,6 +1,7 @@
 /** The durable record of a rollout: what was decided, when, and why. Stored by RolloutStore. */
 import type { MetricVerdict, Verdict } from './judge.ts';
 import type { IncidentDelivery } from './incident.ts';
+import type { RolloutConfig } from './config.ts';
 
 export type RolloutStatus = 'RUNNING' | 'ROLLING_BACK' | 'PROMOTED' | 'ROLLED_BACK' | 'ROLLBACK_FAILED';
 
@@ -37,5 +38,7 @@ export interface RolloutRecord {
   decision?: Decision;
   abortRequested?: { at: string; reason: string };
   incidentOpened?: boolean;
+  /** The resolved config, so the safety net can finish a rollout whose execution died. */
+  config?: RolloutConfig;
   events: RolloutEvent[];
 }

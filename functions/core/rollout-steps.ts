@@ -6,7 +6,7 @@
  */
 import { parseRolloutConfig, targetKey, type RolloutConfig } from './config.ts';
 import { LockHeldError, LockLostError, PreflightError, TrafficStateError } from './errors.ts';
-import { buildIncident } from './incident.ts';
+import { openIncidentOnce } from './open-incident.ts';
 import type { MetricVerdict, MetricWindow } from './judge.ts';
 import type { Deps } from './ports.ts';
 import type { Decision, RolloutEvent, RolloutRecord } from './rollout-record.ts';
@@ -105,13 +105,17 @@ export async function preflight(input: PreflightInput, deps: Deps): Promise<Roll
     if (unknown.length) deps.log.warn('baseline health could not be judged for some metrics', { reasons: unknown.map((v) => v.reason) });
   }
 
+  const previous = await deps.rollouts.get(rolloutId);
+  if (previous && previous.executionArn !== input.execution?.id) {
+    throw new PreflightError(`rollout id ${rolloutId} was already used by ${previous.executionArn ?? 'another execution'} (status ${previous.status}); start the execution under a new name`);
+  }
   const now = deps.clock.now();
-  const lock = await deps.locks.acquire(key, rolloutId, config.lockLeaseSeconds, now);
+  const lock = await deps.locks.acquire(key, rolloutId, leaseSeconds(config, ttl), now);
   if (!lock.acquired) throw new LockHeldError(key, lock.holder, lock.expiresAt);
   try {
     await deps.rollouts.create({
       rolloutId, name: config.name, targetKey: key, executionArn: input.execution?.id, status: 'RUNNING',
-      startedAt: input.execution?.startTime ?? iso(now), updatedAt: iso(now), stageIndex: 0, weight: 0,
+      startedAt: input.execution?.startTime ?? iso(now), updatedAt: iso(now), stageIndex: 0, weight: 0, config,
       events: [{ type: 'STARTED', at: iso(now), stages: config.stages.map((s) => s.weight) }],
     });
   } catch (error) {
@@ -125,10 +129,19 @@ export async function preflight(input: PreflightInput, deps: Deps): Promise<Roll
   };
 }
 
+/**
+ * The lock's lease: at least the configured one, and always longer than the longest wait between
+ * two steps (a bake, a check interval), so a live rollout never loses its lock while waiting.
+ */
+export function leaseSeconds(config: RolloutConfig, ttlSeconds = 60): number {
+  const longestWait = Math.max(...config.stages.map((s) => s.bakeSeconds + ttlSeconds), config.checkIntervalSeconds);
+  return Math.max(config.lockLeaseSeconds, longestWait + 600);
+}
+
 /** Keeps the lock's lease alive; a lock taken over by another rollout ends ours (into rollback). */
 async function renewLock(state: RolloutState, deps: Deps): Promise<void> {
   const key = targetKey(state.config.target);
-  const lock = await deps.locks.acquire(key, state.rolloutId, state.config.lockLeaseSeconds, deps.clock.now());
+  const lock = await deps.locks.acquire(key, state.rolloutId, leaseSeconds(state.config, state.ttlSeconds), deps.clock.now());
   if (!lock.acquired) throw new LockLostError(key, state.rolloutId);
 }
 
@@ -267,20 +280,11 @@ export async function conclude(state: RolloutState, deps: Deps): Promise<Rollout
   const decision = state.decision ?? {
     outcome, at: iso(now), stageIndex: state.stageIndex, weight: state.weight, failing: [], reasons: [],
   };
-  const events: RolloutEvent[] = [];
-  if (outcome === 'PROMOTED') events.push({ type: 'DECISION', at: iso(now), decision });
-  const patch: Partial<RolloutRecord> = { status: outcome, decision, updatedAt: iso(now), weight: outcome === 'PROMOTED' ? 100 : 0 };
-  if (outcome === 'ROLLED_BACK' && (await deps.rollouts.claimIncident(state.rolloutId))) {
-    const incident = buildIncident({
-      rolloutId: state.rolloutId, service: state.config.name, target: targetKey(state.config.target), decision,
-      consoleLink: state.executionArn && deps.consoleLink ? deps.consoleLink(state.executionArn) : undefined,
-    });
-    const deliveries = await deps.incidents.open(incident, state.config.incident);
-    events.push({ type: 'INCIDENT', at: iso(now), deliveries });
-    const failed = deliveries.filter((d) => !d.ok);
-    if (failed.length) deps.log.error('incident delivery failed on some targets', { failed });
+  if (outcome === 'ROLLED_BACK') {
+    await openIncidentOnce(deps, { rolloutId: state.rolloutId, config: state.config, decision, executionArn: state.executionArn });
   }
-  await deps.rollouts.update(state.rolloutId, patch, events);
+  const patch: Partial<RolloutRecord> = { status: outcome, decision, updatedAt: iso(now), weight: outcome === 'PROMOTED' ? 100 : 0 };
+  await deps.rollouts.update(state.rolloutId, patch, outcome === 'PROMOTED' ? [{ type: 'DECISION', at: iso(now), decision }] : []);
   await deps.locks.release(targetKey(state.config.target), state.rolloutId);
   deps.decisionMetrics?.record(outcome === 'PROMOTED' ? 'RolloutPromoted' : 'RolloutRolledBack', 1);
   deps.log.info('rollout concluded', { outcome, reasons: decision.reasons });

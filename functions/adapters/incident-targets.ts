@@ -1,0 +1,287 @@
+/**
+ * IncidentPort: one incident delivered to every target (SNS topics, an OpsCenter OpsItem, a
+ * PagerDuty or Slack webhook) in parallel, each retried on its own; a target that keeps failing
+ * is reported, never thrown, so the rollback it follows always concludes. Every target
+ * de-duplicates on the incident's `dedupKey` where it can (FIFO topics, OpsCenter, PagerDuty).
+ */
+import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
+import { CreateOpsItemCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { RolloutConfig } from '../core/config.ts';
+import { cleanText, type Incident, type IncidentDelivery } from '../core/incident.ts';
+import type { IncidentPort } from '../core/ports.ts';
+import { callAws, isAwsError } from './aws-errors.ts';
+
+export type IncidentTargetName = IncidentDelivery['target'];
+
+export interface IncidentTarget {
+  readonly name: IncidentTargetName;
+  /** Delivers the incident once; throws on failure. Returns the id the target gave it, if any. */
+  deliver(incident: Incident): Promise<{ id?: string }>;
+}
+
+/** SNS Subject: at most 100 printable ASCII characters, no line breaks. */
+export function snsSubject(title: string): string {
+  const ascii = title
+    .replace(/…/g, '...').replace(/→/g, '->').replace(/[–—]/g, '-')
+    .replace(/\s+/g, ' ')
+    .replace(/[^\x20-\x7e]/g, '')
+    .trim();
+  const subject = ascii.length > 100 ? `${ascii.slice(0, 97)}...` : ascii;
+  return subject || 'Canary rollback';
+}
+
+/** Publishes the incident as JSON to an SNS topic (FIFO topics de-duplicate on the dedup key). */
+export class SnsIncidentTarget implements IncidentTarget {
+  readonly name = 'sns' as const;
+  readonly #client: SNSClient;
+  readonly #topicArn: string;
+
+  constructor(client: SNSClient, topicArn: string) {
+    this.#client = client;
+    this.#topicArn = topicArn;
+  }
+
+  async deliver(incident: Incident): Promise<{ id?: string }> {
+    const fifo = this.#topicArn.endsWith('.fifo');
+    const out = await callAws('SNS', () => this.#client.send(new PublishCommand({
+      TopicArn: this.#topicArn,
+      Subject: snsSubject(incident.title),
+      Message: JSON.stringify({
+        version: 1,
+        type: 'canary.rollback',
+        rolloutId: incident.rolloutId,
+        service: incident.service,
+        target: incident.target,
+        severity: incident.severity,
+        title: incident.title,
+        summary: incident.summary,
+        decision: incident.decision,
+        consoleLink: incident.consoleLink,
+      }),
+      MessageAttributes: {
+        rolloutId: { DataType: 'String', StringValue: incident.rolloutId },
+        eventType: { DataType: 'String', StringValue: 'OPENED' },
+      },
+      ...(fifo ? { MessageGroupId: incident.rolloutId, MessageDeduplicationId: incident.dedupKey } : {}),
+    })));
+    return { id: out.MessageId };
+  }
+}
+
+/** Opens an OpsCenter OpsItem; `/aws/dedup` makes it one OpsItem per rollout. */
+export class OpsCenterIncidentTarget implements IncidentTarget {
+  readonly name = 'opscenter' as const;
+  readonly #client: SSMClient;
+  readonly #severity: string;
+
+  constructor(client: SSMClient, severity: '1' | '2' | '3' | '4' = '2') {
+    this.#client = client;
+    this.#severity = severity;
+  }
+
+  async deliver(incident: Incident): Promise<{ id?: string }> {
+    try {
+      const out = await callAws('SSM OpsCenter', () => this.#client.send(new CreateOpsItemCommand({
+        Title: cleanText(incident.title.replace(/\s+/g, ' '), 1024),
+        Description: cleanText(incident.summary, 2048),
+        Source: 'canary-analyzer',
+        Severity: this.#severity,
+        Category: 'Availability',
+        OperationalData: {
+          '/aws/dedup': { Type: 'SearchableString', Value: JSON.stringify({ dedupString: incident.dedupKey }) },
+          rolloutId: { Type: 'SearchableString', Value: incident.rolloutId },
+        },
+      })));
+      return { id: out.OpsItemId };
+    } catch (err) {
+      // Opened by an earlier attempt: the same incident, not a failure.
+      if (isAwsError(err, 'OpsItemAlreadyExistsException')) return { id: (err as { OpsItemId?: string }).OpsItemId };
+      throw err;
+    }
+  }
+}
+
+export interface WebhookTargetOptions {
+  type: 'pagerduty' | 'slack';
+  /** Secrets Manager secret: the PagerDuty routing key or the Slack webhook URL (plain, or JSON, see below). */
+  secretId: string;
+  secrets: SecretsManagerClient;
+  fetch?: typeof fetch;
+  pagerDutyUrl?: string;
+  timeoutMs?: number;
+}
+
+export const PAGERDUTY_EVENTS_URL = 'https://events.pagerduty.com/v2/enqueue';
+
+/**
+ * Reads the secret's string: either the value itself or a JSON object holding it under one of
+ * `keys` (`{"routingKey": "..."}`, `{"url": "..."}`).
+ */
+function secretValue(secret: string, keys: string[]): string {
+  const trimmed = secret.trim();
+  if (!trimmed.startsWith('{')) return trimmed;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(trimmed);
+  } catch {
+    throw new Error('the webhook secret looks like JSON but does not parse');
+  }
+  for (const key of keys) {
+    const value = (parsed as Record<string, unknown>)[key];
+    if (typeof value === 'string' && value) return value.trim();
+  }
+  throw new Error(`the webhook secret is a JSON object without any of ${keys.join(', ')}`);
+}
+
+/** Triggers a PagerDuty Events v2 alert or posts to a Slack incoming webhook. */
+export class WebhookIncidentTarget implements IncidentTarget {
+  readonly name: 'pagerduty' | 'slack';
+  readonly #secretId: string;
+  readonly #secrets: SecretsManagerClient;
+  readonly #fetch: typeof fetch;
+  readonly #pagerDutyUrl: string;
+  readonly #timeoutMs: number;
+  #secret: Promise<string> | undefined;
+
+  constructor(options: WebhookTargetOptions) {
+    this.name = options.type;
+    this.#secretId = options.secretId;
+    this.#secrets = options.secrets;
+    this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.#pagerDutyUrl = options.pagerDutyUrl ?? PAGERDUTY_EVENTS_URL;
+    this.#timeoutMs = options.timeoutMs ?? 10_000;
+  }
+
+  async deliver(incident: Incident): Promise<{ id?: string }> {
+    const secret = await this.#readSecret();
+    if (this.name === 'pagerduty') {
+      const routingKey = secretValue(secret, ['routing_key', 'routingKey', 'integrationKey', 'integration_key']);
+      const response = await this.#post(this.#pagerDutyUrl, {
+        routing_key: routingKey,
+        event_action: 'trigger',
+        dedup_key: incident.dedupKey,
+        payload: {
+          summary: cleanText(incident.title.replace(/\s+/g, ' '), 1024),
+          source: incident.target,
+          severity: incident.severity,
+          component: incident.service,
+          custom_details: {
+            reasons: incident.decision.reasons,
+            rolloutId: incident.rolloutId,
+            stage: incident.decision.stageIndex + 1,
+            weight: incident.decision.weight,
+            consoleLink: incident.consoleLink,
+          },
+        },
+        links: incident.consoleLink ? [{ href: incident.consoleLink, text: 'Step Functions execution' }] : [],
+      });
+      const body = await response.json().catch(() => ({})) as { dedup_key?: unknown };
+      return { id: typeof body.dedup_key === 'string' ? body.dedup_key : incident.dedupKey };
+    }
+    const url = secretValue(secret, ['url', 'webhookUrl', 'webhook_url']);
+    if (!url.startsWith('https://')) throw new Error(`the Slack webhook secret ${this.#secretId} does not hold an https:// URL`);
+    await this.#post(url, { text: `*${incident.title}*\n${incident.summary}` });
+    return {};
+  }
+
+  async #post(url: string, body: unknown): Promise<Response> {
+    const response = await this.#fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(this.#timeoutMs),
+    });
+    if (!response.ok) {
+      // The URL is not in the message: a Slack webhook URL is itself the secret.
+      const text = await response.text().catch(() => '');
+      throw new Error(`${this.name} webhook answered HTTP ${response.status}${text ? `: ${text.slice(0, 300)}` : ''}`);
+    }
+    return response;
+  }
+
+  /** The secret, read once per instance (a failed read is retried on the next delivery). */
+  #readSecret(): Promise<string> {
+    this.#secret ??= callAws('Secrets Manager', () => this.#secrets.send(new GetSecretValueCommand({ SecretId: this.#secretId })))
+      .then((out) => {
+        if (!out.SecretString) throw new Error(`secret ${this.#secretId} has no string value`);
+        return out.SecretString;
+      });
+    const pending = this.#secret;
+    pending.catch(() => { if (this.#secret === pending) this.#secret = undefined; });
+    return pending;
+  }
+}
+
+export interface NotifierOptions {
+  /** Tries per target, the first included. */
+  attempts?: number;
+  /** Wait before the second try; doubled before each further one. */
+  backoffMs?: number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function describe(err: unknown): string {
+  const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  return text.slice(0, 1000);
+}
+
+export class IncidentNotifier implements IncidentPort {
+  readonly #targets: IncidentTarget[];
+  readonly #attempts: number;
+  readonly #backoffMs: number;
+  readonly #sleep: (ms: number) => Promise<void>;
+
+  constructor(targets: IncidentTarget[], options: NotifierOptions = {}) {
+    this.#targets = targets;
+    this.#attempts = Math.max(1, options.attempts ?? 3);
+    this.#backoffMs = options.backoffMs ?? 200;
+    this.#sleep = options.sleep ?? defaultSleep;
+  }
+
+  /** Delivers to every target in parallel; never throws. */
+  async open(incident: Incident): Promise<IncidentDelivery[]> {
+    return Promise.all(this.#targets.map((target) => this.#deliver(target, incident)));
+  }
+
+  async #deliver(target: IncidentTarget, incident: Incident): Promise<IncidentDelivery> {
+    let lastError: unknown;
+    for (let attempt = 1; attempt <= this.#attempts; attempt++) {
+      if (attempt > 1) await this.#sleep(this.#backoffMs * 2 ** (attempt - 2));
+      try {
+        const { id } = await target.deliver(incident);
+        return { target: target.name, ok: true, attempts: attempt, ...(id !== undefined ? { id } : {}) };
+      } catch (err) {
+        lastError = err;
+      }
+    }
+    return { target: target.name, ok: false, attempts: this.#attempts, error: describe(lastError) };
+  }
+}
+
+export interface IncidentClients {
+  sns: SNSClient;
+  ssm: SSMClient;
+  secrets: SecretsManagerClient;
+  /** The stack's own topic: always notified. */
+  stackTopicArn: string;
+  fetch?: typeof fetch;
+  pagerDutyUrl?: string;
+}
+
+/** The stack's topic, plus whatever the rollout's `incident` config adds. */
+export function buildIncidentTargets(config: RolloutConfig['incident'] | undefined, clients: IncidentClients): IncidentTarget[] {
+  const targets: IncidentTarget[] = [];
+  if (clients.stackTopicArn) targets.push(new SnsIncidentTarget(clients.sns, clients.stackTopicArn));
+  if (config?.snsTopicArn && config.snsTopicArn !== clients.stackTopicArn) targets.push(new SnsIncidentTarget(clients.sns, config.snsTopicArn));
+  if (config?.opsCenter?.enabled) targets.push(new OpsCenterIncidentTarget(clients.ssm, config.opsCenter.severity));
+  if (config?.webhook) {
+    targets.push(new WebhookIncidentTarget({
+      type: config.webhook.type, secretId: config.webhook.secretId, secrets: clients.secrets,
+      fetch: clients.fetch, pagerDutyUrl: clients.pagerDutyUrl,
+    }));
+  }
+  return targets;
+}
