@@ -58,6 +58,15 @@ function wire(): Deps {
   };
 }
 
+/**
+ * Replaces some of the wired ports (tests and local runs: an in-memory store, a simulated
+ * clock). The handlers then run unchanged on top of them.
+ */
+export function overrideAwsDeps(partial: Partial<Deps>): Deps {
+  cached = { ...awsDeps(), ...partial };
+  return cached;
+}
+
 /** Forgets the wired clients (tests change the environment between cases). */
 export function resetAwsDeps(): void {
   cached = undefined;

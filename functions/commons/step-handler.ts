@@ -1,10 +1,9 @@
 /**
  * Turns a rollout step into a Lambda handler: middy with Powertools' logger (rollout id, stage
- * and weight on every line) and EMF metrics. The step gets the AWS-wired ports.
+ * and weight on every line) and the decisions' EMF metrics. The step gets the AWS-wired ports.
  */
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import type { Context } from 'aws-lambda';
 import type { Deps } from '../core/ports.ts';
 import { awsDeps } from './aws-deps.ts';
@@ -20,7 +19,6 @@ interface StepInput {
 export function stepHandler<I, O>(step: (input: I, deps: Deps) => Promise<O>) {
   return middy<I, O, Error, Context>()
     .use(injectLambdaContext(logger, { resetKeys: true }))
-    .use(logMetrics(metrics))
     .before((request) => {
       const event = (request.event ?? {}) as StepInput;
       logger.appendKeys({
@@ -28,6 +26,10 @@ export function stepHandler<I, O>(step: (input: I, deps: Deps) => Promise<O>) {
         stage: event.stageIndex,
         weight: event.weight,
       });
+    })
+    .after(() => {
+      // Decision metrics (EMF) only when a step recorded some: most steps record none.
+      if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
     })
     .handler((event) => step(event, awsDeps()));
 }
