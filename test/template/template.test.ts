@@ -1,0 +1,352 @@
+/**
+ * template.yaml: cfn-lint clean, wired to the state machine it deploys, built from entry points
+ * that exist, and least-privilege (no mutating action on '*'; Route 53 changes only in the
+ * allowed hosted zones). IAM is checked on the template as CloudFormation would resolve it, for
+ * every combination of the parameters and partitions that select a different Fn::If branch.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, extname, join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { esbuildFunctions, loadTemplate, ROOT, type CfnTemplate } from '../../scripts/build.ts';
+
+const ASL_PATH = join(ROOT, 'statemachines/rollout.asl.json');
+
+let template: CfnTemplate;
+beforeAll(async () => {
+  template = await loadTemplate();
+});
+
+const resourcesOfType = (type: string) => Object.entries(template.Resources).filter(([, r]) => r.Type === type);
+
+describe('cfn-lint', () => {
+  it('prints nothing for template.yaml', (ctx) => {
+    const run = spawnSync('cfn-lint', ['--', 'template.yaml'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+    const missing = (run.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+    if (missing) {
+      if (process.env.CI === 'true') throw new Error('cfn-lint is not installed, and CI=true requires it (pip install cfn-lint)');
+      console.warn('SKIPPED: cfn-lint is not installed (pip install cfn-lint); CI=true makes this a failure');
+      ctx.skip('cfn-lint is not installed');
+    }
+    expect(run.error).toBeUndefined();
+    expect(`${run.stdout}${run.stderr}`.trim()).toBe('');
+    expect(run.status).toBe(0);
+  });
+});
+
+describe('state machine wiring', () => {
+  it('runs the safety net on every execution that ends FAILED, TIMED_OUT or ABORTED', () => {
+    const net = template.Resources.SafetyNetFunction;
+    expect(net?.Type).toBe('AWS::Serverless::Function');
+    const events = net!.Properties!.Events as Record<string, { Type: string; Properties: { Pattern: Record<string, unknown> } }>;
+    const rules = Object.values(events).filter((e) => e.Type === 'EventBridgeRule');
+    expect(rules).toHaveLength(1);
+    expect(rules[0]!.Properties.Pattern).toEqual({
+      source: ['aws.states'],
+      'detail-type': ['Step Functions Execution Status Change'],
+      detail: { status: ['FAILED', 'TIMED_OUT', 'ABORTED'], stateMachineArn: [{ Ref: 'RolloutStateMachine' }] },
+    });
+    expect(net!.Properties!.DeadLetterQueue).toEqual({ Type: 'SQS', TargetArn: { 'Fn::GetAtt': ['SafetyNetDeadLetterQueue', 'Arn'] } });
+  });
+
+  it('substitutes every ${X} of the ASL, and every substitution is used', () => {
+    const [[, sm] = []] = resourcesOfType('AWS::Serverless::StateMachine').filter(([, r]) => r.Properties?.DefinitionUri === 'statemachines/rollout.asl.json');
+    expect(sm, 'a state machine deploying statemachines/rollout.asl.json').toBeDefined();
+    const asl = readFileSync(ASL_PATH, 'utf8');
+    const used = new Set([...asl.matchAll(/\$\{([^}]+)\}/g)].map((m) => m[1]!));
+    const substitutions = sm!.Properties!.DefinitionSubstitutions as Record<string, unknown>;
+    expect(Object.keys(substitutions).sort()).toEqual([...used].sort());
+  });
+
+  it('points each Task at a function the state machine may invoke', () => {
+    const [[, sm] = []] = resourcesOfType('AWS::Serverless::StateMachine');
+    const substitutions = sm!.Properties!.DefinitionSubstitutions as Record<string, unknown>;
+    const invocable = (sm!.Properties!.Policies as Array<Record<string, unknown>>)
+      .flatMap((p) => (p.LambdaInvokePolicy ? [(p.LambdaInvokePolicy as { FunctionName: { Ref: string } }).FunctionName.Ref] : []));
+    for (const [name, value] of Object.entries(substitutions)) {
+      const target = (value as { 'Fn::GetAtt'?: string[] })['Fn::GetAtt'];
+      expect(target?.[1], `${name} is !GetAtt <Function>.Arn`).toBe('Arn');
+      expect(template.Resources[target![0]!]?.Type, name).toBe('AWS::Serverless::Function');
+      expect(invocable, `LambdaInvokePolicy for ${target![0]}`).toContain(target![0]);
+    }
+  });
+});
+
+describe('functions', () => {
+  it('are all esbuild-built, with entry points that exist and Handlers naming their bundles', () => {
+    const functions = esbuildFunctions(template);
+    expect(functions.map((f) => f.logicalId).sort()).toEqual(resourcesOfType('AWS::Serverless::Function').map(([id]) => id).sort());
+    for (const fn of functions) {
+      expect(fn.entryPoints, fn.logicalId).toHaveLength(1);
+      const entry = fn.entryPoints[0]!;
+      expect(existsSync(join(fn.codeDir, entry)), `${fn.logicalId}: ${entry} exists`).toBe(true);
+      // One entry point: esbuild writes <outdir>/<entry file name>.mjs (see template.yaml's header).
+      expect(fn.handler, fn.logicalId).toBe(`${basename(entry, extname(entry))}.handler`);
+      expect(fn.properties.External, `${fn.logicalId} bundles the AWS SDK`).toEqual([]);
+    }
+  });
+
+  it('read the environment the adapters need from Globals', () => {
+    const vars = (template.Globals?.Function?.Environment as { Variables: Record<string, unknown> }).Variables;
+    for (const name of ['TABLE_NAME', 'TOPIC_ARN', 'ALLOWED_HOSTED_ZONE_IDS', 'POWERTOOLS_SERVICE_NAME', 'POWERTOOLS_METRICS_NAMESPACE']) {
+      expect(vars, name).toHaveProperty(name);
+    }
+  });
+});
+
+// -------------------------------------------------------------------------------------------
+// A small evaluator of CloudFormation intrinsics, enough to resolve the IAM policies the way
+// CloudFormation does for given parameter values.
+// -------------------------------------------------------------------------------------------
+
+const NO_VALUE = Symbol('AWS::NoValue');
+
+interface Scenario {
+  name: string;
+  partition: string;
+  params: Record<string, string>;
+}
+
+interface Context {
+  template: CfnTemplate;
+  partition: string;
+  params: Record<string, string | string[]>;
+}
+
+function scenarioContext(s: Scenario): Context {
+  const params: Record<string, string | string[]> = {};
+  for (const [name, def] of Object.entries(template.Parameters ?? {})) {
+    const raw = s.params[name] ?? (def.Default as string | undefined);
+    if (raw === undefined) throw new Error(`scenario ${s.name} lacks required parameter ${name}`);
+    params[name] = def.Type === 'CommaDelimitedList' ? raw.split(',') : raw;
+  }
+  return { template, partition: s.partition, params };
+}
+
+function ref(name: string, ctx: Context): unknown {
+  const pseudo: Record<string, unknown> = {
+    'AWS::Partition': ctx.partition, 'AWS::Region': 'eu-west-1', 'AWS::AccountId': '111122223333',
+    'AWS::StackName': 'canary', 'AWS::NoValue': NO_VALUE, 'AWS::URLSuffix': 'amazonaws.com',
+  };
+  if (name in pseudo) return pseudo[name];
+  if (name in ctx.params) return ctx.params[name];
+  if (name in ctx.template.Resources) return `{${name}}`; // stands for the resource's Ref value
+  throw new Error(`Ref to unknown ${name}`);
+}
+
+function condition(name: string, ctx: Context): boolean {
+  const c = ctx.template.Conditions?.[name];
+  if (c === undefined) throw new Error(`unknown condition ${name}`);
+  return evaluate(c, ctx) as boolean;
+}
+
+function sub(text: string, vars: Record<string, unknown>, ctx: Context): string {
+  return text.replace(/\$\{([^}]+)\}/g, (_m, name: string) => {
+    if (name.startsWith('!')) return `\${${name.slice(1)}}`;
+    if (name in vars) return String(vars[name]);
+    if (name.includes('.')) return `{${name}}`;
+    return String(ref(name, ctx));
+  });
+}
+
+function evaluate(node: unknown, ctx: Context): unknown {
+  if (Array.isArray(node)) return node.map((n) => evaluate(n, ctx)).filter((v) => v !== NO_VALUE);
+  if (node === null || typeof node !== 'object') return node;
+  const entries = Object.entries(node);
+  if (entries.length === 1) {
+    const [fn, arg] = entries[0]! as [string, unknown];
+    const args = arg as unknown[];
+    switch (fn) {
+      case 'Ref': return ref(arg as string, ctx);
+      case 'Condition': return condition(arg as string, ctx);
+      case 'Fn::GetAtt': return `{${args.join('.')}}`;
+      case 'Fn::If': return condition(args[0] as string, ctx) ? evaluate(args[1], ctx) : evaluate(args[2], ctx);
+      case 'Fn::Equals': return evaluate(args[0], ctx) === evaluate(args[1], ctx);
+      case 'Fn::Not': return !(evaluate(args[0], ctx) as boolean);
+      case 'Fn::And': return args.every((a) => evaluate(a, ctx));
+      case 'Fn::Or': return args.some((a) => evaluate(a, ctx));
+      case 'Fn::Join': return (evaluate(args[1], ctx) as string[]).join(args[0] as string);
+      case 'Fn::Split': return (evaluate(args[1], ctx) as string).split(args[0] as string);
+      case 'Fn::Select': return (evaluate(args[1], ctx) as unknown[])[Number(evaluate(args[0], ctx))];
+      case 'Fn::Sub': {
+        if (typeof arg === 'string') return sub(arg, {}, ctx);
+        return sub(args[0] as string, evaluate(args[1], ctx) as Record<string, unknown>, ctx);
+      }
+      default:
+        if (fn.startsWith('Fn::')) throw new Error(`the test's evaluator does not know ${fn}`);
+    }
+  }
+  return Object.fromEntries(entries.map(([k, v]) => [k, evaluate(v, ctx)]).filter(([, v]) => v !== NO_VALUE));
+}
+
+interface Statement {
+  Sid?: string;
+  Effect: string;
+  Action: string | string[];
+  Resource: string | string[];
+  Condition?: Record<string, Record<string, string | string[]>>;
+}
+
+interface Grant {
+  /** Logical id of the function, state machine or policy. */
+  owner: string;
+  statement: Statement;
+}
+
+/** The SAM policy templates the template uses, as SAM expands them. */
+function expandPolicyTemplate(name: string, args: Record<string, unknown>, ctx: Context): Statement[] {
+  if (name === 'LambdaInvokePolicy') {
+    return [{ Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: `arn:${ctx.partition}:lambda:eu-west-1:111122223333:function:${String(args.FunctionName)}*` }];
+  }
+  throw new Error(`policy template ${name} is unknown to this test: teach expandPolicyTemplate what SAM expands it to`);
+}
+
+/** Every IAM statement the template grants, resolved for one scenario; plus managed policy attachments. */
+function grants(ctx: Context): { grants: Grant[]; attachments: Record<string, string[]> } {
+  const out: Grant[] = [];
+  const attachments: Record<string, string[]> = {};
+  for (const [id, resource] of Object.entries(ctx.template.Resources)) {
+    if (resource.Condition && !condition(resource.Condition, ctx)) continue;
+    const props = evaluate(resource.Properties ?? {}, ctx) as Record<string, unknown>;
+    if (resource.Type === 'AWS::Serverless::Function' || resource.Type === 'AWS::Serverless::StateMachine') {
+      const policies = props.Policies === undefined ? [] : Array.isArray(props.Policies) ? props.Policies : [props.Policies];
+      for (const policy of policies as unknown[]) {
+        if (typeof policy === 'string') {
+          (attachments[id] ??= []).push(policy);
+        } else if (policy && typeof policy === 'object' && 'Statement' in policy) {
+          for (const s of [(policy as { Statement: Statement | Statement[] }).Statement].flat()) out.push({ owner: id, statement: s });
+        } else {
+          const [[name, args]] = Object.entries(policy as Record<string, Record<string, unknown>>) as [[string, Record<string, unknown>]];
+          for (const s of expandPolicyTemplate(name, args, ctx)) out.push({ owner: id, statement: s });
+        }
+      }
+    } else if (resource.Type === 'AWS::IAM::ManagedPolicy' || resource.Type === 'AWS::IAM::Policy') {
+      const doc = props.PolicyDocument as { Statement: Statement | Statement[] };
+      for (const s of [doc.Statement].flat()) out.push({ owner: id, statement: s });
+    } else if (resource.Type === 'AWS::IAM::Role') {
+      for (const p of (props.Policies ?? []) as Array<{ PolicyDocument: { Statement: Statement | Statement[] } }>) {
+        for (const s of [p.PolicyDocument.Statement].flat()) out.push({ owner: id, statement: s });
+      }
+      (attachments[id] ??= []).push(...((props.ManagedPolicyArns ?? []) as string[]));
+    }
+  }
+  return { grants: out, attachments };
+}
+
+const list = (v: string | string[]) => [v].flat();
+const ZONES = ['Z0123456789ABCDEFGHIJ', 'ZSECOND'];
+
+const SCENARIOS: Scenario[] = ['aws', 'aws-cn', 'aws-us-gov'].flatMap((partition): Scenario[] => [
+  { name: `${partition}, defaults`, partition, params: { AllowedHostedZoneIds: ZONES.join(',') } },
+  {
+    name: `${partition}, everything given`, partition, params: {
+      AllowedHostedZoneIds: ZONES.join(','),
+      AllowedRecordNames: 'api.example.com,www.example.com',
+      WebhookSecretArn: `arn:${partition}:secretsmanager:eu-west-1:111122223333:secret:pagerduty-AbCdEf`,
+      AdditionalIncidentTopicArns: `arn:${partition}:sns:eu-west-1:111122223333:oncall,arn:${partition}:sns:eu-west-1:111122223333:team`,
+    },
+  },
+]);
+
+/**
+ * The only actions allowed on Resource '*' besides reads: Step Functions' delivery of execution
+ * logs to CloudWatch Logs needs these, and they have no resource-level permissions.
+ */
+const STAR_EXCEPTIONS: Record<string, string[]> = {
+  RolloutStateMachine: [
+    'logs:CreateLogDelivery', 'logs:GetLogDelivery', 'logs:UpdateLogDelivery', 'logs:DeleteLogDelivery',
+    'logs:ListLogDeliveries', 'logs:PutResourcePolicy', 'logs:DescribeResourcePolicies', 'logs:DescribeLogGroups',
+  ],
+};
+
+const isReadOnly = (action: string) => /^[a-z0-9-]+:(Get|List|Describe|BatchGet|Query|Scan)[A-Za-z]*$/.test(action);
+
+describe.each(SCENARIOS)('IAM ($name)', (scenario) => {
+  let ctx: Context;
+  let all: Grant[];
+  let attachments: Record<string, string[]>;
+  beforeAll(() => {
+    ctx = scenarioContext(scenario);
+    ({ grants: all, attachments } = grants(ctx));
+  });
+
+  it('grants no wildcard action and no mutating action on Resource *', () => {
+    expect(all.length).toBeGreaterThan(0);
+    const violations: string[] = [];
+    for (const { owner, statement } of all) {
+      expect(statement.Effect, `${owner} ${statement.Sid ?? ''}`).toBe('Allow');
+      for (const action of list(statement.Action)) {
+        if (action.includes('*')) violations.push(`${owner}: wildcard action ${action}`);
+        const onStar = list(statement.Resource).some((r) => r === '*' || /^arn:[^:]*:[^:]*:[^:]*:[^:]*:\*$/.test(r));
+        if (onStar && !isReadOnly(action) && !STAR_EXCEPTIONS[owner]?.includes(action)) {
+          violations.push(`${owner}: ${action} on '*'`);
+        }
+      }
+    }
+    expect(violations).toEqual([]);
+  });
+
+  it('allows ChangeResourceRecordSets only on the allowed hosted zones, UPSERT only', () => {
+    const changes = all.filter((g) => list(g.statement.Action).some((a) => a === 'route53:ChangeResourceRecordSets'));
+    expect(changes.length).toBeGreaterThan(0);
+    for (const { owner, statement } of changes) {
+      expect(list(statement.Resource).sort(), owner).toEqual(ZONES.map((z) => `arn:${scenario.partition}:route53:::hostedzone/${z}`).sort());
+      const forAll = statement.Condition?.['ForAllValues:StringEquals'];
+      expect(forAll?.['route53:ChangeResourceRecordSetsActions'], owner).toEqual(['UPSERT']);
+      const names = scenario.params.AllowedRecordNames?.split(',');
+      expect(forAll?.['route53:ChangeResourceRecordSetsNormalizedRecordNames'], owner).toEqual(names);
+    }
+  });
+
+  it('reads records only in the allowed hosted zones', () => {
+    const reads = all.filter((g) => list(g.statement.Action).includes('route53:ListResourceRecordSets'));
+    expect(reads.length).toBeGreaterThan(0);
+    for (const { owner, statement } of reads) {
+      expect(list(statement.Resource).sort(), owner).toEqual(ZONES.map((z) => `arn:${scenario.partition}:route53:::hostedzone/${z}`).sort());
+    }
+  });
+
+  it('gives each step only what it needs', () => {
+    const actionsOf = (fn: string) => {
+      const policies = new Set([fn, ...(attachments[fn] ?? []).map((a) => a.replace(/^\{|\}$/g, ''))]);
+      return [...new Set(all.filter((g) => policies.has(g.owner)).flatMap((g) => list(g.statement.Action)))].sort();
+    };
+    const webhook = scenario.params.WebhookSecretArn ? ['secretsmanager:GetSecretValue'] : [];
+    expect({
+      PreflightFunction: actionsOf('PreflightFunction'),
+      ShiftTrafficFunction: actionsOf('ShiftTrafficFunction'),
+      CheckSyncFunction: actionsOf('CheckSyncFunction'),
+      AnalyzeFunction: actionsOf('AnalyzeFunction'),
+      RollbackFunction: actionsOf('RollbackFunction'),
+      ConcludeFunction: actionsOf('ConcludeFunction'),
+      SafetyNetFunction: actionsOf('SafetyNetFunction'),
+    }).toEqual({
+      PreflightFunction: ['cloudwatch:GetMetricData', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'route53:ListResourceRecordSets'],
+      ShiftTrafficFunction: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'route53:ChangeResourceRecordSets', 'route53:ListResourceRecordSets'],
+      CheckSyncFunction: ['dynamodb:UpdateItem', 'route53:GetChange'],
+      AnalyzeFunction: ['cloudwatch:GetMetricData', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+      RollbackFunction: ['dynamodb:UpdateItem', 'route53:ChangeResourceRecordSets', 'route53:ListResourceRecordSets'],
+      ConcludeFunction: ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem', ...webhook, 'sns:Publish', 'ssm:AddTagsToResource', 'ssm:CreateOpsItem'].sort(),
+      SafetyNetFunction: [
+        'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'route53:ChangeResourceRecordSets', 'route53:ListResourceRecordSets',
+        ...webhook, 'sns:Publish', 'sqs:SendMessage', 'ssm:AddTagsToResource', 'ssm:CreateOpsItem',
+      ].sort(),
+    });
+  });
+
+  it('scopes DynamoDB to the table, SNS to the incident topics, secrets to the webhook secret', () => {
+    for (const { owner, statement } of all) {
+      const actions = list(statement.Action);
+      const resources = list(statement.Resource);
+      if (actions.some((a) => a.startsWith('dynamodb:'))) {
+        expect(resources.every((r) => r === '{RolloutTable.Arn}' || r.startsWith('{RolloutTable.Arn}/index/')), owner).toBe(true);
+      }
+      if (actions.includes('sns:Publish')) {
+        const extra = scenario.params.AdditionalIncidentTopicArns?.split(',') ?? [];
+        expect(resources.sort(), owner).toEqual(['{IncidentTopic}', ...extra].sort());
+      }
+      if (actions.includes('secretsmanager:GetSecretValue')) expect(resources, owner).toEqual([scenario.params.WebhookSecretArn]);
+      if (actions.some((a) => a.startsWith('ssm:'))) expect(resources, owner).toEqual(['arn:' + scenario.partition + ':ssm:eu-west-1:111122223333:opsitem/*']);
+    }
+  });
+});
