@@ -12,9 +12,9 @@ import {
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
-import { RolloutNotFoundError, RolloutNotRunningError, TransientAwsError } from '../core/errors.ts';
+import { GateNotPendingError, RolloutNotFoundError, RolloutNotRunningError, TransientAwsError } from '../core/errors.ts';
 import type { LockPort, LockResult, RolloutStore } from '../core/ports.ts';
-import type { RolloutEvent, RolloutRecord } from '../core/rollout-record.ts';
+import type { ApprovalAnswer, RolloutEvent, RolloutRecord } from '../core/rollout-record.ts';
 import { callAws, isAwsError, mapAwsError } from './aws-errors.ts';
 
 const SERVICE = 'DynamoDB';
@@ -191,6 +191,33 @@ export class DynamoRollouts implements RolloutStore {
       const current = await this.get(rolloutId);
       if (!current) throw new RolloutNotFoundError(rolloutId);
       throw new RolloutNotRunningError(rolloutId, current.status);
+    }
+  }
+
+  async answerApproval(rolloutId: string, answer: ApprovalAnswer): Promise<void> {
+    const event: RolloutEvent = {
+      type: 'APPROVAL_ANSWERED', at: answer.at, stageIndex: answer.stageIndex, approved: answer.approved, by: answer.by,
+      ...(answer.reason ? { reason: answer.reason } : {}),
+    };
+    try {
+      await this.#client.send(new UpdateCommand({
+        TableName: this.#table,
+        Key: { pk: rolloutPk(rolloutId) },
+        UpdateExpression: 'SET approval = :answer, updatedAt = :at, #events = list_append(if_not_exists(#events, :empty), :events)',
+        ConditionExpression: 'attribute_exists(pk) AND #status = :running AND pendingApproval.stageIndex = :stage',
+        ExpressionAttributeNames: { '#status': 'status', '#events': 'events' },
+        ExpressionAttributeValues: {
+          ':answer': withoutUndefined(answer), ':at': answer.at, ':events': [withoutUndefined(event)], ':empty': [], ':running': 'RUNNING', ':stage': answer.stageIndex,
+        },
+      }));
+    } catch (err) {
+      if (!isAwsError(err, CONDITION_FAILED)) mapAwsError(SERVICE, err);
+      const current = await this.get(rolloutId);
+      if (!current) throw new RolloutNotFoundError(rolloutId);
+      if (current.status !== 'RUNNING') throw new RolloutNotRunningError(rolloutId, current.status);
+      throw new GateNotPendingError(rolloutId, current.pendingApproval
+        ? `at stage ${answer.stageIndex + 1} (it waits at stage ${current.pendingApproval.stageIndex + 1})`
+        : 'at any stage');
     }
   }
 

@@ -91,6 +91,8 @@ const StageObjectSchema = z.object({
   weight: z.number().int().min(1).max(100),
   bakeSeconds: z.number().int().min(0).max(86_400).optional(),
   checks: z.number().int().min(1).max(100).optional(),
+  /** A person must approve (`canary approve ID`) before this stage's weight is set. */
+  approval: z.boolean().optional(),
 }).strict();
 
 /** Preset for the common case: an ALB in front of two ECS services (baseline and canary). */
@@ -162,6 +164,8 @@ export const RolloutConfigSchema = z.object({
   checkIntervalSeconds: z.number().int().min(10).max(86_400).default(60),
   /** CloudWatch period of every query. */
   analysisPeriodSeconds: z.union([z.literal(10), z.literal(30), z.number().int().min(60).max(3600).multipleOf(60)]).default(60),
+  /** How long a manual gate waits for `canary approve`/`reject` before rolling back. */
+  approvalTimeoutSeconds: z.number().int().min(60).max(7 * 86_400).default(3600),
   /** Failed checks a stage tolerates; one more rolls back. */
   failureLimit: z.number().int().min(0).max(100).default(0),
   /** Inconclusive checks a stage tolerates (each waits one more interval); one more rolls back. */
@@ -180,7 +184,8 @@ export const RolloutConfigSchema = z.object({
       ctx.addIssue({ code: 'custom', path: ['stages', i], message: `stages must rise strictly: ${weights[i]} follows ${weights[i - 1]}` });
     }
   }
-  if (weights.at(-1) !== 100) {
+  // An empty list already has its own issue (at least one stage); there is no last stage to name.
+  if (weights.length > 0 && weights.at(-1) !== 100) {
     ctx.addIssue({ code: 'custom', path: ['stages', weights.length - 1], message: 'the last stage must be 100 (full promotion)' });
   }
   if (!c.preset && c.metrics.length === 0) {
@@ -188,7 +193,8 @@ export const RolloutConfigSchema = z.object({
   }
   const names = new Set<string>();
   for (const [i, m] of c.metrics.entries()) {
-    if (names.has(m.name)) ctx.addIssue({ code: 'custom', path: ['metrics', i, 'name'], message: `duplicate metric name '${m.name}'` });
+    // An invalid name has its own issue; repeating it here would print input that failed the pattern.
+    if (names.has(m.name) && SAFE_NAME.test(m.name)) ctx.addIssue({ code: 'custom', path: ['metrics', i, 'name'], message: `duplicate metric name '${m.name}'` });
     names.add(m.name);
   }
 });
@@ -199,6 +205,7 @@ export interface Stage {
   weight: number;
   bakeSeconds: number;
   checks: number;
+  approval: boolean;
 }
 
 /** The config after defaults and presets: what every step works from. */
@@ -248,13 +255,21 @@ export function presetMetrics(p: AlbEcsPreset): RolloutMetric[] {
   ];
 }
 
+const isPlainKey = (key: string) => /^[A-Za-z_$][\w$-]*$/.test(key);
+/** JSON string literal with C1 controls and line separators escaped too. */
+const quoteKey = (key: string) =>
+  JSON.stringify(key).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
 /** `path.to[3].field: message` lines, one per issue. */
 export function formatIssues(error: z.ZodError): string[] {
   return error.issues.map((issue) => {
+    // Keys come from the input (dimension names, misspelt fields): anything but a plain name is
+    // quoted and escaped, so an issue stays one printable line.
     const path = issue.path.reduce<string>((acc, part) =>
-      typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part), '');
+      typeof part === 'number' ? `${acc}[${part}]`
+        : isPlainKey(String(part)) ? (acc ? `${acc}.${String(part)}` : String(part)) : `${acc}[${quoteKey(String(part))}]`, '');
     let message = issue.message;
-    if (issue.code === 'unrecognized_keys') message = `unknown field(s) ${issue.keys.map((k) => `'${k}'`).join(', ')}: check the spelling (see schema/rollout-config.schema.json)`;
+    if (issue.code === 'unrecognized_keys') message = `unknown field(s) ${issue.keys.map((k) => (isPlainKey(k) ? `'${k}'` : quoteKey(k))).join(', ')}: check the spelling (see schema/rollout-config.schema.json)`;
     return `${path || '(config)'}: ${message}`;
   });
 }
@@ -268,7 +283,10 @@ function resolve(parsed: ParsedRolloutConfig): RolloutConfig {
     metrics,
     stages: stages.map((s) => {
       const stage = typeof s === 'number' ? { weight: s } : s;
-      return { weight: stage.weight, bakeSeconds: stage.bakeSeconds ?? parsed.bakeSeconds, checks: stage.checks ?? parsed.checksPerStage };
+      return {
+        weight: stage.weight, bakeSeconds: stage.bakeSeconds ?? parsed.bakeSeconds, checks: stage.checks ?? parsed.checksPerStage,
+        approval: stage.approval ?? false,
+      };
     }),
   };
 }

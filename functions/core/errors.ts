@@ -83,5 +83,13 @@ export class RolloutNotFoundError extends Error {
   }
 }
 
+/** `canary approve/reject` on a rollout that is not waiting at that gate. */
+export class GateNotPendingError extends Error {
+  constructor(rolloutId: string, detail: string) {
+    super(`Rollout ${rolloutId} is not waiting for an approval ${detail}`);
+    this.name = 'GateNotPending';
+  }
+}
+
 /** Names Step Functions should retry with backoff and jitter. */
 export const RETRYABLE_ERRORS = ['Throttled', 'TransientAwsError'] as const;

@@ -24,10 +24,12 @@ export interface IncidentDelivery {
   error?: string;
 }
 
-/** Printable text only: control characters are dropped and the length bounded. */
+/**
+ * Printable text only: control characters (C0, DEL and C1) are dropped but for line feeds, tabs
+ * become spaces, and the length is bounded.
+ */
 export function cleanText(text: string, max = 1000): string {
-  // eslint-disable-next-line no-control-regex
-  const cleaned = text.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '');
+  const cleaned = text.replace(/\t/g, ' ').replace(/[^\P{Cc}\n]/gu, '');
   return cleaned.length > max ? `${cleaned.slice(0, max - 1)}…` : cleaned;
 }
 
@@ -51,7 +53,8 @@ export function buildIncident(args: {
     service: args.service,
     target: args.target,
     severity: critical ? 'critical' : 'error',
-    title: cleanText(`Canary rollback: ${args.service} at ${stage}: ${decision.reasons[0] ?? 'see details'}`, 200),
+    // One line: a reason may span several.
+    title: cleanText(`Canary rollback: ${args.service} at ${stage}: ${decision.reasons[0] ?? 'see details'}`.replace(/\s+/g, ' '), 200),
     summary: cleanText(lines.join('\n'), 8000),
     decision,
     consoleLink: args.consoleLink,

@@ -4,9 +4,9 @@
  * in memory. Nothing here imports AWS.
  */
 import type { RolloutConfig, RolloutMetric, Target } from './config.ts';
-import type { Judge, MetricWindow } from './judge.ts';
+import type { Judge, Judgement, MetricWindow } from './judge.ts';
 import type { Incident, IncidentDelivery } from './incident.ts';
-import type { RolloutEvent, RolloutRecord } from './rollout-record.ts';
+import type { ApprovalAnswer, RolloutEvent, RolloutRecord } from './rollout-record.ts';
 
 export interface WeightedRecord {
   setIdentifier: string;
@@ -57,6 +57,11 @@ export interface RolloutStore {
   get(rolloutId: string): Promise<RolloutRecord | null>;
   /** Merges fields into the record and appends events (in one write). */
   update(rolloutId: string, patch: Partial<RolloutRecord>, events?: RolloutEvent[]): Promise<void>;
+  /**
+   * Answers the manual gate of `stageIndex`; refused (RolloutNotRunning / GateNotPending) when
+   * the rollout is not running or is not waiting at that gate.
+   */
+  answerApproval(rolloutId: string, answer: ApprovalAnswer): Promise<void>;
   /** Asks a running rollout to roll back at its next step. */
   requestAbort(rolloutId: string, reason: string, now: Date): Promise<void>;
   list(limit: number): Promise<RolloutRecord[]>;
@@ -88,6 +93,45 @@ export interface DecisionMetrics {
   record(name: string, value: number, dimensions?: Record<string, string>): void;
 }
 
+/** One check as the evidence store keeps it: the raw datapoints the judge saw, and its judgement. */
+export interface CheckEvidence {
+  /** When the check ran (ISO). */
+  at: string;
+  stageIndex: number;
+  /** Canary weight (percent) during the check. */
+  weight: number;
+  /** The analysis window that was queried (ISO). */
+  range: { start: string; end: string };
+  window: MetricWindow;
+  judgement: Judgement;
+}
+
+/** A stored check, as read back: numbered from 1 in the order the checks ran. */
+export interface StoredCheck extends CheckEvidence {
+  rolloutId: string;
+  checkNo: number;
+}
+
+/** Everything stored about a rollout: what a report is built from. */
+export interface RolloutEvidence {
+  /** The latest snapshot of the rollout record (null when none was stored). */
+  record: RolloutRecord | null;
+  checks: StoredCheck[];
+}
+
+/**
+ * The evidence of a rollout (S3 in AWS): every check's raw datapoints and judgement, and
+ * snapshots of the record. Writes are idempotent: a retried step writes the same key again.
+ */
+export interface EvidencePort {
+  putCheck(rolloutId: string, checkNo: number, check: CheckEvidence): Promise<void>;
+  /** A snapshot of the whole record (taken before a rollback touches traffic, and at the end). */
+  putRecord(rolloutId: string, record: RolloutRecord): Promise<void>;
+  getRollout(rolloutId: string): Promise<RolloutEvidence>;
+  /** Where a person finds the rollout's evidence (a console link or a URI), for incidents. */
+  locationOf?(rolloutId: string): string;
+}
+
 export interface Deps {
   traffic: TrafficPort;
   metrics: MetricsPort;
@@ -102,4 +146,6 @@ export interface Deps {
   allowedHostedZoneIds: string[];
   /** Link to the execution in the console, for incidents. */
   consoleLink?: (executionArn: string) => string;
+  /** Where checks' raw data and record snapshots are kept; none: only the rollout record. */
+  evidence?: EvidencePort;
 }

@@ -5,8 +5,12 @@ import type { RolloutConfig } from './config.ts';
 
 export type RolloutStatus = 'RUNNING' | 'ROLLING_BACK' | 'PROMOTED' | 'ROLLED_BACK' | 'ROLLBACK_FAILED';
 
+/** What made the decision: the judge, a failure of ours, or a person. */
+export type DecisionTrigger = 'VERDICT' | 'ERROR' | 'ABORTED' | 'REJECTED' | 'APPROVAL_TIMEOUT' | 'SAFETY_NET';
+
 export interface Decision {
   outcome: 'PROMOTED' | 'ROLLED_BACK';
+  trigger?: DecisionTrigger;
   at: string;
   stageIndex: number;
   /** Canary weight (percent) when the decision was made. */
@@ -23,7 +27,17 @@ export type RolloutEvent =
   | { type: 'DECISION'; at: string; decision: Decision }
   | { type: 'INCIDENT'; at: string; deliveries: IncidentDelivery[] }
   | { type: 'ABORT_REQUESTED'; at: string; reason: string }
+  | { type: 'APPROVAL_REQUESTED'; at: string; stageIndex: number; weight: number; deadline: string }
+  | { type: 'APPROVAL_ANSWERED'; at: string; stageIndex: number; approved: boolean; by: string; reason?: string }
   | { type: 'NOTE'; at: string; message: string };
+
+export interface ApprovalAnswer {
+  stageIndex: number;
+  approved: boolean;
+  by: string;
+  reason?: string;
+  at: string;
+}
 
 export interface RolloutRecord {
   rolloutId: string;
@@ -37,6 +51,10 @@ export interface RolloutRecord {
   weight: number;
   decision?: Decision;
   abortRequested?: { at: string; reason: string };
+  /** A manual gate waiting for `canary approve` / `canary reject`. */
+  pendingApproval?: { stageIndex: number; weight: number; requestedAt: string; deadline: string };
+  /** The latest answer to a manual gate. */
+  approval?: ApprovalAnswer;
   incidentOpened?: boolean;
   /** The resolved config, so the safety net can finish a rollout whose execution died. */
   config?: RolloutConfig;

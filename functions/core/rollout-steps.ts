@@ -12,7 +12,7 @@ import type { Deps } from './ports.ts';
 import type { Decision, RolloutEvent, RolloutRecord } from './rollout-record.ts';
 import { decideAfterCheck, type StageCounters } from './decision.ts';
 
-export type Next = 'SHIFT' | 'WAIT_SYNC' | 'BAKE' | 'ANALYZE' | 'ROLLBACK' | 'CONCLUDE';
+export type Next = 'SHIFT' | 'AWAIT_APPROVAL' | 'WAIT_SYNC' | 'BAKE' | 'ANALYZE' | 'ROLLBACK' | 'CONCLUDE';
 
 export interface RolloutState {
   rolloutId: string;
@@ -28,6 +28,10 @@ export interface RolloutState {
   analysisStart?: string;
   counters: StageCounters;
   wait: { until: string };
+  /** Stages whose manual gate a person approved. */
+  approvedStages?: number[];
+  /** When the pending manual gate gives up and rolls back. */
+  approvalDeadline?: string;
   ttlSeconds: number;
   decision?: Decision;
   outcome?: 'PROMOTED' | 'ROLLED_BACK';
@@ -41,6 +45,9 @@ export interface PreflightInput {
   config: unknown;
   execution?: { id?: string; name?: string; startTime?: string };
 }
+
+/** How often a manual gate looks for an answer. */
+export const APPROVAL_POLL_SECONDS = 30;
 
 /** How long to wait between two polls of a Route 53 change, and how long before giving up. */
 export const SYNC_POLL_SECONDS = 10;
@@ -150,6 +157,16 @@ export async function shiftTraffic(state: RolloutState, deps: Deps): Promise<Rol
   const stage = state.config.stages[state.stageIndex];
   if (!stage) throw new TrafficStateError(`no stage ${state.stageIndex} in the plan`);
   const now = deps.clock.now();
+  if (stage.approval && !state.approvedStages?.includes(state.stageIndex)) {
+    const deadline = state.approvalDeadline ?? iso(addSeconds(now, state.config.approvalTimeoutSeconds));
+    if (!state.approvalDeadline) {
+      await deps.rollouts.update(state.rolloutId, {
+        pendingApproval: { stageIndex: state.stageIndex, weight: stage.weight, requestedAt: iso(now), deadline }, updatedAt: iso(now),
+      }, [{ type: 'APPROVAL_REQUESTED', at: iso(now), stageIndex: state.stageIndex, weight: stage.weight, deadline }]);
+      deps.log.info('waiting for approval', { stage: state.stageIndex, weight: stage.weight, deadline });
+    }
+    return { ...state, next: 'AWAIT_APPROVAL', approvalDeadline: deadline, wait: { until: iso(addSeconds(now, APPROVAL_POLL_SECONDS)) } };
+  }
   const weights = { canary: stage.weight, baseline: 100 - stage.weight };
   const { changeId } = await deps.traffic.setWeights(state.config.target, weights);
   deps.log.info('weights set', { stage: state.stageIndex, weight: stage.weight, changeId });
@@ -173,13 +190,13 @@ export async function checkSync(state: RolloutState, deps: Deps): Promise<Rollou
     return { ...state, next: 'WAIT_SYNC', wait: { until: iso(addSeconds(now, SYNC_POLL_SECONDS)) } };
   }
   const change = { ...state.change, inSyncAt: state.change.inSyncAt ?? iso(now) };
-  await deps.rollouts.update(state.rolloutId, { updatedAt: iso(now) }, [{ type: 'IN_SYNC', at: iso(now), changeId: change.id, canary: state.weight }]);
+  await deps.rollouts.update(state.rolloutId, { updatedAt: iso(now) }, [{ type: 'IN_SYNC', at: iso(now), changeId: change.id, canary: state.phase === 'ROLLING_BACK' ? 0 : state.weight }]);
   if (state.phase === 'ROLLING_BACK') {
     return { ...state, change, next: 'CONCLUDE', outcome: 'ROLLED_BACK' };
   }
   if (state.weight === 100) {
     const decision: Decision = {
-      outcome: 'PROMOTED', at: iso(now), stageIndex: state.stageIndex, weight: 100, failing: [],
+      outcome: 'PROMOTED', trigger: 'VERDICT', at: iso(now), stageIndex: state.stageIndex, weight: 100, failing: [],
       reasons: [`every stage passed its checks (${state.config.stages.map((s) => `${s.weight} %`).join(' → ')})`],
     };
     return { ...state, change, next: 'CONCLUDE', outcome: 'PROMOTED', decision };
@@ -211,7 +228,7 @@ export async function analyze(state: RolloutState, deps: Deps): Promise<RolloutS
   const record = await deps.rollouts.get(state.rolloutId);
   if (record?.abortRequested) {
     const decision: Decision = {
-      outcome: 'ROLLED_BACK', at: iso(now), stageIndex: state.stageIndex, weight: state.weight, failing: [],
+      outcome: 'ROLLED_BACK', trigger: 'ABORTED', at: iso(now), stageIndex: state.stageIndex, weight: state.weight, failing: [],
       reasons: [`aborted: ${record.abortRequested.reason}`],
     };
     return { ...state, next: 'ROLLBACK', decision };
@@ -235,7 +252,7 @@ export async function analyze(state: RolloutState, deps: Deps): Promise<RolloutS
   switch (outcome.action) {
     case 'ROLLBACK': {
       const decision: Decision = {
-        outcome: 'ROLLED_BACK', at: iso(now), stageIndex: state.stageIndex, weight: state.weight,
+        outcome: 'ROLLED_BACK', trigger: 'VERDICT', at: iso(now), stageIndex: state.stageIndex, weight: state.weight,
         reasons: outcome.reasons, failing: judgement.metrics.filter((m) => m.verdict !== 'PASS'),
       };
       return { ...state, counters: outcome.counters, next: 'ROLLBACK', decision };
@@ -250,6 +267,37 @@ export async function analyze(state: RolloutState, deps: Deps): Promise<RolloutS
   }
 }
 
+/** Polls a manual gate: approved → set the stage's weight; rejected, aborted or timed out → roll back. */
+export async function checkApproval(state: RolloutState, deps: Deps): Promise<RolloutState> {
+  await renewLock(state, deps);
+  const now = deps.clock.now();
+  const record = await deps.rollouts.get(state.rolloutId);
+  const base = { outcome: 'ROLLED_BACK' as const, at: iso(now), stageIndex: state.stageIndex, weight: state.weight, failing: [] };
+  if (record?.abortRequested) {
+    return { ...state, next: 'ROLLBACK', decision: { ...base, trigger: 'ABORTED', reasons: [`aborted: ${record.abortRequested.reason}`] } };
+  }
+  const stage = state.config.stages[state.stageIndex]!;
+  const answer = record?.approval?.stageIndex === state.stageIndex ? record.approval : undefined;
+  if (answer?.approved) {
+    await deps.rollouts.update(state.rolloutId, { pendingApproval: undefined, updatedAt: iso(now) });
+    const { approvalDeadline: _done, ...rest } = state;
+    return { ...rest, next: 'SHIFT', approvedStages: [...(state.approvedStages ?? []), state.stageIndex] };
+  }
+  if (answer) {
+    return {
+      ...state, next: 'ROLLBACK',
+      decision: { ...base, trigger: 'REJECTED', reasons: [`${answer.by} rejected stage ${state.stageIndex + 1} (${stage.weight} %)${answer.reason ? `: ${answer.reason}` : ''}`] },
+    };
+  }
+  if (state.approvalDeadline && now.getTime() >= Date.parse(state.approvalDeadline)) {
+    return {
+      ...state, next: 'ROLLBACK',
+      decision: { ...base, trigger: 'APPROVAL_TIMEOUT', reasons: [`no approval for stage ${state.stageIndex + 1} (${stage.weight} %) within ${state.config.approvalTimeoutSeconds} s`] },
+    };
+  }
+  return { ...state, next: 'AWAIT_APPROVAL', wait: { until: iso(addSeconds(now, APPROVAL_POLL_SECONDS)) } };
+}
+
 /**
  * Reverses the whole shift: baseline 100, canary 0 in one change batch. The decision is stored
  * before traffic is touched, so the evidence survives whatever happens next.
@@ -257,7 +305,7 @@ export async function analyze(state: RolloutState, deps: Deps): Promise<RolloutS
 export async function rollback(state: RolloutState, deps: Deps): Promise<RolloutState> {
   const now = deps.clock.now();
   const decision: Decision = state.decision ?? {
-    outcome: 'ROLLED_BACK', at: iso(now), stageIndex: state.stageIndex, weight: state.weight, failing: [],
+    outcome: 'ROLLED_BACK', trigger: 'ERROR', at: iso(now), stageIndex: state.stageIndex, weight: state.weight, failing: [],
     reasons: [`the workflow failed and rolled back to be safe: ${state.error?.Error ?? 'unknown error'}: ${(state.error?.Cause ?? '').slice(0, 500)}`],
   };
   await deps.rollouts.update(state.rolloutId, { status: 'ROLLING_BACK', decision, updatedAt: iso(now) },
@@ -280,7 +328,8 @@ export async function conclude(state: RolloutState, deps: Deps): Promise<Rollout
   const decision = state.decision ?? {
     outcome, at: iso(now), stageIndex: state.stageIndex, weight: state.weight, failing: [], reasons: [],
   };
-  if (outcome === 'ROLLED_BACK') {
+  // A person who aborted or rejected the rollout knows why: incidents are for what we detected.
+  if (outcome === 'ROLLED_BACK' && decision.trigger !== 'ABORTED' && decision.trigger !== 'REJECTED') {
     await openIncidentOnce(deps, { rolloutId: state.rolloutId, config: state.config, decision, executionArn: state.executionArn });
   }
   const patch: Partial<RolloutRecord> = { status: outcome, decision, updatedAt: iso(now), weight: outcome === 'PROMOTED' ? 100 : 0 };
@@ -290,3 +339,17 @@ export async function conclude(state: RolloutState, deps: Deps): Promise<Rollout
   deps.log.info('rollout concluded', { outcome, reasons: decision.reasons });
   return { ...state, next: 'CONCLUDE', outcome, decision, summary: decision.reasons.join('; ').slice(0, 32_000) };
 }
+
+/**
+ * Each step by the name of the function the state machine calls it through (its
+ * `DefinitionSubstitutions` key), for running the ASL locally with the same steps.
+ */
+export const STEPS_BY_FUNCTION = {
+  PreflightFunctionArn: preflight,
+  ShiftTrafficFunctionArn: shiftTraffic,
+  CheckApprovalFunctionArn: checkApproval,
+  CheckSyncFunctionArn: checkSync,
+  AnalyzeFunctionArn: analyze,
+  RollbackFunctionArn: rollback,
+  ConcludeFunctionArn: conclude,
+} as const;

@@ -79,7 +79,7 @@ export async function safetyNet(event: ExecutionEnded, deps: Deps): Promise<Safe
   }
 
   const decision: Decision = record.decision ?? {
-    outcome: 'ROLLED_BACK', at: iso(now), stageIndex: record.stageIndex, weight: record.weight, failing: [],
+    outcome: 'ROLLED_BACK', trigger: 'SAFETY_NET', at: iso(now), stageIndex: record.stageIndex, weight: record.weight, failing: [],
     reasons: [`the safety net restored the baseline: the ${why}`],
   };
   await deps.rollouts.update(rolloutId, { status: 'ROLLING_BACK', decision, updatedAt: iso(now) },

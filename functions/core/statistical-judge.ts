@@ -1,0 +1,458 @@
+/**
+ * The statistical judge: every verdict is a confidence statement about the canary, never a bare
+ * comparison of a point value. Pure: plain data in, plain data out (see judge.ts for the contract).
+ *
+ * Decision rules (c = confidence, one-sided; α = 1 - c):
+ *
+ * Ratio metrics (e.g. 5xx / requests), judged on the counts pooled over the window (an absent
+ * numerator beside a present denominator is zero):
+ * - threshold: Clopper-Pearson bounds on the canary's rate. FAIL when the lower bound is above
+ *   `threshold.max` (below `min`), PASS when the upper bound is at or below `max` (lower bound at
+ *   or above `min`), INCONCLUSIVE while the interval straddles it.
+ * - baseline (`baseline.maxIncreasePercent`): score test of H0 "canary rate ≤ (1 + m) · baseline
+ *   rate" (Farrington-Manning). FAIL when rejected at α. Otherwise no objection: an equivalence
+ *   proof on rare events would need tens of canary errors, which an early stage never sees, so the
+ *   absolute bound above carries the burden of proof.
+ *
+ * Gauge metrics (memory, latency...), one value per period:
+ * - level: distribution-free bounds on the window's median (order statistics), so one spike
+ *   cannot fail a release; same FAIL / PASS / INCONCLUSIVE rule as for ratios. The bounds use the
+ *   effective sample size n / (1 + 2 Σ (1 - k/n) ρ^k), ρ the lag-1 autocorrelation of the
+ *   detrended series, because per-period gauges (memory above all) are autocorrelated and would
+ *   otherwise look more certain than they are.
+ * - trend (leaks): Theil-Sen slope with Sen's bounds from a Mann-Kendall statistic whose variance
+ *   carries the same autocorrelation inflation. FAIL when the slope's lower bound is above 0 and,
+ *   climbing at that lower bound from the fitted level at the end of the window, the series
+ *   crosses `threshold.max` within `trendHorizonSeconds` (or is already above it). Mirror rule
+ *   for `threshold.min`. Never a PASS on its own: it only adds a FAIL before the crossing.
+ * - baseline (`baseline.maxIncreasePercent`): Hodges-Lehmann shift of log values (the ratio
+ *   canary / baseline; an additive shift when a value is ≤ 0) with Mann-Whitney (Moses) bounds.
+ *   FAIL when the lower bound of the ratio exceeds 1 + m/100 — a significant increase whose size
+ *   is beyond the allowance; PASS when the upper bound is within it; INCONCLUSIVE between.
+ *   Rank-based: one spike moves one rank, a real shift moves them all.
+ *
+ * Data gates: no canary data, fewer than `minDatapoints` periods with data, or (ratios) fewer than
+ * `minDenominator` canary events is INCONCLUSIVE, never PASS. A configured baseline comparison
+ * whose baseline fails the same gates is INCONCLUSIVE.
+ *
+ * The metric's verdict is its worst check (FAIL > INCONCLUSIVE > PASS); the overall verdict is
+ * `combineVerdicts` (a critical metric's FAIL is a critical failure).
+ *
+ * Defaults (`JUDGE_DEFAULTS`; each can be set per metric under `judge`):
+ * - confidence 0.95, one-sided: the conventional level; each FAIL has at most a 5 % chance at a
+ *   canary exactly on its limit and far less below it, and each PASS at most 5 % at a canary
+ *   exactly on the limit. Bounds are conservative (Clopper-Pearson, order statistics), so the
+ *   real error rates are at or under the nominal ones.
+ * - minDatapoints 5: the smallest sample for which order statistics give a one-sided 95 % bound
+ *   on a median at all (0.5^5 = 3.1 % ≤ 5 %; with 4 points 6.25 % is not), and the smallest
+ *   for which a Mann-Kendall trend can be significant. Five one-minute periods.
+ * - minDenominator 100 events: below it one or two errors decide the verdict, and errors cluster
+ *   (a retrying client) more than the binomial model assumes. At a 1 % maximum, 100 requests can
+ *   FAIL on 4 errors but PASS needs about 300 clean requests: the bound, not this gate, sets that.
+ * - trendHorizonSeconds 1800: half an hour, about one stage's bake plus its checks, so a leak that
+ *   would cross the limit before the next stage is judged fails now.
+ *
+ * Why Clopper-Pearson (exact) bounds rather than Wilson or Jeffreys for the decision: the
+ * decisions are one-sided and 5xx rates live near zero, where the one-sided coverage of Wilson
+ * (and to a lesser degree Jeffreys) drops below nominal (Brown, Cai & DasGupta 2001; Cai 2005).
+ * Clopper-Pearson guarantees coverage ≥ c at every rate; the price is a slightly later PASS near
+ * the limit, which the next check recovers. Wilson and Jeffreys are reported in `details`.
+ */
+import type { JudgeMetric } from './config.ts';
+import {
+  combineVerdicts, formatValue, isRatioSeries, ratioCounts,
+  type GaugeSeries, type Judge, type MetricData, type MetricVerdict, type MetricWindow, type Verdict,
+} from './judge.ts';
+import {
+  ar1VarianceInflation, clopperPearsonBounds, detrendedLag1Autocorrelation, hodgesLehmannShift, mannWhitneyU, median, medianBounds, medianBoundsRobustT,
+  rateRatioBounds, theilSen, twoProportionTest, wilsonBounds,
+} from './stats.ts';
+
+export interface JudgeDefaults {
+  confidence: number;
+  minDatapoints: number;
+  minDenominator: number;
+  trendHorizonSeconds: number;
+}
+
+/** Defaults of the statistical judge's knobs (see the comment at the top of this file). */
+export const JUDGE_DEFAULTS: Readonly<JudgeDefaults> = Object.freeze({
+  confidence: 0.95,
+  minDatapoints: 5,
+  minDenominator: 100,
+  trendHorizonSeconds: 1800,
+});
+
+type Details = Record<string, number | string | boolean | null>;
+
+interface Check {
+  verdict: Verdict;
+  test: string;
+  /** Fragment after "<metric>: ". */
+  reason: string;
+}
+
+function optionsOf(metric: JudgeMetric): JudgeDefaults {
+  const o = metric.judge ?? {};
+  return {
+    confidence: o.confidence ?? JUDGE_DEFAULTS.confidence,
+    minDatapoints: o.minDatapoints ?? JUDGE_DEFAULTS.minDatapoints,
+    minDenominator: o.minDenominator ?? JUDGE_DEFAULTS.minDenominator,
+    trendHorizonSeconds: o.trendHorizonSeconds ?? JUDGE_DEFAULTS.trendHorizonSeconds,
+  };
+}
+
+/** Finite numbers as they are, anything else as null (details are JSON). */
+function num(v: number): number | null {
+  return Number.isFinite(v) ? v : null;
+}
+
+function pct(confidence: number): string {
+  return `${Number((confidence * 100).toPrecision(4))} %`;
+}
+
+function signedPercent(ratio: number): string {
+  const p = (ratio - 1) * 100;
+  if (!Number.isFinite(p)) return p > 0 ? '+∞ %' : '-∞ %';
+  const text = Math.abs(p) >= 10 ? p.toFixed(0) : p.toFixed(1);
+  return `${p >= 0 ? '+' : ''}${text} %`;
+}
+
+function formatDuration(seconds: number): string {
+  if (seconds < 90) return `${Math.max(0, Math.round(seconds))} s`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
+
+function worst(checks: Check[]): Verdict {
+  if (checks.some((c) => c.verdict === 'FAIL')) return 'FAIL';
+  if (checks.some((c) => c.verdict === 'INCONCLUSIVE')) return 'INCONCLUSIVE';
+  return 'PASS';
+}
+
+function conclude(
+  base: Omit<MetricVerdict, 'verdict' | 'reason' | 'test' | 'details'>, checks: Check[], details: Details,
+): MetricVerdict {
+  const verdict = worst(checks);
+  if (checks.length === 0) {
+    return { ...base, verdict: 'PASS', test: 'none', reason: `${base.name}: no threshold or baseline comparison configured`, details };
+  }
+  const deciding = verdict === 'PASS' ? checks : checks.filter((c) => c.verdict === verdict);
+  return {
+    ...base, verdict,
+    test: deciding.map((c) => c.test).join('+'),
+    reason: `${base.name}: ${deciding.map((c) => c.reason).join('; ')}`,
+    details,
+  };
+}
+
+function inconclusive(base: Omit<MetricVerdict, 'verdict' | 'reason' | 'test' | 'details'>, test: string, reason: string, details: Details = {}): MetricVerdict {
+  return { ...base, verdict: 'INCONCLUSIVE', test, reason: `${base.name}: ${reason}`, details };
+}
+
+/** A threshold check on bounds [lower, upper] of a statistic whose point value is `value`. */
+function boundCheck(
+  metric: JudgeMetric, test: string, what: string, value: number, lower: number, upper: number,
+  confidence: number, unit: string, sampleText: string,
+): Check[] {
+  const fmt = (v: number) => formatValue(v, unit);
+  const checks: Check[] = [];
+  const { max, min } = metric.threshold;
+  const c = pct(confidence);
+  if (max !== undefined) {
+    if (lower > max) {
+      checks.push({ verdict: 'FAIL', test, reason: `${what} ${fmt(value)} is above the maximum ${fmt(max)} (${c} lower bound ${fmt(lower)}; ${sampleText})` });
+    } else if (upper <= max) {
+      checks.push({ verdict: 'PASS', test, reason: `${what} ${fmt(value)} is within the maximum ${fmt(max)} (${c} upper bound ${fmt(upper)}; ${sampleText})` });
+    } else {
+      const ub = Number.isFinite(upper) ? fmt(upper) : 'unbounded';
+      checks.push({ verdict: 'INCONCLUSIVE', test, reason: `${what} ${fmt(value)} cannot yet be told from the maximum ${fmt(max)} (${c} upper bound ${ub}; ${sampleText})` });
+    }
+  }
+  if (min !== undefined) {
+    if (upper < min) {
+      checks.push({ verdict: 'FAIL', test, reason: `${what} ${fmt(value)} is below the minimum ${fmt(min)} (${c} upper bound ${fmt(upper)}; ${sampleText})` });
+    } else if (lower >= min) {
+      checks.push({ verdict: 'PASS', test, reason: `${what} ${fmt(value)} is within the minimum ${fmt(min)} (${c} lower bound ${fmt(lower)}; ${sampleText})` });
+    } else {
+      const lb = Number.isFinite(lower) ? fmt(lower) : 'unbounded';
+      checks.push({ verdict: 'INCONCLUSIVE', test, reason: `${what} ${fmt(value)} cannot yet be told from the minimum ${fmt(min)} (${c} lower bound ${lb}; ${sampleText})` });
+    }
+  }
+  return checks;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ratio metrics
+// ---------------------------------------------------------------------------------------------
+
+function judgeRatio(metric: JudgeMetric, data: MetricData | undefined, o: JudgeDefaults): MetricVerdict {
+  const canarySeries = data?.canary && isRatioSeries(data.canary) ? data.canary : undefined;
+  const baselineSeries = data?.baseline && isRatioSeries(data.baseline) ? data.baseline : undefined;
+  const c = canarySeries ? ratioCounts(canarySeries) : { periods: 0, numerator: 0, denominator: 0 };
+  const b = baselineSeries ? ratioCounts(baselineSeries) : undefined;
+  const rate = (x: { numerator: number; denominator: number }) => (x.denominator > 0 ? (100 * x.numerator) / x.denominator : null);
+  const base = {
+    name: metric.name, critical: metric.critical,
+    canaryValue: rate(c), baselineValue: b ? rate(b) : null, threshold: metric.threshold,
+    sample: { canary: c.periods, baseline: b?.periods ?? 0, canaryEvents: c.denominator, baselineEvents: b?.denominator ?? 0 },
+  };
+  const fmt = (v: number) => formatValue(v, 'percent');
+  const sampleText = `${c.numerator} of ${c.denominator} events in ${c.periods} periods`;
+  if (data?.canary && !canarySeries) return inconclusive(base, 'data-gate', 'canary data is not a ratio series (numerator / denominator)');
+  if (c.periods === 0 || c.denominator <= 0) return inconclusive(base, 'data-gate', 'no canary data (no periods with a denominator)');
+  if (c.periods < o.minDatapoints) return inconclusive(base, 'data-gate', `too few canary periods with data (${c.periods}, need ${o.minDatapoints})`);
+  if (c.denominator < o.minDenominator) return inconclusive(base, 'data-gate', `too few canary events to judge a rate (${c.denominator}, need ${o.minDenominator})`);
+
+  const conf = o.confidence;
+  const cp = clopperPearsonBounds(c.numerator, c.denominator, conf);
+  const wilson = wilsonBounds(c.numerator, c.denominator, conf);
+  const value = (100 * c.numerator) / c.denominator;
+  const details: Details = {
+    confidence: conf, canaryErrors: c.numerator, canaryEvents: c.denominator, canaryRatePercent: num(value),
+    lowerBoundPercent: num(100 * cp.lower), upperBoundPercent: num(100 * cp.upper),
+    wilsonLowerPercent: num(100 * wilson.lower), wilsonUpperPercent: num(100 * wilson.upper),
+  };
+  const checks = boundCheck(metric, 'clopper-pearson-bound', 'rate', value, 100 * cp.lower, 100 * cp.upper, conf, 'percent', sampleText);
+
+  if (metric.baseline) {
+    const m = metric.baseline.maxIncreasePercent;
+    const test = 'rate-ratio-score-test';
+    if (!b || b.periods < o.minDatapoints || b.denominator < o.minDenominator) {
+      checks.push({
+        verdict: 'INCONCLUSIVE', test,
+        reason: `not enough baseline data to compare with (${b?.denominator ?? 0} events in ${b?.periods ?? 0} periods, need ${o.minDenominator} in ${o.minDatapoints})`,
+      });
+    } else {
+      const limit = 1 + m / 100;
+      const t = twoProportionTest(c.numerator, c.denominator, b.numerator, b.denominator, limit);
+      const same = twoProportionTest(c.numerator, c.denominator, b.numerator, b.denominator, 1);
+      const rr = rateRatioBounds(c.numerator, c.denominator, b.numerator, b.denominator, conf);
+      const baselineRate = (100 * b.numerator) / b.denominator;
+      const ratio = b.numerator > 0 ? value / baselineRate : c.numerator > 0 ? Infinity : 1;
+      Object.assign(details, {
+        baselineErrors: b.numerator, baselineEvents: b.denominator, baselineRatePercent: num(baselineRate),
+        rateRatio: num(ratio), rateRatioLower: num(rr.lower), rateRatioUpper: num(rr.upper),
+        allowedRatio: limit, pValueAboveAllowed: num(t.pGreater), pValueAboveBaseline: num(same.pGreater),
+      });
+      const against = `the baseline ${fmt(baselineRate)} (allowed ${signedPercent(limit)}`;
+      if (t.pGreater < 1 - conf) {
+        checks.push({
+          verdict: 'FAIL', test,
+          reason: `rate ${fmt(value)} is more than ${m} % above ${against}; ratio ${Number.isFinite(ratio) ? ratio.toFixed(2) : '∞'}, ${pct(conf)} lower bound ${rr.lower.toFixed(2)}, p = ${t.pGreater.toPrecision(2)}; ${sampleText})`,
+        });
+      } else {
+        checks.push({
+          verdict: 'PASS', test,
+          reason: `no significant increase over ${against}, p = ${t.pGreater.toPrecision(2)})`,
+        });
+      }
+    }
+  }
+  return conclude(base, checks, details);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gauge metrics
+// ---------------------------------------------------------------------------------------------
+
+interface GaugeSample { times: number[]; values: number[] }
+
+function gaugeSample(s: GaugeSeries, periodSeconds: number): GaugeSample {
+  const times: number[] = [];
+  const values: number[] = [];
+  s.values.forEach((v, i) => {
+    if (v !== null && v !== undefined && Number.isFinite(v)) {
+      times.push(i * periodSeconds);
+      values.push(v);
+    }
+  });
+  return { times, values };
+}
+
+function judgeGauge(metric: JudgeMetric, data: MetricData | undefined, periodSeconds: number, o: JudgeDefaults): MetricVerdict {
+  const canarySeries = data?.canary && !isRatioSeries(data.canary) ? data.canary : undefined;
+  const baselineSeries = data?.baseline && !isRatioSeries(data.baseline) ? data.baseline : undefined;
+  const cs = canarySeries ? gaugeSample(canarySeries, periodSeconds) : { times: [], values: [] };
+  const bs = baselineSeries ? gaugeSample(baselineSeries, periodSeconds) : undefined;
+  const n = cs.values.length;
+  const base = {
+    name: metric.name, critical: metric.critical,
+    canaryValue: n > 0 ? median(cs.values) : null,
+    baselineValue: bs && bs.values.length > 0 ? median(bs.values) : null,
+    threshold: metric.threshold,
+    sample: { canary: n, baseline: bs?.values.length ?? 0 },
+  };
+  const unit = metric.unit;
+  const fmt = (v: number) => formatValue(v, unit);
+  if (data?.canary && !canarySeries) return inconclusive(base, 'data-gate', 'canary data is not a gauge series (values)');
+  if (n === 0) return inconclusive(base, 'data-gate', 'no canary data (every period is empty)');
+  if (n < o.minDatapoints) return inconclusive(base, 'data-gate', `too few canary datapoints (${n}, need ${o.minDatapoints})`);
+
+  const conf = o.confidence;
+  // One Theil-Sen fit serves the trend rule and, through its residuals, the autocorrelation
+  // (variance inflation) every other bound on this series uses.
+  const trend = theilSen(cs.times, cs.values, conf, { autocorrelated: true });
+  const inflation = trend.varianceInflation;
+  const nEff = n / inflation;
+  // The level is the window's own: its bounds carry the period-to-period noise (a p99 from few
+  // requests), not where a wandering process might be later; that is the trend rule's job.
+  let mb = medianBounds(cs.values, conf);
+  let levelTest = 'median-bound';
+  if (!Number.isFinite(mb.lower) || !Number.isFinite(mb.upper)) {
+    // Too few points for order statistics to bound the median at this confidence (below 5 at
+    // 95 %): a t bound on the median with a MAD scale (still spike-robust).
+    mb = medianBoundsRobustT(cs.values, conf);
+    levelTest = 'median-bound-robust-t';
+  }
+  const details: Details = {
+    confidence: conf, canaryMedian: num(mb.median), medianLower: num(mb.lower), medianUpper: num(mb.upper), levelMethod: levelTest,
+    canaryAutocorrelation: num(trend.residualAutocorrelation), canaryEffectiveN: num(nEff),
+  };
+  const sampleText = `${n} datapoints`;
+  const trendSampleText = `${n} datapoints${inflation > 1.05 ? `, ~${Math.max(1, Math.floor(nEff))} independent` : ''}`;
+  const checks = boundCheck(metric, levelTest, 'median', mb.median, mb.lower, mb.upper, conf, unit, sampleText);
+
+  // Trend: a steady climb toward the maximum (or fall toward the minimum) fails before the crossing.
+  const { max, min } = metric.threshold;
+  if (max !== undefined || min !== undefined) {
+    const tLast = cs.times[n - 1]!;
+    const endLevel = trend.intercept + trend.slope * tLast;
+    Object.assign(details, {
+      slopePerMinute: num(trend.slope * 60), slopeLowerPerMinute: num(trend.lower * 60), slopeUpperPerMinute: num(trend.upper * 60),
+      trendPValueIncreasing: num(trend.pIncreasing), trendPValueDecreasing: num(trend.pDecreasing), endLevel: num(endLevel),
+      trendHorizonSeconds: o.trendHorizonSeconds,
+    });
+    const perMin = (v: number) => `${formatValue(v * 60, unit)}/min`;
+    // FAIL when even the slowest plausible climb (the slope's lower bound) crosses within the
+    // horizon; INCONCLUSIVE when the climb is significant and its point estimate would cross.
+    const trendCheck = (
+      direction: 'max' | 'min', limit: number, significant: boolean, slow: number, point: number, p: number,
+    ): void => {
+      if (!significant) return;
+      const gap = direction === 'max' ? limit - endLevel : endLevel - limit;
+      const etaAt = (rate: number) => (gap <= 0 ? 0 : rate > 0 ? gap / rate : Infinity);
+      const etaSlow = etaAt(slow);
+      const etaPoint = etaAt(point);
+      details[direction === 'max' ? 'secondsToMax' : 'secondsToMin'] = num(etaSlow);
+      details[direction === 'max' ? 'secondsToMaxAtSlope' : 'secondsToMinAtSlope'] = num(etaPoint);
+      const verb = direction === 'max' ? 'climbing' : 'falling';
+      const bound = direction === 'max' ? 'lower' : 'upper';
+      const word = direction === 'max' ? 'maximum' : 'minimum';
+      const head = `${verb} ${perMin(trend.slope)} (${pct(conf)} ${bound} bound ${perMin(direction === 'max' ? trend.lower : trend.upper)}) to ${fmt(endLevel)}`;
+      const tail = ` (${trendSampleText}, trend p = ${p.toPrecision(2)})`;
+      if (etaSlow <= o.trendHorizonSeconds) {
+        checks.push({
+          verdict: 'FAIL', test: 'theil-sen-trend',
+          reason: `${head}: ${etaSlow === 0 ? `already ${direction === 'max' ? 'above' : 'below'} the ${word} ${fmt(limit)}` : `projected to cross the ${word} ${fmt(limit)} within ${formatDuration(etaSlow)} (horizon ${formatDuration(o.trendHorizonSeconds)})`}${tail}`,
+        });
+      } else if (etaPoint <= o.trendHorizonSeconds) {
+        checks.push({
+          verdict: 'INCONCLUSIVE', test: 'theil-sen-trend',
+          reason: `${head}: would cross the ${word} ${fmt(limit)} in ${formatDuration(etaPoint)} at this rate, in ${formatDuration(etaSlow)} at the ${bound} bound (horizon ${formatDuration(o.trendHorizonSeconds)})${tail}`,
+        });
+      }
+    };
+    if (max !== undefined) trendCheck('max', max, trend.lower > 0, trend.lower, trend.slope, trend.pIncreasing);
+    if (min !== undefined) trendCheck('min', min, trend.upper < 0, -trend.upper, -trend.slope, trend.pDecreasing);
+  }
+
+  if (metric.baseline) {
+    checks.push(compareGaugeWithBaseline(metric, cs, bs, inflation, o, details));
+  }
+  return conclude(base, checks, details);
+}
+
+function compareGaugeWithBaseline(
+  metric: JudgeMetric, cs: GaugeSample, bs: GaugeSample | undefined, canaryInflation: number, o: JudgeDefaults, details: Details,
+): Check {
+  const test = 'mann-whitney-hodges-lehmann';
+  const m = metric.baseline!.maxIncreasePercent;
+  const nb = bs?.values.length ?? 0;
+  if (!bs || nb < o.minDatapoints) {
+    return { verdict: 'INCONCLUSIVE', test, reason: `not enough baseline data to compare with (${nb} datapoints, need ${o.minDatapoints})` };
+  }
+  const conf = o.confidence;
+  const unit = metric.unit;
+  const fmt = (v: number) => formatValue(v, unit);
+  const nc = cs.values.length;
+  const baselineInflation = ar1VarianceInflation(detrendedLag1Autocorrelation(bs.times, bs.values), nb);
+  // Var(U) ≈ (f_c/n_c + f_b/n_b)/12 scaled: each sample's inflation weighted by the other's size.
+  const inflation = (nb * canaryInflation + nc * baselineInflation) / (nc + nb);
+  const positive = cs.values.every((v) => v > 0) && bs.values.every((v) => v > 0);
+  const baselineMedian = median(bs.values);
+  const canaryMedian = median(cs.values);
+  const sampleText = `${nc} vs ${nb} datapoints`;
+  let ratio: number;
+  let lower: number;
+  let upper: number;
+  let pAbove: number;
+  let pAboveLimit: number;
+  let rankBiserial: number;
+  let shiftTest: 'ratio' | 'difference';
+  if (positive) {
+    shiftTest = 'ratio';
+    const lc = cs.values.map(Math.log);
+    const lb = bs.values.map(Math.log);
+    const hl = hodgesLehmannShift(lc, lb, conf, { varianceInflation: inflation });
+    ratio = Math.exp(hl.estimate);
+    lower = Math.exp(hl.lower);
+    upper = Math.exp(hl.upper);
+    const mw = mannWhitneyU(lc, lb, { varianceInflation: inflation });
+    pAbove = mw.pGreater;
+    rankBiserial = mw.rankBiserial;
+    pAboveLimit = mannWhitneyU(lc, lb, { varianceInflation: inflation, shift: Math.log(1 + m / 100) }).pGreater;
+  } else {
+    // Values at or below zero: an additive shift, allowed m % of the baseline median's size.
+    shiftTest = 'difference';
+    const allowed = (Math.abs(baselineMedian) * m) / 100;
+    const hl = hodgesLehmannShift(cs.values, bs.values, conf, { varianceInflation: inflation });
+    const scale = Math.abs(baselineMedian) > 0 ? Math.abs(baselineMedian) : 1;
+    ratio = 1 + hl.estimate / scale;
+    lower = 1 + hl.lower / scale;
+    upper = 1 + hl.upper / scale;
+    const mw = mannWhitneyU(cs.values, bs.values, { varianceInflation: inflation });
+    pAbove = mw.pGreater;
+    rankBiserial = mw.rankBiserial;
+    pAboveLimit = mannWhitneyU(cs.values, bs.values, { varianceInflation: inflation, shift: allowed }).pGreater;
+  }
+  const limit = 1 + m / 100;
+  Object.assign(details, {
+    baselineMedian: num(baselineMedian), shiftScale: shiftTest,
+    changeRatio: num(ratio), changeRatioLower: num(lower), changeRatioUpper: num(upper), allowedRatio: limit,
+    pValueAboveBaseline: num(pAbove), pValueAboveAllowed: num(pAboveLimit), rankBiserial: num(rankBiserial),
+    baselineVarianceInflation: num(baselineInflation),
+  });
+  const c = pct(conf);
+  const head = `median ${fmt(canaryMedian)} vs baseline ${fmt(baselineMedian)}: ${signedPercent(ratio)}`;
+  if (lower > limit) {
+    return {
+      verdict: 'FAIL', test,
+      reason: `${head}, more than the allowed +${m} % (${c} lower bound ${signedPercent(lower)}, Mann-Whitney p = ${pAbove.toPrecision(2)}; ${sampleText})`,
+    };
+  }
+  if (upper <= limit) {
+    return { verdict: 'PASS', test, reason: `${head}, within +${m} % of the baseline (${c} upper bound ${signedPercent(upper)}; ${sampleText})` };
+  }
+  const ub = Number.isFinite(upper) ? signedPercent(upper) : 'unbounded';
+  return {
+    verdict: 'INCONCLUSIVE', test,
+    reason: `${head}, cannot yet be told from the allowed +${m} % (${c} bounds ${Number.isFinite(lower) ? signedPercent(lower) : 'unbounded'} to ${ub}; ${sampleText})`,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export function judgeMetricStatistically(metric: JudgeMetric, window: MetricWindow): MetricVerdict {
+  const o = optionsOf(metric);
+  const data = window.metrics[metric.name];
+  return metric.kind === 'ratio' ? judgeRatio(metric, data, o) : judgeGauge(metric, data, window.periodSeconds > 0 ? window.periodSeconds : 60, o);
+}
+
+export const statisticalJudge: Judge = {
+  name: 'statistical',
+  judge(metrics: JudgeMetric[], window: MetricWindow) {
+    return combineVerdicts(metrics.map((m) => judgeMetricStatistically(m, window)));
+  },
+};
+

@@ -1,0 +1,219 @@
+/**
+ * Fault injection over the real state machine: every call a rollout makes to an external system
+ * (a port method: Route 53, CloudWatch, DynamoDB, incidents) is numbered 1..N in a clean run;
+ * then the rollout is rerun with call k failing, for every k and several kinds of fault, and
+ * the workflow's retries and catches, then the safety net (as the EventBridge rule would run it
+ * on a failed execution), do their work. Every run must end with the record set at exactly
+ * 100/0 or 0/100 (the one its verdicts call for), the lock released, the rollout record
+ * complete, and at most one incident per rollback.
+ */
+import { describe, expect, it } from 'vitest';
+import { parseRolloutConfig, targetKey, type RolloutMetric } from '../../functions/core/config.ts';
+import { ThrottledError, TransientAwsError } from '../../functions/core/errors.ts';
+import type { MetricData } from '../../functions/core/judge.ts';
+import type { Deps, MetricRange, MetricsPort } from '../../functions/core/ports.ts';
+import * as steps from '../../functions/core/rollout-steps.ts';
+import { safetyNet } from '../../functions/core/safety-net.ts';
+import { thresholdJudge } from '../../functions/core/threshold-judge.ts';
+import { SimClock } from '../../sim/clock.ts';
+import { MemoryIncidents, MemoryLocks, MemoryLog, MemoryRollouts, MemoryTraffic } from '../../sim/memory-adapters.ts';
+import { mulberry32 } from '../../sim/prng.ts';
+import { runWorkflow, type TaskFunction } from '../../sim/workflow-runner.ts';
+import { albEcsConfig } from '../fixtures/configs.ts';
+
+/** Deterministic metrics: healthy, or a canary whose 5xx rate is 5 % from the 10 % stage on. */
+class ModelMetrics implements MetricsPort {
+  readonly bad: boolean;
+  readonly canaryWeight: () => number;
+  constructor(bad: boolean, canaryWeight: () => number) {
+    this.bad = bad;
+    this.canaryWeight = canaryWeight;
+  }
+  async fetchWindow(metrics: RolloutMetric[], range: MetricRange) {
+    const n = Math.max(0, Math.floor((range.end.getTime() - range.start.getTime()) / 1000 / range.periodSeconds));
+    const w = this.canaryWeight();
+    const series = (metric: RolloutMetric, variant: 'canary' | 'baseline'): MetricData['canary'] => {
+      const share = variant === 'canary' ? w / 100 : 1 - w / 100;
+      if (metric.kind === 'ratio') {
+        const requests = Math.round(10_000 * share);
+        const rate = variant === 'canary' && this.bad && w >= 10 ? 0.05 : 0.001;
+        const errors = Math.round(requests * rate);
+        return { numerator: Array(n).fill(errors > 0 ? errors : null), denominator: Array(n).fill(requests) };
+      }
+      return { values: Array(n).fill(metric.name === 'memory' ? 40 : 0.2) };
+    };
+    return {
+      periodSeconds: range.periodSeconds, start: range.start.toISOString(),
+      metrics: Object.fromEntries(metrics.map((m) => [m.name, { canary: series(m, 'canary'), baseline: series(m, 'baseline') }])),
+    };
+  }
+}
+
+type FaultKind = 'throttle' | '5xx' | 'timeout-after-effect' | 'crash-after-call' | 'outage';
+
+interface Fault { kind: FaultKind; at: number }
+
+/** Wraps every port so each method call is numbered, and call `fault.at` (or, for an outage, every call from it on) fails. */
+function instrument(deps: Deps, fault: Fault | null, onCall: (port: string, method: string) => void): Deps {
+  let n = 0;
+  let armed = true;
+  const wrap = <T extends object>(port: T, name: string): T => new Proxy(port, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (typeof value !== 'function') return value;
+      return async (...args: unknown[]) => {
+        n++;
+        onCall(name, String(prop));
+        const hit = armed && fault !== null && (fault.kind === 'outage' ? n >= fault.at : n === fault.at);
+        if (!hit) return value.apply(target, args);
+        switch (fault.kind) {
+          case 'throttle': throw new ThrottledError(name, new Error('Rate exceeded'));
+          case '5xx': case 'outage': throw new TransientAwsError(name, new Error('InternalFailure (500)'));
+          case 'timeout-after-effect': {
+            // The request took effect, but the response never came back.
+            await value.apply(target, args);
+            throw new TransientAwsError(name, Object.assign(new Error('socket timeout'), { name: 'TimeoutError' }));
+          }
+          case 'crash-after-call': {
+            // The Lambda process died right after the call returned.
+            await value.apply(target, args);
+            throw Object.assign(new Error('RequestId: x Error: Runtime exited with error: signal: killed'), { name: 'Runtime.ExitError' });
+          }
+        }
+      };
+    },
+  });
+  const wrapped = {
+    ...deps,
+    traffic: wrap(deps.traffic, 'route53'), metrics: wrap(deps.metrics, 'cloudwatch'), locks: wrap(deps.locks, 'dynamodb-lock'),
+    rollouts: wrap(deps.rollouts, 'dynamodb-rollouts'), incidents: wrap(deps.incidents, 'incidents'),
+  };
+  return Object.assign(wrapped, { disarm: () => { armed = false; } });
+}
+
+const rawConfig = albEcsConfig({ stages: [10, 50, 100], bakeSeconds: 120 });
+const config = parseRolloutConfig(rawConfig);
+const key = targetKey(config.target);
+
+interface Outcome {
+  calls: string[];
+  weights: { canary: number; baseline: number };
+  status: string | undefined;
+  lockHolder: string | null;
+  incidents: number;
+  distinctIncidents: number;
+  reasons: string[];
+  retries: number;
+  safetyNet?: string;
+}
+
+async function rollout(bad: boolean, fault: Fault | null, seed: number): Promise<Outcome> {
+  const clock = new SimClock(new Date('2026-05-04T08:00:00Z'));
+  const traffic = new MemoryTraffic({ clock, rng: mulberry32(seed), syncDelaySeconds: [5, 15] });
+  traffic.putRecord(config.target, { setIdentifier: 'blue', weight: 100, ttl: 60 });
+  traffic.putRecord(config.target, { setIdentifier: 'green', weight: 0, ttl: 60 });
+  const readWeights = async () => {
+    const r = await traffic.readRecords(config.target);
+    return { canary: r.canary!.weight, baseline: r.baseline!.weight };
+  };
+  let canaryWeight = 0;
+  const locks = new MemoryLocks();
+  const rollouts = new MemoryRollouts();
+  const incidents = new MemoryIncidents();
+  const base: Deps = {
+    traffic, metrics: new ModelMetrics(bad, () => canaryWeight), locks, rollouts, incidents, judge: thresholdJudge,
+    clock, log: new MemoryLog(), allowedHostedZoneIds: [],
+  };
+  const calls: string[] = [];
+  const deps = instrument(base, fault, (port, method) => calls.push(`${port}.${method}`)) as Deps & { disarm(): void };
+  const bind = (step: (input: never, deps: Deps) => Promise<unknown>): TaskFunction => async (input: never) => {
+    const until = (input as { wait?: { until?: string } }).wait?.until;
+    if (until) clock.advanceTo(until);
+    canaryWeight = (await readWeights()).canary;
+    const out = await step(input, deps);
+    clock.advance(1);
+    return out;
+  };
+  const name = `fi-${seed}`;
+  const result = await runWorkflow({
+    input: rawConfig, executionName: name,
+    tasks: Object.fromEntries(Object.entries(steps.STEPS_BY_FUNCTION).map(([fn, step]) => [fn, bind(step as never)])),
+  });
+  let safety: string | undefined;
+  if (result.status === 'FAILED') {
+    // The EventBridge rule runs the safety net on every failed execution; the outage is over by then.
+    deps.disarm();
+    clock.advance(60);
+    const net = await safetyNet({
+      executionArn: `arn:aws:states:us-east-1:123456789012:execution:CanaryRollout:${name}`, name, status: 'FAILED',
+      error: result.error, cause: result.cause, input: JSON.stringify(rawConfig),
+    }, base);
+    safety = net.action;
+  }
+  const record = await rollouts.get(name);
+  return {
+    calls, weights: await readWeights(), status: record?.status, lockHolder: locks.holder(key)?.owner ?? null,
+    incidents: incidents.opened.length, distinctIncidents: new Set(incidents.opened.map((o) => o.incident.dedupKey)).size,
+    reasons: record?.decision?.reasons ?? [], retries: result.retries, safetyNet: safety,
+  };
+}
+
+function assertSafe(o: Outcome, bad: boolean, label: string) {
+  const ctx = `${label}: ${JSON.stringify({ w: o.weights, s: o.status, lock: o.lockHolder, inc: o.incidents, net: o.safetyNet, why: o.reasons[0] })}`;
+  const promoted = o.weights.canary === 100 && o.weights.baseline === 0;
+  const restored = o.weights.canary === 0 && o.weights.baseline === 100;
+  expect(promoted || restored, ctx).toBe(true);
+  expect(o.lockHolder, ctx).toBeNull();
+  if (o.status === undefined) {
+    // Refused before the record was written: nothing may have moved.
+    expect(restored, ctx).toBe(true);
+    expect(o.incidents, ctx).toBe(0);
+    return 'refused';
+  }
+  expect(['PROMOTED', 'ROLLED_BACK'], ctx).toContain(o.status);
+  expect(o.reasons.length, ctx).toBeGreaterThan(0);
+  if (o.status === 'PROMOTED') {
+    expect(bad, ctx).toBe(false); // a bad canary is never promoted, whatever fails
+    expect(promoted, ctx).toBe(true);
+    expect(o.incidents, ctx).toBe(0);
+    return 'promoted';
+  }
+  expect(restored, ctx).toBe(true);
+  expect(o.distinctIncidents, ctx).toBe(1);
+  expect(o.incidents, ctx).toBeLessThanOrEqual(2); // a crash between delivery and its record re-sends the same incident
+  return 'rolled back';
+}
+
+describe('fault injection on every external call', () => {
+  it.each([
+    ['healthy', false],
+    ['bad (5xx at the 10 % stage)', true],
+  ])('%s canary: every fault at every call ends at 100/0 or 0/100, lock released, one incident per rollback', async (_label, bad) => {
+    // Prepare
+    const clean = await rollout(bad, null, 1);
+    expect(clean.status).toBe(bad ? 'ROLLED_BACK' : 'PROMOTED');
+    const n = clean.calls.length;
+    const kinds: FaultKind[] = ['throttle', '5xx', 'timeout-after-effect', 'crash-after-call', 'outage'];
+    const counts: Record<string, number> = {};
+    let retries = 0;
+    let duplicates = 0;
+
+    // Act
+    for (const kind of kinds) {
+      for (let k = 1; k <= n; k++) {
+        const o = await rollout(bad, { kind, at: k }, k);
+        const outcome = assertSafe(o, bad, `${kind} at call ${k} (${clean.calls[k - 1]})`);
+        // A single transient fault is absorbed by the retries: the verdict stands.
+        if (kind !== 'outage') expect(o.status, `${kind} at call ${k} (${clean.calls[k - 1]})`).toBe(clean.status);
+        counts[`${kind}: ${outcome}`] = (counts[`${kind}: ${outcome}`] ?? 0) + 1;
+        retries += o.retries;
+        duplicates += o.incidents - o.distinctIncidents;
+      }
+    }
+
+    // Assess (and report)
+    console.log(`fault injection, ${bad ? 'bad' : 'healthy'} canary: N = ${n} calls, ${kinds.length * n} faulty runs, ${retries} workflow retries, ${duplicates} re-sent incident(s)`);
+    for (const [outcome, count] of Object.entries(counts).sort()) console.log(`  ${outcome}: ${count}`);
+    expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(kinds.length * n);
+  }, 240_000);
+});
