@@ -262,6 +262,32 @@ describe('DynamoRollouts', () => {
     });
   });
 
+  it('answers the pending gate of the stage the person saw, and only that one', async () => {
+    // Prepare
+    ddbMock.on(UpdateCommand).resolvesOnce({}).rejectsOnce(conditionFailed());
+    ddbMock.on(GetCommand).resolves({ Item: { ...record, status: 'RUNNING', pendingApproval: { stageIndex: 3, weight: 25, requestedAt: 'x', deadline: 'y' }, pk: 'rollout#r-1', gsi1pk: 'rollout' } });
+    const rollouts = new DynamoRollouts(client(), TABLE);
+    const at = '2025-06-01T12:00:00.000Z';
+
+    // Act
+    await rollouts.answerApproval('r-1', { stageIndex: 3, approved: true, by: 'alice', at });
+    const stale = rollouts.answerApproval('r-1', { stageIndex: 2, approved: false, by: 'bob', reason: 'no', at });
+
+    // Assess
+    expect(ddbMock.commandCalls(UpdateCommand)[0]!.args[0].input).toEqual({
+      TableName: TABLE,
+      Key: { pk: 'rollout#r-1' },
+      UpdateExpression: 'SET approval = :answer, updatedAt = :at, #events = list_append(if_not_exists(#events, :empty), :events)',
+      ConditionExpression: 'attribute_exists(pk) AND #status = :running AND pendingApproval.stageIndex = :stage',
+      ExpressionAttributeNames: { '#status': 'status', '#events': 'events' },
+      ExpressionAttributeValues: {
+        ':answer': { stageIndex: 3, approved: true, by: 'alice', at }, ':at': at, ':empty': [], ':running': 'RUNNING', ':stage': 3,
+        ':events': [{ type: 'APPROVAL_ANSWERED', at, stageIndex: 3, approved: true, by: 'alice' }],
+      },
+    });
+    await expect(stale).rejects.toMatchObject({ name: 'GateNotPending', message: expect.stringContaining('it waits at stage 4') });
+  });
+
   it('refuses to abort a rollout that is not running, naming its status', async () => {
     // Prepare
     ddbMock.on(UpdateCommand).rejects(conditionFailed());
