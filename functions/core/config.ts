@@ -150,6 +150,18 @@ export const IncidentConfigSchema = z.object({
 
 const DEFAULT_STAGES = [1, 5, 10, 25, 100];
 
+/**
+ * After a rollback, how long to keep watching the baseline: back within its thresholds, the
+ * incident is updated RECOVERED; still unhealthy when the watch ends, it is ESCALATED.
+ */
+export const RecoveryConfigSchema = z.object({
+  /** How long after the rollback is INSYNC the baseline has to recover. 0: no watch. */
+  watchSeconds: z.number().int().min(0).max(21_600).default(900),
+  /** Time between two checks of the baseline during the watch. */
+  checkIntervalSeconds: z.number().int().min(10).max(3600).default(60),
+}).strict();
+export type RecoveryConfig = z.infer<typeof RecoveryConfigSchema>;
+
 export const RolloutConfigSchema = z.object({
   /** Service or rollout name, shown in incidents and logs. */
   name: safeName('name'),
@@ -177,6 +189,8 @@ export const RolloutConfigSchema = z.object({
   preset: AlbEcsPresetSchema.optional(),
   metrics: z.array(RolloutMetricSchema).max(50).default([]),
   incident: IncidentConfigSchema.default({ opsCenter: { enabled: false, severity: '2' } }),
+  /** After a rollback: watch the baseline recover, or escalate the incident. */
+  recovery: RecoveryConfigSchema.default({ watchSeconds: 900, checkIntervalSeconds: 60 }),
 }).strict().superRefine((c, ctx) => {
   const weights = c.stages.map((s) => (typeof s === 'number' ? s : s.weight));
   for (let i = 1; i < weights.length; i++) {

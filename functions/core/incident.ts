@@ -2,8 +2,9 @@
 import type { Decision } from './rollout-record.ts';
 
 export interface Incident {
-  /** De-duplication key: one incident per rollout on every target. */
+  /** De-duplication key: one incident per rollout (or per soak breach) on every target. */
   dedupKey: string;
+  /** The rollout it is about; `soak-<name>` for a soak check's incident. */
   rolloutId: string;
   service: string;
   target: string;
@@ -11,8 +12,31 @@ export interface Incident {
   title: string;
   /** Plain text, a person reads it in one glance. */
   summary: string;
-  decision: Decision;
+  /** The rollout's decision; absent on a soak check's incident. */
+  decision?: Decision;
+  /** What raised it: a rollout's rollback (the default) or a scheduled soak check. */
+  source?: 'rollout' | 'soak';
+  /** Why, one line each, when there is no decision (soak checks). */
+  reasons?: string[];
   consoleLink?: string;
+  /** Where the rollout's evidence is stored (checks' raw data, record snapshots). */
+  evidenceLink?: string;
+  /** The command that prints the rollout's report and writes it as HTML. */
+  reportCommand?: string;
+}
+
+/**
+ * A later change to an opened incident, sent to every target that supports it under the same
+ * dedup key: RECOVERED (the service is healthy again after the rollback), ESCALATED (it is not:
+ * a second, more severe notification), RESOLVED (a soak breach is over).
+ */
+export interface IncidentChange {
+  kind: 'RECOVERED' | 'ESCALATED' | 'RESOLVED';
+  at: string;
+  /** One or a few lines a person reads: what changed and why. */
+  note: string;
+  /** The incident's new severity (ESCALATED). */
+  severity?: Incident['severity'];
 }
 
 export interface IncidentDelivery {
@@ -35,6 +59,7 @@ export function cleanText(text: string, max = 1000): string {
 
 export function buildIncident(args: {
   rolloutId: string; service: string; target: string; decision: Decision; consoleLink?: string;
+  evidenceLink?: string; reportCommand?: string;
 }): Incident {
   const { decision } = args;
   const stage = `stage ${decision.stageIndex + 1} (${decision.weight} % canary)`;
@@ -47,6 +72,9 @@ export function buildIncident(args: {
     ...decision.reasons.map((r) => `- ${r}`),
   ];
   if (args.consoleLink) lines.push('', `Execution: ${args.consoleLink}`);
+  if (args.reportCommand || args.evidenceLink) lines.push('');
+  if (args.reportCommand) lines.push(`Report (timeline, charts, post-incident summary): ${args.reportCommand}`);
+  if (args.evidenceLink) lines.push(`Evidence (every check's datapoints and verdicts): ${args.evidenceLink}`);
   return {
     dedupKey: `canary-rollout-${args.rolloutId}`,
     rolloutId: args.rolloutId,
@@ -58,5 +86,7 @@ export function buildIncident(args: {
     summary: cleanText(lines.join('\n'), 8000),
     decision,
     consoleLink: args.consoleLink,
+    evidenceLink: args.evidenceLink,
+    reportCommand: args.reportCommand,
   };
 }

@@ -17,6 +17,8 @@ export async function openIncidentOnce(deps: Deps, args: {
   const incident = buildIncident({
     rolloutId: args.rolloutId, service: args.config.name, target: targetKey(args.config.target), decision: args.decision,
     consoleLink: args.executionArn && deps.consoleLink ? deps.consoleLink(args.executionArn) : undefined,
+    evidenceLink: deps.evidence?.locationOf?.(args.rolloutId),
+    reportCommand: deps.reportCommand?.(args.rolloutId),
   });
   const deliveries = await deps.incidents.open(incident, args.config.incident);
   const failed = deliveries.filter((d) => !d.ok);

@@ -5,7 +5,7 @@
  */
 import type { RolloutConfig, RolloutMetric, Target } from './config.ts';
 import type { Judge, Judgement, MetricWindow } from './judge.ts';
-import type { Incident, IncidentDelivery } from './incident.ts';
+import type { Incident, IncidentChange, IncidentDelivery } from './incident.ts';
 import type { ApprovalAnswer, RolloutEvent, RolloutRecord } from './rollout-record.ts';
 
 export interface WeightedRecord {
@@ -73,6 +73,43 @@ export interface IncidentPort {
    * failures are reported per target.
    */
   open(incident: Incident, routing: RolloutConfig['incident']): Promise<IncidentDelivery[]>;
+  /**
+   * Sends a change of an opened incident (same dedup key) to every target that supports it;
+   * `opened` are the deliveries `open` returned (the OpsItem id is taken from them). Never throws.
+   */
+  update(incident: Incident, routing: RolloutConfig['incident'], change: IncidentChange, opened?: IncidentDelivery[]): Promise<IncidentDelivery[]>;
+}
+
+/** The incident a soak check opened and has not resolved yet. */
+export interface SoakOpenIncident {
+  dedupKey: string;
+  openedAt: string;
+  /** Set once the incident was delivered (a run that died before delivering is re-tried). */
+  deliveries?: IncidentDelivery[];
+  reasons: string[];
+  severity: Incident['severity'];
+}
+
+/** A soak check's state between runs (`soak#<name>` in the table). */
+export interface SoakRecord {
+  name: string;
+  openIncident?: SoakOpenIncident;
+  lastResolved?: { dedupKey: string; resolvedAt: string };
+  /** The post-promotion rollback a soak made, at most one per promoted rollout. */
+  postPromotionRollback?: { rolloutId: string; at: string; changeId: string };
+  updatedAt?: string;
+}
+
+/** Soak checks' state between scheduled runs. */
+export interface SoakStore {
+  get(name: string): Promise<SoakRecord | null>;
+  /** Records `incident` as the open one unless one is open already; false when it was. */
+  claimIncident(name: string, incident: SoakOpenIncident, now: Date): Promise<boolean>;
+  /** Merges `patch` into the open incident if it is still the one with `dedupKey` (a no-op otherwise). */
+  updateIncident(name: string, dedupKey: string, patch: Partial<Omit<SoakOpenIncident, 'dedupKey'>>, now: Date): Promise<void>;
+  /** Clears the open incident if it is still the one with `dedupKey` (a no-op otherwise). */
+  closeIncident(name: string, dedupKey: string, now: Date): Promise<void>;
+  recordRollback(name: string, rollback: NonNullable<SoakRecord['postPromotionRollback']>, now: Date): Promise<void>;
 }
 
 export interface Clock {
@@ -148,4 +185,8 @@ export interface Deps {
   consoleLink?: (executionArn: string) => string;
   /** Where checks' raw data and record snapshots are kept; none: only the rollout record. */
   evidence?: EvidencePort;
+  /** The `canary report` command line of a rollout, for incidents. */
+  reportCommand?: (rolloutId: string) => string;
+  /** Soak checks' state (only the soak check uses it). */
+  soaks?: SoakStore;
 }

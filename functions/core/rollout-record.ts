@@ -29,6 +29,10 @@ export type RolloutEvent =
   | { type: 'ABORT_REQUESTED'; at: string; reason: string }
   | { type: 'APPROVAL_REQUESTED'; at: string; stageIndex: number; weight: number; deadline: string }
   | { type: 'APPROVAL_ANSWERED'; at: string; stageIndex: number; approved: boolean; by: string; reason?: string }
+  /** After a rollback, the baseline was judged healthy again: the incident was updated RECOVERED. */
+  | { type: 'RECOVERED'; at: string; reasons: string[]; window: { start: string; end: string }; deliveries: IncidentDelivery[] }
+  /** After a rollback, the baseline stayed unhealthy until the watch ended: the incident was escalated. */
+  | { type: 'ESCALATED'; at: string; reasons: string[]; window: { start: string; end: string }; deliveries: IncidentDelivery[] }
   | { type: 'NOTE'; at: string; message: string };
 
 export interface ApprovalAnswer {

@@ -11,6 +11,7 @@ import type { MetricVerdict, MetricWindow } from './judge.ts';
 import type { Deps } from './ports.ts';
 import type { Decision, RolloutEvent, RolloutRecord } from './rollout-record.ts';
 import { decideAfterCheck, type StageCounters } from './decision.ts';
+import { evidenceNote, snapshotRecord, storeEvidence } from './evidence.ts';
 
 export type Next = 'SHIFT' | 'AWAIT_APPROVAL' | 'WAIT_SYNC' | 'BAKE' | 'ANALYZE' | 'ROLLBACK' | 'CONCLUDE';
 
@@ -45,6 +46,9 @@ export interface PreflightInput {
   config: unknown;
   execution?: { id?: string; name?: string; startTime?: string };
 }
+
+/** How long after a period ends CloudWatch has its datapoints aggregated. */
+export const CLOUDWATCH_DELAY_SECONDS = 60;
 
 /** How often a manual gate looks for an answer. */
 export const APPROVAL_POLL_SECONDS = 30;
@@ -203,9 +207,13 @@ export async function checkSync(state: RolloutState, deps: Deps): Promise<Rollou
   }
   const stage = state.config.stages[state.stageIndex]!;
   const analysisStart = addSeconds(now, state.ttlSeconds);
+  // The first check runs once the bake's periods are complete and published: the window starts
+  // at the first whole period after clients switched, and CloudWatch needs a minute more.
+  const periodMs = state.config.analysisPeriodSeconds * 1000;
+  const firstPeriod = new Date(Math.ceil(analysisStart.getTime() / periodMs) * periodMs);
   return {
     ...state, change, next: 'BAKE', analysisStart: iso(analysisStart), counters: zeroCounters(),
-    wait: { until: iso(addSeconds(analysisStart, stage.bakeSeconds)) },
+    wait: { until: iso(addSeconds(firstPeriod, stage.bakeSeconds + CLOUDWATCH_DELAY_SECONDS)) },
   };
 }
 
@@ -215,7 +223,7 @@ export function analysisWindow(state: RolloutState, now: Date): { start: Date; e
   const periodMs = period * 1000;
   const start = new Date(Math.ceil(Date.parse(state.analysisStart ?? iso(now)) / periodMs) * periodMs);
   // A period is complete once it has ended; CloudWatch needs up to a minute more to aggregate.
-  const end = new Date(Math.floor((now.getTime() - 60_000) / periodMs) * periodMs);
+  const end = new Date(Math.floor((now.getTime() - CLOUDWATCH_DELAY_SECONDS * 1000) / periodMs) * periodMs);
   return { start, end: end < start ? start : end, periodSeconds: period };
 }
 
@@ -245,7 +253,14 @@ export async function analyze(state: RolloutState, deps: Deps): Promise<RolloutS
     window: { start: iso(range.start), end: iso(range.end) },
     metrics: judgement.metrics.map(({ name, verdict, reason, canaryValue, baselineValue }) => ({ name, verdict, reason, canaryValue, baselineValue })),
   };
-  await deps.rollouts.update(state.rolloutId, { updatedAt: iso(now) }, [event]);
+  // The raw datapoints and the judgement go to the evidence store before the check is recorded
+  // and before any decision; a retry of this step numbers the check the same and overwrites it.
+  const checkNo = (record?.events.filter((e) => e.type === 'CHECK').length ?? 0) + 1;
+  const stored = await storeEvidence(deps, `check #${checkNo}`, (evidence) => evidence.putCheck(state.rolloutId, checkNo, {
+    at: iso(now), stageIndex: state.stageIndex, weight: state.weight,
+    range: { start: iso(range.start), end: iso(range.end) }, window, judgement,
+  }));
+  await deps.rollouts.update(state.rolloutId, { updatedAt: iso(now) }, stored ? [event] : [event, evidenceNote(now, `check #${checkNo}`)]);
   deps.decisionMetrics?.record(`Check${judgement.verdict[0]}${judgement.verdict.slice(1).toLowerCase()}`, 1);
   deps.log.info('check judged', { verdict: judgement.verdict, action: outcome.action, counters: outcome.counters, reasons: judgement.metrics.map((m) => m.reason) });
 
@@ -310,6 +325,7 @@ export async function rollback(state: RolloutState, deps: Deps): Promise<Rollout
   };
   await deps.rollouts.update(state.rolloutId, { status: 'ROLLING_BACK', decision, updatedAt: iso(now) },
     state.phase === 'ROLLING_BACK' ? [] : [{ type: 'DECISION', at: iso(now), decision }]);
+  await snapshotRecord(state.rolloutId, deps, 'before the rollback');
   const { changeId } = await deps.traffic.setWeights(state.config.target, { canary: 0, baseline: 100 });
   deps.log.warn('rolling back', { stage: state.stageIndex, weight: state.weight, changeId, reasons: decision.reasons });
   await deps.rollouts.update(state.rolloutId, { weight: 0, updatedAt: iso(now) },
@@ -334,6 +350,7 @@ export async function conclude(state: RolloutState, deps: Deps): Promise<Rollout
   }
   const patch: Partial<RolloutRecord> = { status: outcome, decision, updatedAt: iso(now), weight: outcome === 'PROMOTED' ? 100 : 0 };
   await deps.rollouts.update(state.rolloutId, patch, outcome === 'PROMOTED' ? [{ type: 'DECISION', at: iso(now), decision }] : []);
+  await snapshotRecord(state.rolloutId, deps, 'at the end');
   await deps.locks.release(targetKey(state.config.target), state.rolloutId);
   deps.decisionMetrics?.record(outcome === 'PROMOTED' ? 'RolloutPromoted' : 'RolloutRolledBack', 1);
   deps.log.info('rollout concluded', { outcome, reasons: decision.reasons });

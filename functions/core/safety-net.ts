@@ -5,6 +5,7 @@
  * the lock, so traffic is never left half-shifted. Safe to run twice.
  */
 import { parseRolloutConfig, targetKey, type RolloutConfig } from './config.ts';
+import { snapshotRecord } from './evidence.ts';
 import { openIncidentOnce } from './open-incident.ts';
 import type { Deps } from './ports.ts';
 import type { Decision, RolloutRecord } from './rollout-record.ts';
@@ -84,6 +85,7 @@ export async function safetyNet(event: ExecutionEnded, deps: Deps): Promise<Safe
   };
   await deps.rollouts.update(rolloutId, { status: 'ROLLING_BACK', decision, updatedAt: iso(now) },
     record.decision ? [{ type: 'NOTE', at: iso(now), message: `safety net: ${why}` }] : [{ type: 'DECISION', at: iso(now), decision }]);
+  await snapshotRecord(rolloutId, deps, 'before the safety net\'s rollback');
   const { changeId } = await deps.traffic.setWeights(config.target, { canary: 0, baseline: 100 });
   const events: Parameters<Deps['rollouts']['update']>[2] = [
     { type: 'WEIGHTS_SET', at: iso(now), canary: 0, baseline: 100, changeId, stageIndex: record.stageIndex },
@@ -91,6 +93,7 @@ export async function safetyNet(event: ExecutionEnded, deps: Deps): Promise<Safe
   await deps.rollouts.update(rolloutId, { weight: 0, updatedAt: iso(now) }, events);
   await openIncidentOnce(deps, { rolloutId, config, decision, executionArn: event.executionArn });
   await deps.rollouts.update(rolloutId, { status: 'ROLLED_BACK', updatedAt: iso(now) });
+  await snapshotRecord(rolloutId, deps, 'at the end');
   await deps.locks.release(key, rolloutId);
   deps.log.warn('safety net restored the baseline', { changeId, reasons: decision.reasons });
   return { rolloutId, action: 'RESTORED_BASELINE', detail: `baseline restored (change ${changeId}): ${why}` };

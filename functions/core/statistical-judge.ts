@@ -15,18 +15,25 @@
  *   absolute bound above carries the burden of proof.
  *
  * Gauge metrics (memory, latency...), one value per period:
- * - level: distribution-free bounds on the window's median (order statistics), so one spike
- *   cannot fail a release; same FAIL / PASS / INCONCLUSIVE rule as for ratios. The bounds use the
- *   effective sample size n / (1 + 2 Σ (1 - k/n) ρ^k), ρ the lag-1 autocorrelation of the
- *   detrended series, because per-period gauges (memory above all) are autocorrelated and would
- *   otherwise look more certain than they are.
+ * - level: distribution-free bounds on the window's median (order statistics; a t bound with a
+ *   MAD scale when the window is too short for them), so one spike cannot fail a release; same
+ *   FAIL / PASS / INCONCLUSIVE rule as for ratios. The median, not a high quantile, for both
+ *   memory and latency: a latency gauge is already a tail (p99) per period, and its per-period
+ *   noise with little traffic is large, so a window quantile of it would judge the noise; memory
+ *   is a level, and where it is going is the trend rule's business, not a quantile's. The bounds
+ *   describe this window (period-to-period noise), not where a wandering series goes next.
  * - trend (leaks): Theil-Sen slope with Sen's bounds from a Mann-Kendall statistic whose variance
- *   carries the same autocorrelation inflation. FAIL when the slope's lower bound is above 0 and,
- *   climbing at that lower bound from the fitted level at the end of the window, the series
- *   crosses `threshold.max` within `trendHorizonSeconds` (or is already above it). Mirror rule
- *   for `threshold.min`. Never a PASS on its own: it only adds a FAIL before the crossing.
+ *   is inflated by 1 + 2 Σ (1 - k/n) ρ^k, ρ the lag-1 autocorrelation of the residuals about the
+ *   line, because per-period gauges (memory above all) are autocorrelated and wandering noise
+ *   would otherwise pass for a climb. FAIL when the slope's lower bound is above 0 and, climbing
+ *   at that lower bound from the fitted level at the end of the window, the series crosses
+ *   `threshold.max` within `trendHorizonSeconds` (or is already above it); INCONCLUSIVE when the
+ *   fitted line (the slope's point estimate) would cross within the horizon but the lower bound
+ *   would not, significant or not: a PASS never rests on a series heading for its limit. Mirror
+ *   rule for `threshold.min`. Never a PASS on its own.
  * - baseline (`baseline.maxIncreasePercent`): Hodges-Lehmann shift of log values (the ratio
- *   canary / baseline; an additive shift when a value is ≤ 0) with Mann-Whitney (Moses) bounds.
+ *   canary / baseline; an additive shift when a value is ≤ 0) with Mann-Whitney (Moses) bounds,
+ *   the variance inflated for autocorrelation as above (each sample's by its own residuals).
  *   FAIL when the lower bound of the ratio exceeds 1 + m/100 — a significant increase whose size
  *   is beyond the allowance; PASS when the upper bound is within it; INCONCLUSIVE between.
  *   Rank-based: one spike moves one rank, a real shift moves them all.
@@ -44,8 +51,8 @@
  *   exactly on the limit. Bounds are conservative (Clopper-Pearson, order statistics), so the
  *   real error rates are at or under the nominal ones.
  * - minDatapoints 5: the smallest sample for which order statistics give a one-sided 95 % bound
- *   on a median at all (0.5^5 = 3.1 % ≤ 5 %; with 4 points 6.25 % is not), and the smallest
- *   for which a Mann-Kendall trend can be significant. Five one-minute periods.
+ *   on a median at all (0.5^5 = 3.1 % ≤ 5 %; with 4 points 6.25 % is not). Five one-minute
+ *   periods; it applies to ratio metrics' periods too.
  * - minDenominator 100 events: below it one or two errors decide the verdict, and errors cluster
  *   (a retrying client) more than the binomial model assumes. At a 1 % maximum, 100 requests can
  *   FAIL on 4 errors but PASS needs about 300 clean requests: the bound, not this gate, sets that.
@@ -325,15 +332,14 @@ function judgeGauge(metric: JudgeMetric, data: MetricData | undefined, periodSec
     });
     const perMin = (v: number) => `${formatValue(v * 60, unit)}/min`;
     // FAIL when even the slowest plausible climb (the slope's lower bound) crosses within the
-    // horizon; INCONCLUSIVE when the climb is significant and its point estimate would cross.
-    const trendCheck = (
-      direction: 'max' | 'min', limit: number, significant: boolean, slow: number, point: number, p: number,
-    ): void => {
-      if (!significant) return;
+    // horizon; INCONCLUSIVE when the fitted line (the point estimate) would cross within it: a
+    // PASS never rests on a series heading for its limit, significant or not.
+    const trendCheck = (direction: 'max' | 'min', limit: number, slow: number, point: number, p: number): void => {
       const gap = direction === 'max' ? limit - endLevel : endLevel - limit;
-      const etaAt = (rate: number) => (gap <= 0 ? 0 : rate > 0 ? gap / rate : Infinity);
+      const etaAt = (rate: number) => (!(rate > 0) ? Infinity : gap <= 0 ? 0 : gap / rate);
       const etaSlow = etaAt(slow);
       const etaPoint = etaAt(point);
+      if (etaPoint > o.trendHorizonSeconds) return;
       details[direction === 'max' ? 'secondsToMax' : 'secondsToMin'] = num(etaSlow);
       details[direction === 'max' ? 'secondsToMaxAtSlope' : 'secondsToMinAtSlope'] = num(etaPoint);
       const verb = direction === 'max' ? 'climbing' : 'falling';
@@ -341,20 +347,20 @@ function judgeGauge(metric: JudgeMetric, data: MetricData | undefined, periodSec
       const word = direction === 'max' ? 'maximum' : 'minimum';
       const head = `${verb} ${perMin(trend.slope)} (${pct(conf)} ${bound} bound ${perMin(direction === 'max' ? trend.lower : trend.upper)}) to ${fmt(endLevel)}`;
       const tail = ` (${trendSampleText}, trend p = ${p.toPrecision(2)})`;
+      const horizon = `horizon ${formatDuration(o.trendHorizonSeconds)}`;
       if (etaSlow <= o.trendHorizonSeconds) {
-        checks.push({
-          verdict: 'FAIL', test: 'theil-sen-trend',
-          reason: `${head}: ${etaSlow === 0 ? `already ${direction === 'max' ? 'above' : 'below'} the ${word} ${fmt(limit)}` : `projected to cross the ${word} ${fmt(limit)} within ${formatDuration(etaSlow)} (horizon ${formatDuration(o.trendHorizonSeconds)})`}${tail}`,
-        });
-      } else if (etaPoint <= o.trendHorizonSeconds) {
-        checks.push({
-          verdict: 'INCONCLUSIVE', test: 'theil-sen-trend',
-          reason: `${head}: would cross the ${word} ${fmt(limit)} in ${formatDuration(etaPoint)} at this rate, in ${formatDuration(etaSlow)} at the ${bound} bound (horizon ${formatDuration(o.trendHorizonSeconds)})${tail}`,
-        });
+        const where = etaSlow === 0 ? `already ${direction === 'max' ? 'above' : 'below'} the ${word} ${fmt(limit)}`
+          : `projected to cross the ${word} ${fmt(limit)} within ${formatDuration(etaSlow)} (${horizon})`;
+        checks.push({ verdict: 'FAIL', test: 'theil-sen-trend', reason: `${head}: ${where}${tail}` });
+      } else {
+        const slowText = Number.isFinite(etaSlow) ? `in ${formatDuration(etaSlow)} at the ${bound} bound` : 'the climb is not significant';
+        const where = etaPoint === 0 ? `${direction === 'max' ? 'above' : 'below'} the ${word} ${fmt(limit)} at this rate`
+          : `would cross the ${word} ${fmt(limit)} in ${formatDuration(etaPoint)} at this rate`;
+        checks.push({ verdict: 'INCONCLUSIVE', test: 'theil-sen-trend', reason: `${head}: ${where}, ${slowText} (${horizon})${tail}` });
       }
     };
-    if (max !== undefined) trendCheck('max', max, trend.lower > 0, trend.lower, trend.slope, trend.pIncreasing);
-    if (min !== undefined) trendCheck('min', min, trend.upper < 0, -trend.upper, -trend.slope, trend.pDecreasing);
+    if (max !== undefined) trendCheck('max', max, trend.lower, trend.slope, trend.pIncreasing);
+    if (min !== undefined) trendCheck('min', min, -trend.upper, -trend.slope, trend.pDecreasing);
   }
 
   if (metric.baseline) {
@@ -383,61 +389,47 @@ function compareGaugeWithBaseline(
   const baselineMedian = median(bs.values);
   const canaryMedian = median(cs.values);
   const sampleText = `${nc} vs ${nb} datapoints`;
-  let ratio: number;
-  let lower: number;
-  let upper: number;
-  let pAbove: number;
-  let pAboveLimit: number;
-  let rankBiserial: number;
-  let shiftTest: 'ratio' | 'difference';
-  if (positive) {
-    shiftTest = 'ratio';
-    const lc = cs.values.map(Math.log);
-    const lb = bs.values.map(Math.log);
-    const hl = hodgesLehmannShift(lc, lb, conf, { varianceInflation: inflation });
-    ratio = Math.exp(hl.estimate);
-    lower = Math.exp(hl.lower);
-    upper = Math.exp(hl.upper);
-    const mw = mannWhitneyU(lc, lb, { varianceInflation: inflation });
-    pAbove = mw.pGreater;
-    rankBiserial = mw.rankBiserial;
-    pAboveLimit = mannWhitneyU(lc, lb, { varianceInflation: inflation, shift: Math.log(1 + m / 100) }).pGreater;
-  } else {
-    // Values at or below zero: an additive shift, allowed m % of the baseline median's size.
-    shiftTest = 'difference';
-    const allowed = (Math.abs(baselineMedian) * m) / 100;
-    const hl = hodgesLehmannShift(cs.values, bs.values, conf, { varianceInflation: inflation });
-    const scale = Math.abs(baselineMedian) > 0 ? Math.abs(baselineMedian) : 1;
-    ratio = 1 + hl.estimate / scale;
-    lower = 1 + hl.lower / scale;
-    upper = 1 + hl.upper / scale;
-    const mw = mannWhitneyU(cs.values, bs.values, { varianceInflation: inflation });
-    pAbove = mw.pGreater;
-    rankBiserial = mw.rankBiserial;
-    pAboveLimit = mannWhitneyU(cs.values, bs.values, { varianceInflation: inflation, shift: allowed }).pGreater;
-  }
-  const limit = 1 + m / 100;
+  // Work in shift space: log values (shift = log of the ratio canary / baseline) when every value
+  // is positive, raw values otherwise (the allowance is then m % of the baseline median's size).
+  const scale: 'ratio' | 'difference' = positive ? 'ratio' : 'difference';
+  const xc = positive ? cs.values.map(Math.log) : cs.values;
+  const xb = positive ? bs.values.map(Math.log) : bs.values;
+  const allowed = positive ? Math.log(1 + m / 100) : (Math.abs(baselineMedian) * m) / 100;
+  const hl = hodgesLehmannShift(xc, xb, conf, { varianceInflation: inflation });
+  const mw = mannWhitneyU(xc, xb, { varianceInflation: inflation });
+  const mwAllowed = mannWhitneyU(xc, xb, { varianceInflation: inflation, shift: allowed });
+  // As a relative change (ratio) where the baseline has a size, else as an absolute shift.
+  const relative = positive || baselineMedian !== 0;
+  const asRatio = (shift: number) => (positive ? Math.exp(shift) : 1 + shift / Math.abs(baselineMedian));
+  const show = (shift: number) => {
+    if (!Number.isFinite(shift)) return 'unbounded';
+    if (relative) return signedPercent(asRatio(shift));
+    return `${shift >= 0 ? '+' : ''}${fmt(shift)}`;
+  };
   Object.assign(details, {
-    baselineMedian: num(baselineMedian), shiftScale: shiftTest,
-    changeRatio: num(ratio), changeRatioLower: num(lower), changeRatioUpper: num(upper), allowedRatio: limit,
-    pValueAboveBaseline: num(pAbove), pValueAboveAllowed: num(pAboveLimit), rankBiserial: num(rankBiserial),
+    baselineMedian: num(baselineMedian), shiftScale: scale,
+    shiftEstimate: num(hl.estimate), shiftLower: num(hl.lower), shiftUpper: num(hl.upper), allowedShift: num(allowed),
+    changeRatio: relative ? num(asRatio(hl.estimate)) : null,
+    changeRatioLower: relative ? num(asRatio(hl.lower)) : null,
+    changeRatioUpper: relative ? num(asRatio(hl.upper)) : null,
+    allowedRatio: 1 + m / 100,
+    pValueAboveBaseline: num(mw.pGreater), pValueAboveAllowed: num(mwAllowed.pGreater), rankBiserial: num(mw.rankBiserial),
     baselineVarianceInflation: num(baselineInflation),
   });
   const c = pct(conf);
-  const head = `median ${fmt(canaryMedian)} vs baseline ${fmt(baselineMedian)}: ${signedPercent(ratio)}`;
-  if (lower > limit) {
+  const head = `median ${fmt(canaryMedian)} vs baseline ${fmt(baselineMedian)}: ${show(hl.estimate)}`;
+  if (hl.lower > allowed) {
     return {
       verdict: 'FAIL', test,
-      reason: `${head}, more than the allowed +${m} % (${c} lower bound ${signedPercent(lower)}, Mann-Whitney p = ${pAbove.toPrecision(2)}; ${sampleText})`,
+      reason: `${head}, more than the allowed +${m} % (${c} lower bound ${show(hl.lower)}, Mann-Whitney p = ${mw.pGreater.toPrecision(2)}; ${sampleText})`,
     };
   }
-  if (upper <= limit) {
-    return { verdict: 'PASS', test, reason: `${head}, within +${m} % of the baseline (${c} upper bound ${signedPercent(upper)}; ${sampleText})` };
+  if (hl.upper <= allowed) {
+    return { verdict: 'PASS', test, reason: `${head}, within +${m} % of the baseline (${c} upper bound ${show(hl.upper)}; ${sampleText})` };
   }
-  const ub = Number.isFinite(upper) ? signedPercent(upper) : 'unbounded';
   return {
     verdict: 'INCONCLUSIVE', test,
-    reason: `${head}, cannot yet be told from the allowed +${m} % (${c} bounds ${Number.isFinite(lower) ? signedPercent(lower) : 'unbounded'} to ${ub}; ${sampleText})`,
+    reason: `${head}, cannot yet be told from the allowed +${m} % (${c} bounds ${show(hl.lower)} to ${show(hl.upper)}; ${sampleText})`,
   };
 }
 

@@ -606,7 +606,11 @@ export interface MannWhitneyOptions {
    * forces the normal approximation when above 1.
    */
   varianceInflation?: number;
-  /** 'auto' (default): exact when there are no ties and n1 + n2 ≤ 50; otherwise normal. */
+  /**
+   * 'auto' (default): exact when there are no ties, no inflation and n1 + n2 ≤ 50; otherwise the
+   * normal approximation. 'exact' asks for the exact distribution at any size (costly beyond a
+   * few hundred values, and unavailable with ties, where the normal approximation is used).
+   */
   method?: 'auto' | 'exact' | 'normal';
 }
 

@@ -71,7 +71,7 @@ describe('rollout config', () => {
 
   it('accepts per-stage bake and checks', () => {
     const config = parseRolloutConfig(albEcsConfig({ stages: [{ weight: 10, bakeSeconds: 60, checks: 3 }, 100], bakeSeconds: 120 }));
-    expect(config.stages).toEqual([{ weight: 10, bakeSeconds: 60, checks: 3 }, { weight: 100, bakeSeconds: 120, checks: 1 }]);
+    expect(config.stages).toEqual([{ weight: 10, bakeSeconds: 60, checks: 3, approval: false }, { weight: 100, bakeSeconds: 120, checks: 1, approval: false }]);
   });
 
   it.each([

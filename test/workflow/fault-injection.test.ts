@@ -14,7 +14,7 @@ import type { MetricData } from '../../functions/core/judge.ts';
 import type { Deps, MetricRange, MetricsPort } from '../../functions/core/ports.ts';
 import * as steps from '../../functions/core/rollout-steps.ts';
 import { safetyNet } from '../../functions/core/safety-net.ts';
-import { thresholdJudge } from '../../functions/core/threshold-judge.ts';
+import { defaultJudge } from '../../functions/core/default-judge.ts';
 import { SimClock } from '../../sim/clock.ts';
 import { MemoryIncidents, MemoryLocks, MemoryLog, MemoryRollouts, MemoryTraffic } from '../../sim/memory-adapters.ts';
 import { mulberry32 } from '../../sim/prng.ts';
@@ -91,7 +91,7 @@ function instrument(deps: Deps, fault: Fault | null, onCall: (port: string, meth
   return Object.assign(wrapped, { disarm: () => { armed = false; } });
 }
 
-const rawConfig = albEcsConfig({ stages: [10, 50, 100], bakeSeconds: 120 });
+const rawConfig = albEcsConfig({ stages: [10, 50, 100], bakeSeconds: 300 });
 const config = parseRolloutConfig(rawConfig);
 const key = targetKey(config.target);
 
@@ -121,7 +121,7 @@ async function rollout(bad: boolean, fault: Fault | null, seed: number): Promise
   const rollouts = new MemoryRollouts();
   const incidents = new MemoryIncidents();
   const base: Deps = {
-    traffic, metrics: new ModelMetrics(bad, () => canaryWeight), locks, rollouts, incidents, judge: thresholdJudge,
+    traffic, metrics: new ModelMetrics(bad, () => canaryWeight), locks, rollouts, incidents, judge: defaultJudge,
     clock, log: new MemoryLog(), allowedHostedZoneIds: [],
   };
   const calls: string[] = [];

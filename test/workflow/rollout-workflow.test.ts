@@ -23,7 +23,6 @@ import { handler as preflight } from '../../functions/preflight.ts';
 import { handler as rollback } from '../../functions/rollback.ts';
 import { handler as shiftTraffic } from '../../functions/shift-traffic.ts';
 import type { RolloutConfigInput } from '../../functions/core/config.ts';
-import { thresholdJudge } from '../../functions/core/threshold-judge.ts';
 import { SimClock } from '../../sim/clock.ts';
 import { MemoryLocks, MemoryLog, MemoryRollouts } from '../../sim/memory-adapters.ts';
 import { runWorkflow, type TaskFunction } from '../../sim/workflow-runner.ts';
@@ -94,7 +93,7 @@ function setUp(model: MetricModel, opts: { throttleFirstChanges?: number } = {})
     return { MetricDataResults: results };
   });
   sns.on(PublishCommand).resolves({ MessageId: 'msg-1' });
-  overrideAwsDeps({ clock: world.clock, locks: world.locks, rollouts: world.rollouts, log: new MemoryLog(), judge: thresholdJudge, decisionMetrics: undefined });
+  overrideAwsDeps({ clock: world.clock, locks: world.locks, rollouts: world.rollouts, log: new MemoryLog(), decisionMetrics: undefined });
   return world;
 }
 
@@ -200,7 +199,7 @@ describe('rollout workflow (real ASL, real handlers)', () => {
     expect(publishes).toHaveLength(1);
     const message = JSON.parse(publishes[0]!.args[0].input.Message!);
     expect(message).toMatchObject({ rolloutId: 'rollout-1', service: 'checkout-api', decision: { outcome: 'ROLLED_BACK', stageIndex: 2, weight: 10 } });
-    expect(message.summary).toMatch(/error-rate 3\.00 % is above the maximum 1\.00 %/);
+    expect(message.summary).toMatch(/error-rate: rate 3\.00 % is above the maximum 1\.00 % \(95 % lower bound/);
     expect(publishes[0]!.args[0].input.TopicArn).toBe(TOPIC);
     const record = await world.rollouts.get('rollout-1');
     expect(record).toMatchObject({ status: 'ROLLED_BACK', weight: 0, incidentOpened: true });

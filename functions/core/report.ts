@@ -1,0 +1,530 @@
+/**
+ * The report of a rollout, as data: built from its record (events, decision) and, when stored,
+ * every check's raw datapoints (the evidence store). Pure: the terminal and HTML renderers in
+ * `cli/report/` draw it; `canary report`, `canary simulate --report` and anything that can
+ * produce a record and checks (a backtest) share it.
+ *
+ * The post-incident summary holds the facts a blameless post-mortem starts from: what happened,
+ * when it started showing in the data, when it was detected and decided, when traffic was back
+ * on the baseline, and which thresholds fired.
+ */
+import type { JudgeMetric } from './config.ts';
+import { formatValue, isRatioSeries, type MetricVerdict, type Series, type Verdict } from './judge.ts';
+import type { StoredCheck } from './ports.ts';
+import type { Decision, DecisionTrigger, RolloutEvent, RolloutRecord } from './rollout-record.ts';
+
+export interface ReportInput {
+  record: RolloutRecord;
+  /** The stored checks (raw windows and judgements); none for a rollout without evidence. */
+  checks?: StoredCheck[];
+  /** The metrics' definitions; default: the record's config. */
+  metrics?: JudgeMetric[];
+  /** Where the data came from, shown in the report (e.g. `stack canary-analyzer`, `simulation error-spike, seed 1`). */
+  source?: string;
+  /** Where the evidence is stored (e.g. s3://bucket/rollouts/<id>/). */
+  evidenceLocation?: string;
+  generatedAt?: string;
+}
+
+export interface Point {
+  /** ISO time: a period's start (raw data) or a check's time (judged values). */
+  at: string;
+  value: number | null;
+}
+
+export interface JudgedPoint {
+  checkNo: number;
+  at: string;
+  stageIndex: number;
+  weight: number;
+  verdict: Verdict;
+  canaryValue: number | null;
+  baselineValue: number | null;
+  reason: string;
+}
+
+export interface MetricReport {
+  name: string;
+  kind: JudgeMetric['kind'];
+  unit: JudgeMetric['unit'];
+  critical: boolean;
+  threshold: { max?: number; min?: number };
+  baselineMaxIncreasePercent?: number;
+  /** `raw`: per-period datapoints from the evidence; `judged`: one value per check (no evidence stored). */
+  source: 'raw' | 'judged';
+  /** Length of a period of the raw series (each point covers [at, at + period)). */
+  periodSeconds?: number;
+  /** Per period, oldest first (a ratio is its rate in percent); null where there was no data. */
+  canary: Point[];
+  baseline: Point[];
+  /** What each check judged for this metric. */
+  judged: JudgedPoint[];
+  /** A check failed this metric. */
+  fired: boolean;
+  /** The metric is among the final decision's reasons. */
+  inDecision: boolean;
+  /** First canary datapoint beyond an absolute threshold. */
+  firstBreach?: { at: string; value: number };
+  /** Highest canary datapoint. */
+  peak?: { at: string; value: number };
+}
+
+export interface StageSpan {
+  index: number;
+  weight: number;
+  changeId: string;
+  setAt: string;
+  inSyncAt?: string;
+  /** When the next weight change (or the end of the rollout) ended this stage. */
+  endAt: string;
+  checks: { passed: number; failed: number; inconclusive: number };
+}
+
+export type TimelineLevel = 'info' | 'pass' | 'warn' | 'fail';
+
+export interface TimelineEntry {
+  at: string;
+  /** Seconds since the rollout started. */
+  offsetSeconds: number;
+  type: RolloutEvent['type'];
+  level: TimelineLevel;
+  title: string;
+  details: string[];
+}
+
+export interface CheckRow {
+  checkNo: number;
+  at: string;
+  stageIndex: number;
+  weight: number;
+  verdict: Verdict;
+  window?: { start: string; end: string };
+  metrics: { name: string; verdict: Verdict; reason: string; canaryValue: number | null; baselineValue: number | null }[];
+  /** The raw datapoints of this check are in the evidence. */
+  hasRawData: boolean;
+}
+
+export interface FiredThreshold {
+  metric: string;
+  verdict: Verdict;
+  critical: boolean;
+  test: string;
+  unit: JudgeMetric['unit'];
+  threshold: { max?: number; min?: number };
+  canaryValue: number | null;
+  baselineValue: number | null;
+  reason: string;
+}
+
+export interface PostIncidentSummary {
+  /** What happened, in one or two sentences. */
+  headline: string;
+  trigger: DecisionTrigger;
+  startedAt: string;
+  /** First time the canary took traffic. */
+  canaryTrafficAt?: string;
+  /** Highest canary weight reached (percent). */
+  peakWeight: number;
+  stage: { index: number; weight: number; setAt?: string; inSyncAt?: string };
+  /** First canary datapoint beyond an absolute threshold of a metric that fired (raw evidence only). */
+  firstBreachAt?: string;
+  /** The first failing (or, for a lack of data, inconclusive) check of the stage that was rolled back. */
+  detectedAt: string;
+  detectedBy: string;
+  decidedAt: string;
+  rollback?: { changeId: string; submittedAt: string; inSyncAt?: string };
+  /** Traffic back at 100 % baseline on every Route 53 server (resolvers follow within one TTL). */
+  restoredAt?: string;
+  durations: {
+    /** Stage weight change → detection. */
+    stageToDetection?: number;
+    /** First breaching datapoint → detection. */
+    breachToDetection?: number;
+    detectionToDecision: number;
+    /** Decision → rollback INSYNC: the time to restore. */
+    timeToRestore?: number;
+    detectionToRestore?: number;
+    /** Canary's first traffic → rollback INSYNC. */
+    canaryExposure?: number;
+  };
+  thresholdsFired: FiredThreshold[];
+  /** Metrics that could not be judged when the decision was made. */
+  inconclusive: FiredThreshold[];
+  reasons: string[];
+  checks: { total: number; passed: number; failed: number; inconclusive: number };
+  incident?: { at: string; targets: { target: string; ok: boolean; id?: string; error?: string }[] };
+  /** What is not known, said plainly (a rollback not yet INSYNC, no raw data...). */
+  caveats: string[];
+}
+
+export interface ReportModel {
+  rolloutId: string;
+  name: string;
+  targetKey: string;
+  status: RolloutRecord['status'];
+  outcome: Decision['outcome'] | null;
+  startedAt: string;
+  /** Last event (or the record's last update). */
+  endedAt: string;
+  durationSeconds: number;
+  generatedAt: string;
+  source?: string;
+  evidenceLocation?: string;
+  executionArn?: string;
+  stagesPlanned: number[];
+  stages: StageSpan[];
+  decision: (Decision & { offsetSeconds: number }) | null;
+  metrics: MetricReport[];
+  checks: CheckRow[];
+  timeline: TimelineEntry[];
+  summary: PostIncidentSummary | null;
+  evidence: { checksRecorded: number; checksWithRawData: number };
+}
+
+const ms = (iso: string) => Date.parse(iso);
+const seconds = (fromIso: string, toIso: string) => Math.round((ms(toIso) - ms(fromIso)) / 1000);
+const isoOf = (t: number) => new Date(t).toISOString();
+
+/** `3 min 12 s`, `45 s`, `2 h 05 min`. */
+export function formatDuration(totalSeconds: number): string {
+  const s = Math.max(0, Math.round(totalSeconds));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min${s % 60 ? ` ${String(s % 60).padStart(2, '0')} s` : ''}`;
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return `${h} h${m ? ` ${String(m).padStart(2, '0')} min` : ''}`;
+}
+
+/** A series' value per period: a gauge's value, or a ratio's rate in percent (a null numerator beside a denominator is 0). */
+export function periodValues(kind: JudgeMetric['kind'], series: Series | undefined): (number | null)[] {
+  if (!series) return [];
+  if (isRatioSeries(series)) {
+    if (kind !== 'ratio') return [];
+    const n = Math.max(series.numerator.length, series.denominator.length);
+    return Array.from({ length: n }, (_, i) => {
+      const d = series.denominator[i];
+      if (d === null || d === undefined || !Number.isFinite(d) || d <= 0) return null;
+      const num = series.numerator[i];
+      return (100 * (num !== null && num !== undefined && Number.isFinite(num) ? num : 0)) / d;
+    });
+  }
+  if (kind !== 'gauge') return [];
+  return series.values.map((v) => (v !== null && v !== undefined && Number.isFinite(v) ? v : null));
+}
+
+/**
+ * Merges the checks' windows into one series per variant. Windows of one stage overlap (each
+ * check re-reads the stage from its start), so a period seen twice keeps the later check's value
+ * (CloudWatch may have completed it since).
+ */
+function mergeWindows(metric: JudgeMetric, checks: StoredCheck[]): { canary: Point[]; baseline: Point[] } {
+  const byVariant = { canary: new Map<number, number | null>(), baseline: new Map<number, number | null>() };
+  for (const check of checks) {
+    const start = check.window.start ?? check.range.start;
+    const periodMs = check.window.periodSeconds * 1000;
+    const data = check.window.metrics[metric.name];
+    if (!start || !data || !(periodMs > 0)) continue;
+    for (const variant of ['canary', 'baseline'] as const) {
+      periodValues(metric.kind, data[variant]).forEach((v, i) => {
+        const t = ms(start) + i * periodMs;
+        if (v !== null || !byVariant[variant].has(t)) byVariant[variant].set(t, v);
+      });
+    }
+  }
+  const toPoints = (m: Map<number, number | null>) => [...m.entries()].sort((a, b) => a[0] - b[0]).map(([t, value]) => ({ at: isoOf(t), value }));
+  return { canary: toPoints(byVariant.canary), baseline: toPoints(byVariant.baseline) };
+}
+
+function breaches(value: number, threshold: { max?: number; min?: number }): boolean {
+  return (threshold.max !== undefined && value > threshold.max) || (threshold.min !== undefined && value < threshold.min);
+}
+
+/** `max 1.00 %, min 10.0` */
+export function describeThreshold(t: { max?: number; min?: number }, unit: JudgeMetric['unit']): string {
+  return [t.max !== undefined ? `max ${formatValue(t.max, unit)}` : '', t.min !== undefined ? `min ${formatValue(t.min, unit)}` : '']
+    .filter(Boolean).join(', ');
+}
+
+function inferTrigger(decision: Decision): DecisionTrigger {
+  if (decision.trigger) return decision.trigger;
+  if (decision.reasons.some((r) => r.startsWith('aborted:'))) return 'ABORTED';
+  if (decision.failing.length > 0) return 'VERDICT';
+  if (decision.outcome === 'PROMOTED') return 'VERDICT';
+  if (decision.reasons.some((r) => r.includes('safety net'))) return 'SAFETY_NET';
+  return 'ERROR';
+}
+
+type CheckEvent = Extract<RolloutEvent, { type: 'CHECK' }>;
+type WeightsEvent = Extract<RolloutEvent, { type: 'WEIGHTS_SET' }>;
+
+/** Numbers the record's checks (1, 2, ...) and joins each with its stored evidence. */
+function joinChecks(events: RolloutEvent[], stored: StoredCheck[]): CheckRow[] {
+  const checkEvents = events.filter((e): e is CheckEvent => e.type === 'CHECK');
+  const byNo = new Map(stored.map((c) => [c.checkNo, c]));
+  const byAt = new Map(stored.map((c) => [c.at, c]));
+  const rows: CheckRow[] = checkEvents.map((e, i) => {
+    const s = byNo.get(i + 1)?.at === e.at ? byNo.get(i + 1) : byAt.get(e.at);
+    return {
+      checkNo: s?.checkNo ?? i + 1, at: e.at, stageIndex: e.stageIndex, weight: e.weight, verdict: e.verdict,
+      window: e.window, metrics: e.metrics.map((m) => ({ ...m })), hasRawData: Boolean(s),
+    };
+  });
+  // Checks stored but not in the record (a record without events, a backtest): from the evidence alone.
+  const seen = new Set(rows.map((r) => r.at));
+  for (const s of stored) {
+    if (seen.has(s.at)) continue;
+    rows.push({
+      checkNo: s.checkNo, at: s.at, stageIndex: s.stageIndex, weight: s.weight, verdict: s.judgement.verdict, window: s.range,
+      metrics: s.judgement.metrics.map(({ name, verdict, reason, canaryValue, baselineValue }) => ({ name, verdict, reason, canaryValue, baselineValue })),
+      hasRawData: true,
+    });
+  }
+  return rows.sort((a, b) => ms(a.at) - ms(b.at) || a.checkNo - b.checkNo);
+}
+
+function stageSpans(events: RolloutEvent[], checks: CheckRow[], endAt: string): StageSpan[] {
+  const sets = events.filter((e): e is WeightsEvent => e.type === 'WEIGHTS_SET');
+  return sets.map((e, i) => {
+    const next = sets[i + 1];
+    const end = next?.at ?? endAt;
+    const inSync = events.find((x) => x.type === 'IN_SYNC' && x.changeId === e.changeId);
+    const mine = checks.filter((c) => ms(c.at) >= ms(e.at) && ms(c.at) < ms(end) + (next ? 0 : 1));
+    return {
+      index: e.stageIndex, weight: e.canary, changeId: e.changeId, setAt: e.at, inSyncAt: inSync?.at, endAt: end,
+      checks: {
+        passed: mine.filter((c) => c.verdict === 'PASS').length,
+        failed: mine.filter((c) => c.verdict === 'FAIL').length,
+        inconclusive: mine.filter((c) => c.verdict === 'INCONCLUSIVE').length,
+      },
+    };
+  });
+}
+
+function timelineOf(record: RolloutRecord, checks: CheckRow[], metricsByName: Map<string, JudgeMetric>): TimelineEntry[] {
+  const start = record.startedAt;
+  const setAt = new Map<string, string>();
+  let checkIndex = 0;
+  return record.events.map((e): TimelineEntry => {
+    const base = { at: e.at, offsetSeconds: seconds(start, e.at), type: e.type };
+    switch (e.type) {
+      case 'STARTED':
+        return { ...base, level: 'info', title: `rollout started: stages ${e.stages.map((w) => `${w} %`).join(' → ')}`, details: [] };
+      case 'WEIGHTS_SET': {
+        setAt.set(e.changeId, e.at);
+        const rollback = e.canary === 0;
+        return {
+          ...base, level: rollback ? 'warn' : 'info',
+          title: rollback ? `rollback: weights set to canary 0 % / baseline ${e.baseline} %` : `stage ${e.stageIndex + 1}: weights set to canary ${e.canary} % / baseline ${e.baseline} %`,
+          details: [`Route 53 change ${e.changeId}`],
+        };
+      }
+      case 'IN_SYNC': {
+        const submitted = setAt.get(e.changeId);
+        const after = submitted ? ` ${formatDuration(seconds(submitted, e.at))} after it was submitted` : '';
+        return {
+          ...base, level: e.canary === 0 ? 'pass' : 'info',
+          title: e.canary === 0 ? `traffic restored: 100 % baseline INSYNC${after}` : `canary ${e.canary} % INSYNC${after}`,
+          details: [`Route 53 change ${e.changeId}`],
+        };
+      }
+      case 'CHECK': {
+        const row = checks.find((c) => c.at === e.at) ?? checks[checkIndex];
+        checkIndex++;
+        const notPass = e.metrics.filter((m) => m.verdict !== 'PASS');
+        const shown = notPass.length ? notPass : e.metrics;
+        return {
+          ...base, level: e.verdict === 'PASS' ? 'pass' : e.verdict === 'FAIL' ? 'fail' : 'warn',
+          title: `check #${row?.checkNo ?? checkIndex} at stage ${e.stageIndex + 1} (${e.weight} %): ${e.verdict}`,
+          details: shown.map((m) => `${m.verdict === 'PASS' ? '✓' : m.verdict === 'FAIL' ? '✗' : '?'} ${m.reason}${metricsByName.get(m.name)?.critical && m.verdict === 'FAIL' ? ' (critical)' : ''}`),
+        };
+      }
+      case 'DECISION':
+        return {
+          ...base, level: e.decision.outcome === 'PROMOTED' ? 'pass' : 'fail',
+          title: `decision: ${e.decision.outcome === 'PROMOTED' ? 'PROMOTED' : 'ROLL BACK'} at stage ${e.decision.stageIndex + 1} (${e.decision.weight} %)`,
+          details: [...e.decision.reasons],
+        };
+      case 'INCIDENT':
+        return {
+          ...base, level: e.deliveries.every((d) => d.ok) ? 'info' : 'warn',
+          title: `incident opened (${e.deliveries.filter((d) => d.ok).length}/${e.deliveries.length} targets)`,
+          details: e.deliveries.map((d) => `${d.target}: ${d.ok ? `delivered${d.id ? ` (${d.id})` : ''}` : `FAILED after ${d.attempts} attempts: ${d.error ?? 'unknown error'}`}`),
+        };
+      case 'ABORT_REQUESTED':
+        return { ...base, level: 'warn', title: 'abort requested', details: [e.reason] };
+      case 'APPROVAL_REQUESTED':
+        return { ...base, level: 'info', title: `approval requested for stage ${e.stageIndex + 1} (${e.weight} %)`, details: [`deadline ${e.deadline}`] };
+      case 'APPROVAL_ANSWERED':
+        return { ...base, level: e.approved ? 'pass' : 'warn', title: `stage ${e.stageIndex + 1} ${e.approved ? 'approved' : 'rejected'} by ${e.by}`, details: e.reason ? [e.reason] : [] };
+      case 'NOTE':
+        return { ...base, level: 'info', title: 'note', details: [e.message] };
+      default: {
+        const other = e as { type: string };
+        return { ...base, type: other.type as RolloutEvent['type'], level: 'info', title: other.type.toLowerCase().replace(/_/g, ' '), details: [] };
+      }
+    }
+  });
+}
+
+function firedOf(v: MetricVerdict, unit: JudgeMetric['unit']): FiredThreshold {
+  return {
+    metric: v.name, verdict: v.verdict, critical: v.critical, test: v.test, unit, threshold: { ...v.threshold },
+    canaryValue: v.canaryValue, baselineValue: v.baselineValue, reason: v.reason,
+  };
+}
+
+function summaryOf(record: RolloutRecord, decision: Decision, checks: CheckRow[], metrics: MetricReport[]): PostIncidentSummary {
+  const events = record.events;
+  const trigger = inferTrigger(decision);
+  const sets = events.filter((e): e is WeightsEvent => e.type === 'WEIGHTS_SET');
+  const forward = sets.filter((e) => e.canary > 0);
+  const stageSet = [...forward].reverse().find((e) => e.stageIndex === decision.stageIndex && ms(e.at) <= ms(decision.at));
+  const stageInSync = stageSet && events.find((e) => e.type === 'IN_SYNC' && e.changeId === stageSet.changeId);
+  const rollbackSet = sets.find((e) => e.canary === 0 && ms(e.at) >= ms(decision.at));
+  const rollbackInSync = rollbackSet && events.find((e) => e.type === 'IN_SYNC' && e.changeId === rollbackSet.changeId);
+  const restoredAt = rollbackInSync?.at;
+
+  const failingFail = decision.failing.filter((m) => m.verdict === 'FAIL');
+  const wanted: Verdict = failingFail.length > 0 ? 'FAIL' : 'INCONCLUSIVE';
+  const stageChecks = checks.filter((c) => c.stageIndex === decision.stageIndex && ms(c.at) <= ms(decision.at) && (!stageSet || ms(c.at) >= ms(stageSet.at)));
+  const detection = trigger === 'VERDICT' ? stageChecks.find((c) => c.verdict === wanted) : undefined;
+  const detectedAt = detection?.at ?? decision.at;
+  const abort = events.find((e) => e.type === 'ABORT_REQUESTED');
+  const detectedBy = (() => {
+    switch (trigger) {
+      case 'VERDICT': {
+        if (!detection) return 'the judge';
+        const names = detection.metrics.filter((m) => m.verdict === wanted).map((m) => m.name);
+        return `check #${detection.checkNo} (${wanted}: ${names.join(', ')})`;
+      }
+      case 'ABORTED': return `an abort request${abort && abort.type === 'ABORT_REQUESTED' ? ` at ${abort.at}` : ''}`;
+      case 'REJECTED': return 'a person rejecting the stage at its manual gate';
+      case 'APPROVAL_TIMEOUT': return 'the manual gate timing out without an answer';
+      case 'SAFETY_NET': return 'the safety net (the execution had ended without finishing)';
+      case 'ERROR': return 'a failure of the workflow (it rolls back to be safe)';
+    }
+  })();
+
+  const fired = metrics.filter((m) => failingFail.some((f) => f.name === m.name) && m.firstBreach);
+  const firstBreachAt = fired.map((m) => m.firstBreach!.at).sort((a, b) => ms(a) - ms(b))[0];
+  const canaryTrafficAt = forward[0]?.at;
+  const unitOf = (name: string) => metrics.find((m) => m.name === name)?.unit ?? 'none';
+  const counts = (v: Verdict) => checks.filter((c) => c.verdict === v).length;
+  const incidentEvent = events.find((e): e is Extract<RolloutEvent, { type: 'INCIDENT' }> => e.type === 'INCIDENT');
+
+  const stageText = `stage ${decision.stageIndex + 1} (${decision.weight} % canary)`;
+  const why = {
+    VERDICT: failingFail.length
+      ? `${failingFail.map((m) => m.name).join(', ')} failed ${failingFail.length === 1 ? 'its threshold' : 'their thresholds'}`
+      : 'the canary could not be judged (not enough data) for too many checks',
+    ABORTED: 'a person aborted it',
+    REJECTED: 'a person rejected the next stage',
+    APPROVAL_TIMEOUT: 'a manual gate got no answer in time',
+    SAFETY_NET: 'its execution ended without finishing',
+    ERROR: 'the workflow failed and rolled back to be safe',
+  }[trigger];
+  const restoredText = restoredAt
+    ? `Traffic was back at 100 % baseline ${formatDuration(seconds(decision.at, restoredAt))} after the decision.`
+    : rollbackSet ? 'The rollback change was submitted but its INSYNC is not recorded.' : 'No rollback weight change is recorded.';
+  const headline = `${record.name} rollout ${record.rolloutId} was rolled back at ${stageText}: ${why}. ${restoredText}`;
+
+  const caveats: string[] = [];
+  if (!restoredAt) caveats.push('The rollback\'s INSYNC is not in the record: check the weights in Route 53 (`canary status`).');
+  if (checks.length > 0 && checks.every((c) => !c.hasRawData)) caveats.push('No raw datapoints were stored for this rollout: the charts show the judged values per check only.');
+  if (restoredAt) caveats.push('INSYNC means every Route 53 server answers with the new weights; resolvers and clients follow within one record TTL.');
+
+  return {
+    headline, trigger, startedAt: record.startedAt, canaryTrafficAt,
+    peakWeight: Math.max(0, ...forward.map((e) => e.canary)),
+    stage: { index: decision.stageIndex, weight: decision.weight, setAt: stageSet?.at, inSyncAt: stageInSync?.at },
+    firstBreachAt, detectedAt, detectedBy, decidedAt: decision.at,
+    rollback: rollbackSet && { changeId: rollbackSet.changeId, submittedAt: rollbackSet.at, inSyncAt: restoredAt },
+    restoredAt,
+    durations: {
+      stageToDetection: stageSet ? seconds(stageSet.at, detectedAt) : undefined,
+      breachToDetection: firstBreachAt ? seconds(firstBreachAt, detectedAt) : undefined,
+      detectionToDecision: seconds(detectedAt, decision.at),
+      timeToRestore: restoredAt ? seconds(decision.at, restoredAt) : undefined,
+      detectionToRestore: restoredAt ? seconds(detectedAt, restoredAt) : undefined,
+      canaryExposure: restoredAt && canaryTrafficAt ? seconds(canaryTrafficAt, restoredAt) : undefined,
+    },
+    thresholdsFired: failingFail.map((v) => firedOf(v, unitOf(v.name))),
+    inconclusive: decision.failing.filter((m) => m.verdict === 'INCONCLUSIVE').map((v) => firedOf(v, unitOf(v.name))),
+    reasons: [...decision.reasons],
+    checks: { total: checks.length, passed: counts('PASS'), failed: counts('FAIL'), inconclusive: counts('INCONCLUSIVE') },
+    incident: incidentEvent && {
+      at: incidentEvent.at,
+      targets: incidentEvent.deliveries.map((d) => ({ target: d.target, ok: d.ok, id: d.id, error: d.error })),
+    },
+    caveats,
+  };
+}
+
+export function buildReport(input: ReportInput): ReportModel {
+  const { record } = input;
+  const stored = [...(input.checks ?? [])].sort((a, b) => a.checkNo - b.checkNo);
+  const definitions: JudgeMetric[] = input.metrics ?? record.config?.metrics ?? [];
+  const metricsByName = new Map(definitions.map((m) => [m.name, m]));
+  const checks = joinChecks(record.events, stored);
+  const lastAt = [record.updatedAt, ...record.events.map((e) => e.at), ...stored.map((c) => c.at)]
+    .filter((t): t is string => typeof t === 'string' && Number.isFinite(ms(t)))
+    .sort((a, b) => ms(a) - ms(b)).at(-1) ?? record.startedAt;
+  const decision = record.decision ?? null;
+  const failingNames = new Set(decision?.failing.map((m) => m.name) ?? []);
+
+  // Metrics: the config's, then any the checks judged that the config does not name.
+  const names = [...definitions.map((m) => m.name)];
+  for (const c of checks) for (const m of c.metrics) if (!names.includes(m.name)) names.push(m.name);
+
+  const metrics: MetricReport[] = names.map((name) => {
+    const def = metricsByName.get(name);
+    const verdictOf = stored.flatMap((s) => s.judgement.metrics.filter((m) => m.name === name)).at(-1);
+    const kind = def?.kind ?? 'gauge';
+    const unit = def?.unit ?? 'none';
+    const threshold = def?.threshold ?? verdictOf?.threshold ?? {};
+    const judged: JudgedPoint[] = checks.flatMap((c) => c.metrics.filter((m) => m.name === name).map((m) => ({
+      checkNo: c.checkNo, at: c.at, stageIndex: c.stageIndex, weight: c.weight, verdict: m.verdict,
+      canaryValue: m.canaryValue, baselineValue: m.baselineValue, reason: m.reason,
+    })));
+    const withRaw = def ? stored.filter((s) => s.window.metrics[name]) : [];
+    const raw = def && withRaw.length > 0 ? mergeWindows(def, withRaw) : null;
+    const canary = raw?.canary ?? judged.map((j) => ({ at: j.at, value: j.canaryValue }));
+    const baseline = raw?.baseline ?? judged.map((j) => ({ at: j.at, value: j.baselineValue }));
+    const present = canary.filter((p): p is { at: string; value: number } => p.value !== null);
+    const breach = present.find((p) => breaches(p.value, threshold));
+    const peak = present.reduce<{ at: string; value: number } | undefined>((best, p) => (!best || p.value > best.value ? p : best), undefined);
+    return {
+      name, kind, unit, critical: def?.critical ?? verdictOf?.critical ?? false, threshold: { ...threshold },
+      baselineMaxIncreasePercent: def?.baseline?.maxIncreasePercent,
+      source: raw ? 'raw' : 'judged', periodSeconds: raw ? Math.min(...withRaw.map((c) => c.window.periodSeconds)) : undefined,
+      canary, baseline, judged,
+      fired: judged.some((j) => j.verdict === 'FAIL'), inDecision: failingNames.has(name),
+      firstBreach: breach && { ...breach }, peak: peak && { ...peak },
+    };
+  });
+
+  const timeline = timelineOf(record, checks, metricsByName);
+  const summary = decision && decision.outcome === 'ROLLED_BACK' ? summaryOf(record, decision, checks, metrics) : null;
+  return {
+    rolloutId: record.rolloutId,
+    name: record.name,
+    targetKey: record.targetKey,
+    status: record.status,
+    outcome: decision?.outcome ?? null,
+    startedAt: record.startedAt,
+    endedAt: lastAt,
+    durationSeconds: seconds(record.startedAt, lastAt),
+    generatedAt: input.generatedAt ?? new Date().toISOString(),
+    source: input.source,
+    evidenceLocation: input.evidenceLocation,
+    executionArn: record.executionArn,
+    stagesPlanned: record.config?.stages.map((s) => s.weight) ?? [],
+    stages: stageSpans(record.events, checks, lastAt),
+    decision: decision && { ...decision, offsetSeconds: seconds(record.startedAt, decision.at) },
+    metrics,
+    checks,
+    timeline,
+    summary,
+    evidence: { checksRecorded: checks.length, checksWithRawData: checks.filter((c) => c.hasRawData).length },
+  };
+}
