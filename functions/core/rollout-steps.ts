@@ -213,7 +213,8 @@ export async function checkSync(state: RolloutState, deps: Deps): Promise<Rollou
   const firstPeriod = new Date(Math.ceil(analysisStart.getTime() / periodMs) * periodMs);
   return {
     ...state, change, next: 'BAKE', analysisStart: iso(analysisStart), counters: zeroCounters(),
-    wait: { until: iso(addSeconds(firstPeriod, stage.bakeSeconds + CLOUDWATCH_DELAY_SECONDS)) },
+    // At least one whole period, so even a zero bake judges some data.
+    wait: { until: iso(addSeconds(firstPeriod, Math.max(stage.bakeSeconds, state.config.analysisPeriodSeconds) + CLOUDWATCH_DELAY_SECONDS)) },
   };
 }
 
