@@ -6,10 +6,10 @@
  */
 import { targetKey, type RolloutConfig, type Target } from '../functions/core/config.ts';
 import { GateNotPendingError, RolloutNotFoundError, RolloutNotRunningError, TrafficStateError } from '../functions/core/errors.ts';
-import type { Incident, IncidentDelivery } from '../functions/core/incident.ts';
+import type { Incident, IncidentChange, IncidentDelivery } from '../functions/core/incident.ts';
 import type {
   CheckEvidence, Clock, EvidencePort, IncidentPort, LockPort, LockResult, Log, RolloutEvidence, RolloutStore, StoredCheck,
-  TrafficPort, WeightedRecord, Weights,
+  SoakOpenIncident, SoakRecord, SoakStore, TrafficPort, WeightedRecord, Weights,
 } from '../functions/core/ports.ts';
 import type { ApprovalAnswer, RolloutEvent, RolloutRecord } from '../functions/core/rollout-record.ts';
 import { uniformInt, type Rng } from './prng.ts';
@@ -241,6 +241,61 @@ export class MemoryIncidents implements IncidentPort {
     if (routing?.webhook) deliveries.push({ target: routing.webhook.type, ok: true, attempts: 1, id: incident.dedupKey });
     this.opened.push({ incident: copy(incident), routing: copy(routing), deliveries: copy(deliveries) });
     return deliveries;
+  }
+
+  readonly changes: { incident: Incident; change: IncidentChange; deliveries: IncidentDelivery[] }[] = [];
+
+  async update(incident: Incident, routing: RolloutConfig['incident'], change: IncidentChange, opened: IncidentDelivery[] = []): Promise<IncidentDelivery[]> {
+    const n = this.changes.length + 1;
+    const deliveries: IncidentDelivery[] = [{ target: 'sns', ok: true, attempts: 1, id: `sim-sns-update-${n}` }];
+    const opsItem = opened.find((d) => d.target === 'opscenter' && d.ok)?.id;
+    if (routing?.opsCenter?.enabled && opsItem) deliveries.push({ target: 'opscenter', ok: true, attempts: 1, id: opsItem });
+    if (routing?.webhook) deliveries.push({ target: routing.webhook.type, ok: true, attempts: 1, id: incident.dedupKey });
+    this.changes.push({ incident: copy(incident), change: copy(change), deliveries: copy(deliveries) });
+    return deliveries;
+  }
+}
+
+/** Soak checks' state in memory, with the conditional semantics of DynamoSoakStore. */
+export class MemorySoakStore implements SoakStore {
+  readonly #records = new Map<string, SoakRecord>();
+
+  async get(name: string): Promise<SoakRecord | null> {
+    const record = this.#records.get(name);
+    return record ? copy(record) : null;
+  }
+
+  #touch(name: string, now: Date): SoakRecord {
+    const record = this.#records.get(name) ?? { name };
+    record.updatedAt = now.toISOString();
+    this.#records.set(name, record);
+    return record;
+  }
+
+  async claimIncident(name: string, incident: SoakOpenIncident, now: Date): Promise<boolean> {
+    if (this.#records.get(name)?.openIncident) return false;
+    this.#touch(name, now).openIncident = copy(incident);
+    return true;
+  }
+
+  async updateIncident(name: string, dedupKey: string, patch: Partial<Omit<SoakOpenIncident, 'dedupKey'>>, now: Date): Promise<void> {
+    const open = this.#records.get(name)?.openIncident;
+    if (open?.dedupKey !== dedupKey) return;
+    for (const [field, value] of Object.entries(patch)) {
+      if (value !== undefined && field !== 'dedupKey') (open as unknown as Record<string, unknown>)[field] = copy(value);
+    }
+    this.#touch(name, now);
+  }
+
+  async closeIncident(name: string, dedupKey: string, now: Date): Promise<void> {
+    const record = this.#records.get(name);
+    if (record?.openIncident?.dedupKey !== dedupKey) return;
+    delete record.openIncident;
+    this.#touch(name, now).lastResolved = { dedupKey, resolvedAt: now.toISOString() };
+  }
+
+  async recordRollback(name: string, rollback: NonNullable<SoakRecord['postPromotionRollback']>, now: Date): Promise<void> {
+    this.#touch(name, now).postPromotionRollback = copy(rollback);
   }
 }
 

@@ -5,10 +5,10 @@
  * de-duplicates on the incident's `dedupKey` where it can (FIFO topics, OpsCenter, PagerDuty).
  */
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
-import { CreateOpsItemCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import { CreateOpsItemCommand, UpdateOpsItemCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { RolloutConfig } from '../core/config.ts';
-import { cleanText, type Incident, type IncidentDelivery } from '../core/incident.ts';
+import { cleanText, type Incident, type IncidentChange, type IncidentDelivery } from '../core/incident.ts';
 import type { IncidentPort } from '../core/ports.ts';
 import { callAws, isAwsError } from './aws-errors.ts';
 
@@ -18,6 +18,16 @@ export interface IncidentTarget {
   readonly name: IncidentTargetName;
   /** Delivers the incident once; throws on failure. Returns the id the target gave it, if any. */
   deliver(incident: Incident): Promise<{ id?: string }>;
+  /**
+   * Sends a change of the incident under the same dedup key; throws on failure. `opened` is
+   * what this target's `deliver` returned, when known. Targets without it are not updated.
+   */
+  update?(incident: Incident, change: IncidentChange, opened?: IncidentDelivery): Promise<{ id?: string }>;
+}
+
+/** `[RECOVERED] title`: the incident's title with the change in front. */
+function changeTitle(incident: Incident, change: IncidentChange): string {
+  return `[${change.kind}] ${incident.title}`;
 }
 
 /** SNS Subject: at most 100 printable ASCII characters, no line breaks. */
@@ -49,23 +59,56 @@ export class SnsIncidentTarget implements IncidentTarget {
       Subject: snsSubject(incident.title),
       Message: JSON.stringify({
         version: 1,
-        type: 'canary.rollback',
+        type: incident.source === 'soak' ? 'canary.soak' : 'canary.rollback',
         rolloutId: incident.rolloutId,
+        dedupKey: incident.dedupKey,
         service: incident.service,
         target: incident.target,
         severity: incident.severity,
         title: incident.title,
         summary: incident.summary,
         decision: incident.decision,
+        reasons: incident.reasons,
         consoleLink: incident.consoleLink,
       }),
-      MessageAttributes: {
-        rolloutId: { DataType: 'String', StringValue: incident.rolloutId },
-        eventType: { DataType: 'String', StringValue: 'OPENED' },
-      },
+      MessageAttributes: this.#attributes(incident, 'OPENED'),
       ...(fifo ? { MessageGroupId: incident.rolloutId, MessageDeduplicationId: incident.dedupKey } : {}),
     })));
     return { id: out.MessageId };
+  }
+
+  /** A message of its own under the same rolloutId and dedupKey, `eventType` = the change. */
+  async update(incident: Incident, change: IncidentChange): Promise<{ id?: string }> {
+    const fifo = this.#topicArn.endsWith('.fifo');
+    const out = await callAws('SNS', () => this.#client.send(new PublishCommand({
+      TopicArn: this.#topicArn,
+      Subject: snsSubject(changeTitle(incident, change)),
+      Message: JSON.stringify({
+        version: 1,
+        type: 'canary.incident-update',
+        eventType: change.kind,
+        rolloutId: incident.rolloutId,
+        dedupKey: incident.dedupKey,
+        service: incident.service,
+        target: incident.target,
+        severity: change.severity ?? incident.severity,
+        title: incident.title,
+        note: change.note,
+        at: change.at,
+        consoleLink: incident.consoleLink,
+      }),
+      MessageAttributes: this.#attributes(incident, change.kind),
+      ...(fifo ? { MessageGroupId: incident.rolloutId, MessageDeduplicationId: `${incident.dedupKey}-${change.kind}`.slice(0, 128) } : {}),
+    })));
+    return { id: out.MessageId };
+  }
+
+  #attributes(incident: Incident, eventType: string) {
+    return {
+      rolloutId: { DataType: 'String', StringValue: incident.rolloutId },
+      dedupKey: { DataType: 'String', StringValue: incident.dedupKey },
+      eventType: { DataType: 'String', StringValue: eventType },
+    };
   }
 }
 
@@ -99,6 +142,27 @@ export class OpsCenterIncidentTarget implements IncidentTarget {
       if (isAwsError(err, 'OpsItemAlreadyExistsException')) return { id: (err as { OpsItemId?: string }).OpsItemId };
       throw err;
     }
+  }
+
+  /**
+   * Updates the OpsItem opened for the incident (its id comes from the open's delivery):
+   * RECOVERED and RESOLVED resolve it, ESCALATED raises its severity one level. The change's
+   * note is kept in the OpsItem's operational data under `canary<Kind>`.
+   */
+  async update(incident: Incident, change: IncidentChange, opened?: IncidentDelivery): Promise<{ id?: string }> {
+    const opsItemId = opened?.ok ? opened.id : undefined;
+    if (!opsItemId) throw new Error(`no OpsItem id was recorded when incident ${incident.dedupKey} was opened: nothing to update`);
+    const key = `canary${change.kind[0]}${change.kind.slice(1).toLowerCase()}`;
+    await callAws('SSM OpsCenter', () => this.#client.send(new UpdateOpsItemCommand({
+      OpsItemId: opsItemId,
+      ...(change.kind === 'ESCALATED'
+        ? { Severity: change.severity === 'critical' ? '1' : String(Math.max(1, Number(this.#severity) - 1)) }
+        : { Status: 'Resolved' }),
+      OperationalData: {
+        [key]: { Type: 'String', Value: JSON.stringify({ at: change.at, note: cleanText(change.note, 2000) }) },
+      },
+    })));
+    return { id: opsItemId };
   }
 }
 
@@ -134,6 +198,11 @@ function secretValue(secret: string, keys: string[]): string {
   throw new Error(`the webhook secret is a JSON object without any of ${keys.join(', ')}`);
 }
 
+/** An https:// URL, or plain http to this machine (a local receiver standing in for Slack in tests). */
+function isWebhookUrl(url: string): boolean {
+  return url.startsWith('https://') || /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?\//.test(url);
+}
+
 /** Triggers a PagerDuty Events v2 alert or posts to a Slack incoming webhook. */
 export class WebhookIncidentTarget implements IncidentTarget {
   readonly name: 'pagerduty' | 'slack';
@@ -167,10 +236,10 @@ export class WebhookIncidentTarget implements IncidentTarget {
           severity: incident.severity,
           component: incident.service,
           custom_details: {
-            reasons: incident.decision.reasons,
+            reasons: incident.decision?.reasons ?? incident.reasons ?? [],
             rolloutId: incident.rolloutId,
-            stage: incident.decision.stageIndex + 1,
-            weight: incident.decision.weight,
+            stage: incident.decision ? incident.decision.stageIndex + 1 : undefined,
+            weight: incident.decision?.weight,
             consoleLink: incident.consoleLink,
           },
         },
@@ -180,8 +249,39 @@ export class WebhookIncidentTarget implements IncidentTarget {
       return { id: typeof body.dedup_key === 'string' ? body.dedup_key : incident.dedupKey };
     }
     const url = secretValue(secret, ['url', 'webhookUrl', 'webhook_url']);
-    if (!url.startsWith('https://')) throw new Error(`the Slack webhook secret ${this.#secretId} does not hold an https:// URL`);
+    if (!isWebhookUrl(url)) throw new Error(`the Slack webhook secret ${this.#secretId} does not hold an https:// URL`);
     await this.#post(url, { text: `*${incident.title}*\n${incident.summary}` });
+    return {};
+  }
+
+  /**
+   * PagerDuty: RECOVERED and RESOLVED `resolve` the alert; ESCALATED triggers it again, same
+   * dedup key, at severity critical. Slack: one more message.
+   */
+  async update(incident: Incident, change: IncidentChange): Promise<{ id?: string }> {
+    const secret = await this.#readSecret();
+    if (this.name === 'pagerduty') {
+      const routingKey = secretValue(secret, ['routing_key', 'routingKey', 'integrationKey', 'integration_key']);
+      const body = change.kind === 'ESCALATED'
+        ? {
+          routing_key: routingKey,
+          event_action: 'trigger',
+          dedup_key: incident.dedupKey,
+          payload: {
+            summary: cleanText(changeTitle(incident, change).replace(/\s+/g, ' '), 1024),
+            source: incident.target,
+            severity: change.severity ?? 'critical',
+            component: incident.service,
+            custom_details: { escalated: true, note: cleanText(change.note, 4000), at: change.at, rolloutId: incident.rolloutId, consoleLink: incident.consoleLink },
+          },
+        }
+        : { routing_key: routingKey, event_action: 'resolve', dedup_key: incident.dedupKey };
+      await this.#post(this.#pagerDutyUrl, body);
+      return { id: incident.dedupKey };
+    }
+    const url = secretValue(secret, ['url', 'webhookUrl', 'webhook_url']);
+    if (!isWebhookUrl(url)) throw new Error(`the Slack webhook secret ${this.#secretId} does not hold an https:// URL`);
+    await this.#post(url, { text: `*${changeTitle(incident, change)}*\n${change.note}` });
     return {};
   }
 
@@ -246,12 +346,28 @@ export class IncidentNotifier implements IncidentPort {
     return Promise.all(this.#targets.map((target) => this.#deliver(target, incident)));
   }
 
-  async #deliver(target: IncidentTarget, incident: Incident): Promise<IncidentDelivery> {
+  /**
+   * Sends the change to every target that supports updates, in parallel; never throws. Each
+   * target gets its own delivery of the open (by target name) from `opened`.
+   */
+  async update(incident: Incident, _routing: unknown, change: IncidentChange, opened: IncidentDelivery[] = []): Promise<IncidentDelivery[]> {
+    const updatable = this.#targets.filter((t) => typeof t.update === 'function');
+    return Promise.all(updatable.map((target) => {
+      const previous = opened.find((d) => d.target === target.name && d.ok && d.id !== undefined) ?? opened.find((d) => d.target === target.name);
+      return this.#attempt(target, () => target.update!(incident, change, previous));
+    }));
+  }
+
+  #deliver(target: IncidentTarget, incident: Incident): Promise<IncidentDelivery> {
+    return this.#attempt(target, () => target.deliver(incident));
+  }
+
+  async #attempt(target: IncidentTarget, send: () => Promise<{ id?: string }>): Promise<IncidentDelivery> {
     let lastError: unknown;
     for (let attempt = 1; attempt <= this.#attempts; attempt++) {
       if (attempt > 1) await this.#sleep(this.#backoffMs * 2 ** (attempt - 2));
       try {
-        const { id } = await target.deliver(incident);
+        const { id } = await send();
         return { target: target.name, ok: true, attempts: attempt, ...(id !== undefined ? { id } : {}) };
       } catch (err) {
         lastError = err;

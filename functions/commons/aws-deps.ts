@@ -6,13 +6,16 @@ import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Route53Client } from '@aws-sdk/client-route-53';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { CloudWatchMetrics } from '../adapters/cloudwatch-metrics.ts';
 import { DynamoLocks, DynamoRollouts } from '../adapters/dynamodb-store.ts';
+import { DynamoSoakStore } from '../adapters/dynamodb-soak-store.ts';
 import { IncidentNotifier, buildIncidentTargets } from '../adapters/incident-targets.ts';
 import { Route53Traffic } from '../adapters/route53-traffic.ts';
+import { S3Evidence } from '../adapters/s3-evidence.ts';
 import type { Deps } from '../core/ports.ts';
 import { defaultJudge } from '../core/default-judge.ts';
 import { decisionMetrics, logger } from './powertools.ts';
@@ -34,6 +37,9 @@ function wire(): Deps {
   const region = process.env.AWS_REGION;
   const endpoint = process.env.CANARY_AWS_ENDPOINT || undefined; // moto_server / LocalStack in tests
   const common = { region, endpoint, maxAttempts: 3 };
+  // Optional: without a bucket (tests, old stacks) only the rollout record keeps the evidence.
+  const evidenceBucket = process.env.EVIDENCE_BUCKET || undefined;
+  const stackName = process.env.STACK_NAME || undefined;
   const tableName = required('TABLE_NAME');
   const topicArn = required('TOPIC_ARN');
   const dynamo = DynamoDBDocumentClient.from(new DynamoDBClient(common), { marshallOptions: { removeUndefinedValues: true } });
@@ -48,12 +54,17 @@ function wire(): Deps {
     incidents: {
       open: (incident, routing) =>
         new IncidentNotifier(buildIncidentTargets(routing, { sns, ssm, secrets, stackTopicArn: topicArn })).open(incident),
+      update: (incident, routing, change, opened) =>
+        new IncidentNotifier(buildIncidentTargets(routing, { sns, ssm, secrets, stackTopicArn: topicArn })).update(incident, routing, change, opened),
     },
+    soaks: new DynamoSoakStore(dynamo, tableName),
     judge: defaultJudge,
     clock: { now: () => new Date() },
     log: logger,
     decisionMetrics,
     allowedHostedZoneIds: (process.env.ALLOWED_HOSTED_ZONE_IDS ?? '').split(',').map((z) => z.trim()).filter(Boolean),
+    evidence: evidenceBucket ? new S3Evidence(new S3Client({ ...common, forcePathStyle: Boolean(endpoint) }), evidenceBucket) : undefined,
+    reportCommand: (rolloutId) => `canary report ${rolloutId}${stackName ? ` --stack ${stackName}` : ''}`,
     consoleLink: (arn) => `https://${arn.split(':')[3]}.console.aws.amazon.com/states/home?region=${arn.split(':')[3]}#/v2/executions/details/${arn}`,
   };
 }

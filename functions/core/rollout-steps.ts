@@ -6,8 +6,10 @@
  */
 import { parseRolloutConfig, targetKey, type RolloutConfig } from './config.ts';
 import { LockHeldError, LockLostError, PreflightError, TrafficStateError } from './errors.ts';
+import { judgeBaselineAlone } from './baseline-health.ts';
 import { openIncidentOnce } from './open-incident.ts';
-import type { MetricVerdict, MetricWindow } from './judge.ts';
+import { verifyRecovery } from './recovery.ts';
+import type { MetricVerdict } from './judge.ts';
 import type { Deps } from './ports.ts';
 import type { Decision, RolloutEvent, RolloutRecord } from './rollout-record.ts';
 import { decideAfterCheck, type StageCounters } from './decision.ts';
@@ -75,13 +77,7 @@ async function checkBaselineHealth(config: RolloutConfig, deps: Deps): Promise<M
   const end = new Date(Math.floor(now.getTime() / 1000 / period) * period * 1000 - period * 1000);
   const start = addSeconds(end, -Math.max(config.bakeSeconds, 5 * period));
   const window = await deps.metrics.fetchWindow(config.metrics, { start, end, periodSeconds: period });
-  // The baseline judged as if it were the candidate, on absolute thresholds only.
-  const asCandidate: MetricWindow = {
-    ...window,
-    metrics: Object.fromEntries(Object.entries(window.metrics).map(([k, v]) => [k, { canary: v.baseline ?? v.canary }])),
-  };
-  const metrics = config.metrics.map(({ baseline: _ignored, ...m }) => m);
-  return deps.judge.judge(metrics, asCandidate).metrics;
+  return judgeBaselineAlone(config.metrics, window, deps.judge).metrics;
 }
 
 export async function preflight(input: PreflightInput, deps: Deps): Promise<RolloutState> {
@@ -370,4 +366,5 @@ export const STEPS_BY_FUNCTION = {
   AnalyzeFunctionArn: analyze,
   RollbackFunctionArn: rollback,
   ConcludeFunctionArn: conclude,
+  VerifyRecoveryFunctionArn: verifyRecovery,
 } as const;

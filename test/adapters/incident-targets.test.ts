@@ -69,11 +69,12 @@ describe('SnsIncidentTarget', () => {
       Message: expect.any(String),
       MessageAttributes: {
         rolloutId: { DataType: 'String', StringValue: 'r-1' },
+        dedupKey: { DataType: 'String', StringValue: 'canary-rollout-r-1' },
         eventType: { DataType: 'String', StringValue: 'OPENED' },
       },
     });
     expect(JSON.parse(input.Message!)).toEqual({
-      version: 1, type: 'canary.rollback', rolloutId: 'r-1', service: 'api', target: incident.target,
+      version: 1, type: 'canary.rollback', rolloutId: 'r-1', dedupKey: 'canary-rollout-r-1', service: 'api', target: incident.target,
       severity: 'error', title: incident.title, summary: incident.summary, decision: incident.decision, consoleLink: incident.consoleLink,
     });
   });
@@ -183,7 +184,7 @@ describe('WebhookIncidentTarget', () => {
         severity: 'error',
         component: 'api',
         custom_details: {
-          reasons: incident.decision.reasons, rolloutId: 'r-1', stage: 2, weight: 5, consoleLink: incident.consoleLink,
+          reasons: incident.decision!.reasons, rolloutId: 'r-1', stage: 2, weight: 5, consoleLink: incident.consoleLink,
         },
       },
       links: [{ href: incident.consoleLink, text: 'Step Functions execution' }],

@@ -3,6 +3,7 @@
  * long, resolved by a healthy run; inconclusive runs change nothing; a time-shifted baseline
  * catches a regression against last week; traffic moves only in the opt-in post-promotion window.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { defaultJudge } from '../../functions/core/default-judge.ts';
 import type { Deps } from '../../functions/core/ports.ts';
@@ -19,7 +20,7 @@ import { ScriptedMetrics, type Datapoint } from '../helpers/fake-metrics.ts';
 const ZONE = 'Z0123456789ABCDEFGHIJ';
 const START = new Date('2026-03-09T12:00:00.000Z');
 const WEEK_MS = 7 * 86_400_000;
-const target = { hostedZoneId: ZONE, recordName: 'api.example.com', recordType: 'A' as const, baselineSetIdentifier: 'blue', canarySetIdentifier: 'green' };
+const target = { hostedZoneId: ZONE, recordName: 'api.example.com', recordType: 'A' as const, baselineSetIdentifier: 'blue', canarySetIdentifier: 'green', maxTtlSeconds: 60 };
 
 function soakInput(overrides: Partial<SoakConfigInput> = {}): SoakConfigInput {
   return {
@@ -371,6 +372,12 @@ describe('soakCheckFromInput', () => {
     expect(() => parseSoakConfig(soakInput({ postPromotionRollback: { enabled: true } }))).toThrow(/postPromotionRollback\.target: /);
     expect(() => parseSoakConfig(soakInput({ postPromotionRollback: { enabled: true, target: { ...target, hostedZoneId: 'ZOTHER' } } }), { allowedHostedZoneIds: [ZONE] }))
       .toThrow(/postPromotionRollback\.target\.hostedZoneId: ZOTHER is not one of the hosted zones/);
+  });
+
+  it('accepts the example soak config (examples/soak.json)', () => {
+    const example = JSON.parse(readFileSync(new URL('../../examples/soak.json', import.meta.url), 'utf8')) as unknown;
+
+    expect(parseSoakConfig(example, { rollbackAllowed: false })).toMatchObject({ name: 'checkout-api-live', comparison: '7d', postPromotionRollback: { enabled: false } });
   });
 
   it('runs the check for a valid config given as JSON text (the schedule input)', async () => {

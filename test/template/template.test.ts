@@ -72,6 +72,50 @@ describe('state machine wiring', () => {
   });
 });
 
+describe('evidence bucket', () => {
+  it('is encrypted, private, owner-enforced, versioned, expires its objects, and refuses plain HTTP', () => {
+    const bucket = template.Resources.EvidenceBucket;
+    expect(bucket?.Type).toBe('AWS::S3::Bucket');
+    const p = bucket!.Properties as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    expect(p.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm).toBe('AES256');
+    expect(p.PublicAccessBlockConfiguration).toEqual({ BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
+    expect(p.OwnershipControls).toEqual({ Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] });
+    expect(p.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+    expect(p.LifecycleConfiguration.Rules[0]).toMatchObject({ Status: 'Enabled', ExpirationInDays: { Ref: 'EvidenceRetentionDays' } });
+    expect(template.Parameters?.EvidenceRetentionDays?.Default).toBe(400);
+
+    const policies = resourcesOfType('AWS::S3::BucketPolicy').map(([, r]) => r.Properties as Record<string, any>); // eslint-disable-line @typescript-eslint/no-explicit-any
+    expect(policies).toHaveLength(1);
+    expect(policies[0]!.Bucket).toEqual({ Ref: 'EvidenceBucket' });
+    expect(policies[0]!.PolicyDocument.Statement).toContainEqual(expect.objectContaining({
+      Effect: 'Deny', Principal: '*', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+    }));
+  });
+
+  it('is named in the environment and the outputs (the CLI reads it from there)', () => {
+    const vars = (template.Globals?.Function?.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(vars.EVIDENCE_BUCKET).toEqual({ Ref: 'EvidenceBucket' });
+    expect((template as unknown as { Outputs: Record<string, { Value: unknown }> }).Outputs.EvidenceBucketName?.Value).toEqual({ Ref: 'EvidenceBucket' });
+  });
+});
+
+describe('soak schedule', () => {
+  it('runs the soak check on EventBridge Scheduler, off by default, with the config from a parameter', () => {
+    const schedules = resourcesOfType('AWS::Scheduler::Schedule');
+    expect(schedules).toHaveLength(1);
+    const p = schedules[0]![1].Properties as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    expect(p.ScheduleExpression).toEqual({ Ref: 'SoakScheduleExpression' });
+    expect(p.State).toEqual({ Ref: 'SoakEnabled' });
+    expect(p.Target).toMatchObject({
+      Arn: { 'Fn::GetAtt': ['SoakCheckFunction', 'Arn'] }, RoleArn: { 'Fn::GetAtt': ['SoakSchedulerRole', 'Arn'] }, Input: { Ref: 'SoakConfigJson' },
+    });
+    expect(template.Parameters?.SoakScheduleExpression?.Default).toBe('rate(5 minutes)');
+    expect(template.Parameters?.SoakEnabled?.Default).toBe('DISABLED');
+    expect(template.Parameters?.SoakConfigJson?.Default).toBe('{}');
+    expect(template.Parameters?.SoakPostPromotionRollback?.Default).toBe('false');
+  });
+});
+
 describe('functions', () => {
   it('are all esbuild-built, with entry points that exist and Handlers naming their bundles', () => {
     const functions = esbuildFunctions(template);
@@ -88,7 +132,7 @@ describe('functions', () => {
 
   it('read the environment the adapters need from Globals', () => {
     const vars = (template.Globals?.Function?.Environment as { Variables: Record<string, unknown> }).Variables;
-    for (const name of ['TABLE_NAME', 'TOPIC_ARN', 'ALLOWED_HOSTED_ZONE_IDS', 'POWERTOOLS_SERVICE_NAME', 'POWERTOOLS_METRICS_NAMESPACE']) {
+    for (const name of ['TABLE_NAME', 'TOPIC_ARN', 'ALLOWED_HOSTED_ZONE_IDS', 'EVIDENCE_BUCKET', 'STACK_NAME', 'POWERTOOLS_SERVICE_NAME', 'POWERTOOLS_METRICS_NAMESPACE']) {
       expect(vars, name).toHaveProperty(name);
     }
   });
@@ -244,6 +288,7 @@ const SCENARIOS: Scenario[] = ['aws', 'aws-cn', 'aws-us-gov'].flatMap((partition
       AllowedRecordNames: 'api.example.com,www.example.com',
       WebhookSecretArn: `arn:${partition}:secretsmanager:eu-west-1:111122223333:secret:pagerduty-AbCdEf`,
       AdditionalIncidentTopicArns: `arn:${partition}:sns:eu-west-1:111122223333:oncall,arn:${partition}:sns:eu-west-1:111122223333:team`,
+      SoakPostPromotionRollback: 'true',
     },
   },
 ]);
@@ -321,19 +366,47 @@ describe.each(SCENARIOS)('IAM ($name)', (scenario) => {
       RollbackFunction: actionsOf('RollbackFunction'),
       ConcludeFunction: actionsOf('ConcludeFunction'),
       SafetyNetFunction: actionsOf('SafetyNetFunction'),
+      VerifyRecoveryFunction: actionsOf('VerifyRecoveryFunction'),
+      SoakCheckFunction: actionsOf('SoakCheckFunction'),
+      SoakSchedulerRole: actionsOf('SoakSchedulerRole'),
     }).toEqual({
       PreflightFunction: ['cloudwatch:GetMetricData', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'route53:ListResourceRecordSets'],
       ShiftTrafficFunction: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'route53:ChangeResourceRecordSets', 'route53:ListResourceRecordSets'],
       CheckSyncFunction: ['dynamodb:UpdateItem', 'route53:GetChange'],
       CheckApprovalFunction: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
-      AnalyzeFunction: ['cloudwatch:GetMetricData', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
-      RollbackFunction: ['dynamodb:UpdateItem', 'route53:ChangeResourceRecordSets', 'route53:ListResourceRecordSets'],
-      ConcludeFunction: ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem', ...webhook, 'sns:Publish', 'ssm:AddTagsToResource', 'ssm:CreateOpsItem'].sort(),
+      AnalyzeFunction: ['cloudwatch:GetMetricData', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 's3:PutObject'],
+      RollbackFunction: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'route53:ChangeResourceRecordSets', 'route53:ListResourceRecordSets', 's3:PutObject'],
+      ConcludeFunction: ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 's3:PutObject', ...webhook, 'sns:Publish', 'ssm:AddTagsToResource', 'ssm:CreateOpsItem'].sort(),
       SafetyNetFunction: [
         'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'route53:ChangeResourceRecordSets', 'route53:ListResourceRecordSets',
-        ...webhook, 'sns:Publish', 'sqs:SendMessage', 'ssm:AddTagsToResource', 'ssm:CreateOpsItem',
+        's3:PutObject', ...webhook, 'sns:Publish', 'sqs:SendMessage', 'ssm:AddTagsToResource', 'ssm:CreateOpsItem',
       ].sort(),
+      VerifyRecoveryFunction: ['cloudwatch:GetMetricData', 'dynamodb:GetItem', 'dynamodb:UpdateItem', ...webhook, 'sns:Publish', 'ssm:UpdateOpsItem'].sort(),
+      // Route 53, the lock and the rollouts' listing only when the stack lets soaks roll back.
+      SoakCheckFunction: [
+        'cloudwatch:GetMetricData', 'dynamodb:GetItem', 'dynamodb:UpdateItem', ...webhook, 'sns:Publish',
+        'ssm:AddTagsToResource', 'ssm:CreateOpsItem', 'ssm:UpdateOpsItem',
+        ...(scenario.params.SoakPostPromotionRollback === 'true'
+          ? ['dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:Query', 'route53:ChangeResourceRecordSets', 'route53:ListResourceRecordSets']
+          : []),
+      ].sort(),
+      SoakSchedulerRole: ['lambda:InvokeFunction'],
     });
+  });
+
+  it('lets the soak schedule invoke the soak check function and nothing else', () => {
+    const schedulerGrants = all.filter((g) => g.owner === 'SoakSchedulerRole');
+    expect(schedulerGrants.map((g) => [list(g.statement.Action), list(g.statement.Resource)])).toEqual([[['lambda:InvokeFunction'], ['{SoakCheckFunction.Arn}']]]);
+    expect(attachments.SoakSchedulerRole ?? []).toEqual([]);
+  });
+
+  it('lets only the steps that store evidence write it, under rollouts/ only, and nothing read it', () => {
+    const s3 = all.filter((g) => list(g.statement.Action).some((a) => a.startsWith('s3:')));
+    expect([...new Set(s3.map((g) => g.owner))].sort()).toEqual(['AnalyzeFunction', 'ConcludeFunction', 'RollbackFunction', 'SafetyNetFunction']);
+    for (const { owner, statement } of s3) {
+      expect(list(statement.Action), owner).toEqual(['s3:PutObject']);
+      expect(list(statement.Resource), owner).toEqual(['{EvidenceBucket.Arn}/rollouts/*']);
+    }
   });
 
   it('scopes DynamoDB to the table, SNS to the incident topics, secrets to the webhook secret', () => {

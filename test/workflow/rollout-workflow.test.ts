@@ -22,6 +22,7 @@ import { handler as conclude } from '../../functions/conclude.ts';
 import { handler as preflight } from '../../functions/preflight.ts';
 import { handler as rollback } from '../../functions/rollback.ts';
 import { handler as shiftTraffic } from '../../functions/shift-traffic.ts';
+import { handler as verifyRecovery } from '../../functions/verify-recovery.ts';
 import type { RolloutConfigInput } from '../../functions/core/config.ts';
 import { SimClock } from '../../sim/clock.ts';
 import { MemoryLocks, MemoryLog, MemoryRollouts } from '../../sim/memory-adapters.ts';
@@ -110,6 +111,7 @@ function realHandlers(clock: SimClock, beforeApprovalCheck?: () => Promise<void>
   };
   return {
     PreflightFunctionArn: bind(preflight), ShiftTrafficFunctionArn: bind(shiftTraffic), CheckSyncFunctionArn: bind(checkSync),
+    VerifyRecoveryFunctionArn: bind(verifyRecovery),
     CheckApprovalFunctionArn: async (input: never) => {
       await beforeApprovalCheck?.();
       return bind(checkApproval)(input);
@@ -133,6 +135,9 @@ function person(world: World, approved: boolean, reason?: string) {
     }
   };
 }
+
+/** SNS messages of one kind: OPENED (the incident), RECOVERED, ESCALATED, RESOLVED. */
+const published = (eventType: string) => sns.commandCalls(PublishCommand).filter((c) => c.args[0].input.MessageAttributes?.eventType?.StringValue === eventType);
 
 const canaryWeights = (w: World) => w.batches.map((b) => b.ChangeBatch!.Changes!.find((c) => c.ResourceRecordSet!.SetIdentifier === 'green')!.ResourceRecordSet!.Weight);
 
@@ -195,8 +200,11 @@ describe('rollout workflow (real ASL, real handlers)', () => {
     expect(canaryWeights(world)).toEqual([1, 5, 10, 0]);
     const last = world.batches.at(-1)!.ChangeBatch!.Changes!;
     expect(last.map((c) => [c.ResourceRecordSet!.SetIdentifier, c.ResourceRecordSet!.Weight]).sort()).toEqual([['blue', 100], ['green', 0]]);
-    const publishes = sns.commandCalls(PublishCommand);
+    const publishes = published('OPENED');
     expect(publishes).toHaveLength(1);
+    // The baseline is healthy after the rollback: the recovery watch marks the incident recovered.
+    expect(published('RECOVERED')).toHaveLength(1);
+    expect(published('ESCALATED')).toHaveLength(0);
     const message = JSON.parse(publishes[0]!.args[0].input.Message!);
     expect(message).toMatchObject({ rolloutId: 'rollout-1', service: 'checkout-api', decision: { outcome: 'ROLLED_BACK', stageIndex: 2, weight: 10 } });
     expect(message.summary).toMatch(/error-rate: rate 3\.00 % is above the maximum 1\.00 % \(95 % lower bound/);
@@ -204,6 +212,35 @@ describe('rollout workflow (real ASL, real handlers)', () => {
     const record = await world.rollouts.get('rollout-1');
     expect(record).toMatchObject({ status: 'ROLLED_BACK', weight: 0, incidentOpened: true });
     expect(world.locks.holder(`${ZONE}/api.example.com/A`)).toBeNull();
+  });
+
+  it('escalates the incident when the baseline stays unhealthy after the rollback', async () => {
+    // Prepare: the canary breaks at 10 %, and so does the baseline once all traffic is back on it.
+    const model: MetricModel = (variant, metric, weight, i) => {
+      const broken = (variant === 'canary' && weight >= 10) || (variant === 'baseline' && weight === 0 && rolledBack);
+      if (metric === 'HTTPCode_Target_5XX_Count' && broken) return Math.round(20_000 * (variant === 'canary' ? weight / 100 : 1) * 0.03);
+      return healthy(variant, metric, weight, i);
+    };
+    let rolledBack = false;
+    const world = setUp(model);
+    r53.on(ChangeResourceRecordSetsCommand).callsFake((input: ChangeResourceRecordSetsCommandInput) => {
+      world.batches.push(input);
+      for (const change of input.ChangeBatch!.Changes!) world.weights[change.ResourceRecordSet!.SetIdentifier!] = change.ResourceRecordSet!.Weight!;
+      if (world.weights.green === 0 && world.batches.length > 1) rolledBack = true;
+      return { ChangeInfo: { Id: `/change/C${world.batches.length}`, Status: 'PENDING', SubmittedAt: world.clock.now() } };
+    });
+
+    // Act
+    const result = await run(world, baseConfig());
+
+    // Assess
+    expect(result.status).toBe('FAILED');
+    expect(canaryWeights(world)).toEqual([1, 5, 10, 0]);
+    expect(published('OPENED')).toHaveLength(1);
+    expect(published('RECOVERED')).toHaveLength(0);
+    const escalations = published('ESCALATED');
+    expect(escalations).toHaveLength(1);
+    expect(JSON.parse(escalations[0]!.args[0].input.Message!)).toMatchObject({ rolloutId: 'rollout-1', eventType: 'ESCALATED' });
   });
 
   it('rolls back after the inconclusive limit when the canary metrics vanish', async () => {
@@ -221,7 +258,7 @@ describe('rollout workflow (real ASL, real handlers)', () => {
     const checksAt5 = record!.events.filter((e) => e.type === 'CHECK' && e.weight === 5);
     expect(checksAt5.map((e) => e.type === 'CHECK' && e.verdict)).toEqual(['INCONCLUSIVE', 'INCONCLUSIVE', 'INCONCLUSIVE']);
     expect(record!.decision!.reasons.at(-1)).toContain('3 inconclusive check(s) at this stage, limit 2: no data is not a pass');
-    expect(sns.commandCalls(PublishCommand)).toHaveLength(1);
+    expect(published('OPENED')).toHaveLength(1);
   });
 
   it('retries a throttled weight change and goes on', async () => {
@@ -345,7 +382,7 @@ describe('rollout workflow (real ASL, real handlers)', () => {
       expect(result.status).toBe('FAILED');
       expect(result.cause).toBe('no approval for stage 2 (25 %) within 600 s');
       expect(canaryWeights(world)).toEqual([1, 0]);
-      expect(sns.commandCalls(PublishCommand)).toHaveLength(1);
+      expect(published('OPENED')).toHaveLength(1);
     });
   });
 });

@@ -1,0 +1,8 @@
+/**
+ * Lambda entry of the rollout workflow's `verifyRecovery` step, run after Conclude on the
+ * rollback path (see core/recovery.ts).
+ */
+import { verifyRecovery } from './core/recovery.ts';
+import { stepHandler } from './commons/step-handler.ts';
+
+export const handler = stepHandler(verifyRecovery);
