@@ -180,7 +180,12 @@ export const RolloutConfigSchema = z.object({
   approvalTimeoutSeconds: z.number().int().min(60).max(7 * 86_400).default(3600),
   /** Failed checks a stage tolerates; one more rolls back. */
   failureLimit: z.number().int().min(0).max(100).default(0),
-  /** Inconclusive checks a stage tolerates (each waits one more interval); one more rolls back. */
+  /**
+   * A quiet stage (data, but too little to judge) extends its bake one check interval at a
+   * time for at most this long, then rolls back: a 1 % stage of a low-traffic service needs time.
+   */
+  maxBakeExtensionSeconds: z.number().int().min(0).max(86_400).default(3600),
+  /** Checks without canary data a stage tolerates (each waits one more interval); one more rolls back. */
   inconclusiveLimit: z.number().int().min(0).max(100).default(3),
   /** Lease of the traffic-target lock; renewed by every step, so it only matters if we die. */
   lockLeaseSeconds: z.number().int().min(60).max(86_400).default(1800),

@@ -1,8 +1,12 @@
 /**
  * What a stage does after a check: roll back, advance, or check again. Pure.
  *   - a critical metric failing rolls back at once;
- *   - more failed checks than `failureLimit`, or more inconclusive ones than
- *     `inconclusiveLimit`, roll back (no data is never a pass, and waiting for it is bounded);
+ *   - more failed checks than `failureLimit` roll back;
+ *   - a check with no canary data at all for some metric counts against `inconclusiveLimit`:
+ *     one more than the limit rolls back (no data is never a pass);
+ *   - a check with data, but too little to judge (a quiet stage: few requests), extends the
+ *     bake, one check interval at a time, for at most `maxExtensionSeconds`; then it rolls back
+ *     saying the stage needs more traffic or a longer bake;
  *   - `checksRequired` passing checks advance the stage.
  */
 import type { Judgement } from './judge.ts';
@@ -10,13 +14,20 @@ import type { Judgement } from './judge.ts';
 export interface StageCounters {
   passed: number;
   failed: number;
+  /** Checks with no canary data for some metric. */
   inconclusive: number;
+  /** Checks with data, but too little to judge (the bake was extended). */
+  lowSample?: number;
 }
 
 export interface StageLimits {
   checksRequired: number;
   failureLimit: number;
   inconclusiveLimit: number;
+  /** How long a quiet stage may extend its bake waiting for enough data. */
+  maxExtensionSeconds: number;
+  /** How long the stage has already waited past its first check. */
+  extendedSeconds: number;
 }
 
 export type StageAction = 'ROLLBACK' | 'ADVANCE' | 'CHECK_AGAIN';
@@ -30,9 +41,12 @@ export interface StageOutcome {
 export function decideAfterCheck(judgement: Judgement, before: StageCounters, limits: StageLimits): StageOutcome {
   const counters = { ...before };
   const failing = judgement.metrics.filter((m) => m.verdict === 'FAIL').map((m) => m.reason);
-  const unknown = judgement.metrics.filter((m) => m.verdict === 'INCONCLUSIVE').map((m) => m.reason);
+  const inconclusive = judgement.metrics.filter((m) => m.verdict === 'INCONCLUSIVE');
+  const unknown = inconclusive.map((m) => m.reason);
+  const missing = inconclusive.some((m) => m.sample.canary === 0);
   if (judgement.verdict === 'FAIL') counters.failed++;
-  else if (judgement.verdict === 'INCONCLUSIVE') counters.inconclusive++;
+  else if (judgement.verdict === 'INCONCLUSIVE' && missing) counters.inconclusive++;
+  else if (judgement.verdict === 'INCONCLUSIVE') counters.lowSample = (counters.lowSample ?? 0) + 1;
   else counters.passed++;
 
   if (judgement.criticalFailure) {
@@ -49,6 +63,12 @@ export function decideAfterCheck(judgement: Judgement, before: StageCounters, li
     return {
       action: 'ROLLBACK', counters,
       reasons: [...unknown, `${counters.inconclusive} inconclusive check(s) at this stage, limit ${limits.inconclusiveLimit}: no data is not a pass`],
+    };
+  }
+  if (judgement.verdict === 'INCONCLUSIVE' && !missing && limits.extendedSeconds >= limits.maxExtensionSeconds) {
+    return {
+      action: 'ROLLBACK', counters,
+      reasons: [...unknown, `still too little data to judge after extending the bake by ${Math.round(limits.extendedSeconds)} s (limit maxBakeExtensionSeconds ${limits.maxExtensionSeconds} s): give this stage more traffic (a higher weight) or a longer bake`],
     };
   }
   if (counters.passed >= limits.checksRequired) return { action: 'ADVANCE', counters, reasons: [] };

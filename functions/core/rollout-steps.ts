@@ -201,17 +201,23 @@ export async function checkSync(state: RolloutState, deps: Deps): Promise<Rollou
     };
     return { ...state, change, next: 'CONCLUDE', outcome: 'PROMOTED', decision };
   }
-  const stage = state.config.stages[state.stageIndex]!;
   const analysisStart = addSeconds(now, state.ttlSeconds);
-  // The first check runs once the bake's periods are complete and published: the window starts
-  // at the first whole period after clients switched, and CloudWatch needs a minute more.
-  const periodMs = state.config.analysisPeriodSeconds * 1000;
-  const firstPeriod = new Date(Math.ceil(analysisStart.getTime() / periodMs) * periodMs);
   return {
     ...state, change, next: 'BAKE', analysisStart: iso(analysisStart), counters: zeroCounters(),
-    // At least one whole period, so even a zero bake judges some data.
-    wait: { until: iso(addSeconds(firstPeriod, Math.max(stage.bakeSeconds, state.config.analysisPeriodSeconds) + CLOUDWATCH_DELAY_SECONDS)) },
+    wait: { until: iso(firstCheckAt(state.config, state.stageIndex, analysisStart)) },
   };
+}
+
+/**
+ * When a stage's first check runs: once the bake's periods are complete and published. The
+ * window starts at the first whole period after clients switched (INSYNC + one TTL), the bake
+ * is at least one period, and CloudWatch needs a minute more to aggregate.
+ */
+export function firstCheckAt(config: RolloutConfig, stageIndex: number, analysisStart: Date): Date {
+  const periodMs = config.analysisPeriodSeconds * 1000;
+  const firstPeriod = new Date(Math.ceil(analysisStart.getTime() / periodMs) * periodMs);
+  const bake = Math.max(config.stages[stageIndex]!.bakeSeconds, config.analysisPeriodSeconds);
+  return addSeconds(firstPeriod, bake + CLOUDWATCH_DELAY_SECONDS);
 }
 
 /** The analysis window of a check: from the stage's start to the last complete period. */
@@ -242,8 +248,10 @@ export async function analyze(state: RolloutState, deps: Deps): Promise<RolloutS
   const range = analysisWindow(state, now);
   const window = await deps.metrics.fetchWindow(state.config.metrics, range);
   const judgement = deps.judge.judge(state.config.metrics, window);
+  const extendedSeconds = (now.getTime() - firstCheckAt(state.config, state.stageIndex, new Date(state.analysisStart ?? iso(now))).getTime()) / 1000;
   const outcome = decideAfterCheck(judgement, state.counters, {
     checksRequired: stage.checks, failureLimit: state.config.failureLimit, inconclusiveLimit: state.config.inconclusiveLimit,
+    maxExtensionSeconds: state.config.maxBakeExtensionSeconds, extendedSeconds: Math.max(0, extendedSeconds),
   });
   const event: RolloutEvent = {
     type: 'CHECK', at: iso(now), stageIndex: state.stageIndex, weight: state.weight, verdict: judgement.verdict,

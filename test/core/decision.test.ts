@@ -2,10 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { decideAfterCheck } from '../../functions/core/decision.ts';
 import { combineVerdicts, type MetricVerdict, type Verdict } from '../../functions/core/judge.ts';
 
-const verdict = (name: string, v: Verdict, critical = false): MetricVerdict => ({
-  name, verdict: v, critical, reason: `${name} ${v}`, test: 't', canaryValue: 1, baselineValue: 1, threshold: {}, sample: { canary: 5, baseline: 5 },
+const verdict = (name: string, v: Verdict, critical = false, canaryDatapoints = 5): MetricVerdict => ({
+  name, verdict: v, critical, reason: `${name} ${v}`, test: 't', canaryValue: 1, baselineValue: 1, threshold: {}, sample: { canary: canaryDatapoints, baseline: 5 },
 });
-const limits = { checksRequired: 2, failureLimit: 1, inconclusiveLimit: 2 };
+const limits = { checksRequired: 2, failureLimit: 1, inconclusiveLimit: 2, maxExtensionSeconds: 600, extendedSeconds: 0 };
 const zero = { passed: 0, failed: 0, inconclusive: 0 };
 
 describe('stage decision', () => {
@@ -25,7 +25,7 @@ describe('stage decision', () => {
   });
 
   it('treats no data as inconclusive, bounded by the limit', () => {
-    const unknown = combineVerdicts([verdict('mem', 'INCONCLUSIVE')]);
+    const unknown = combineVerdicts([verdict('mem', 'INCONCLUSIVE', false, 0)]);
     let counters = zero;
     for (let i = 0; i < 2; i++) {
       const out = decideAfterCheck(unknown, counters, limits);
@@ -35,6 +35,20 @@ describe('stage decision', () => {
     const last = decideAfterCheck(unknown, counters, limits);
     expect(last.action).toBe('ROLLBACK');
     expect(last.reasons.at(-1)).toContain('no data is not a pass');
+  });
+
+  it('extends the bake of a quiet stage (data, too little to judge) up to the bound, then rolls back saying why', () => {
+    const quiet = combineVerdicts([verdict('errors', 'INCONCLUSIVE', true, 5)]);
+    let counters = zero;
+    for (const extendedSeconds of [0, 60, 300, 599]) {
+      const out = decideAfterCheck(quiet, counters, { ...limits, extendedSeconds });
+      expect(out.action).toBe('CHECK_AGAIN'); // well past inconclusiveLimit (2): quiet is not missing
+      counters = out.counters;
+    }
+    expect(counters).toMatchObject({ inconclusive: 0, lowSample: 4 });
+    const last = decideAfterCheck(quiet, counters, { ...limits, extendedSeconds: 600 });
+    expect(last.action).toBe('ROLLBACK');
+    expect(last.reasons.at(-1)).toContain('give this stage more traffic (a higher weight) or a longer bake');
   });
 
   it('advances after the required passing checks', () => {
