@@ -172,7 +172,13 @@ export const RolloutConfigSchema = z.object({
   bakeSeconds: z.number().int().min(0).max(86_400).default(300),
   /** Passing checks a stage needs before it is promoted. */
   checksPerStage: z.number().int().min(1).max(100).default(1),
-  /** Time between two checks of the same stage. */
+  /**
+   * Also check while a stage bakes, as each period completes, and roll back as soon as a metric
+   * fails confidently (a critical one at once): a bad canary is caught minutes earlier. A pass
+   * during the bake does not count: the stage still bakes its full time.
+   */
+  checkDuringBake: z.boolean().default(true),
+  /** Time between two checks of a stage. */
   checkIntervalSeconds: z.number().int().min(10).max(86_400).default(60),
   /** CloudWatch period of every query. */
   analysisPeriodSeconds: z.union([z.literal(10), z.literal(30), z.number().int().min(60).max(3600).multipleOf(60)]).default(60),

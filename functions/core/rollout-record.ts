@@ -23,7 +23,7 @@ export type RolloutEvent =
   | { type: 'STARTED'; at: string; stages: number[] }
   | { type: 'WEIGHTS_SET'; at: string; canary: number; baseline: number; changeId: string; stageIndex: number }
   | { type: 'IN_SYNC'; at: string; changeId: string; canary: number }
-  | { type: 'CHECK'; at: string; stageIndex: number; weight: number; verdict: Verdict; window: { start: string; end: string }; metrics: Pick<MetricVerdict, 'name' | 'verdict' | 'reason' | 'canaryValue' | 'baselineValue'>[] }
+  | { type: 'CHECK'; at: string; stageIndex: number; weight: number; verdict: Verdict; duringBake?: boolean; window: { start: string; end: string }; metrics: Pick<MetricVerdict, 'name' | 'verdict' | 'reason' | 'canaryValue' | 'baselineValue'>[] }
   | { type: 'DECISION'; at: string; decision: Decision }
   | { type: 'INCIDENT'; at: string; deliveries: IncidentDelivery[] }
   | { type: 'ABORT_REQUESTED'; at: string; reason: string }

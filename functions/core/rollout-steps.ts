@@ -202,9 +202,12 @@ export async function checkSync(state: RolloutState, deps: Deps): Promise<Rollou
     return { ...state, change, next: 'CONCLUDE', outcome: 'PROMOTED', decision };
   }
   const analysisStart = addSeconds(now, state.ttlSeconds);
+  const firstCheck = state.config.checkDuringBake
+    ? earliestCheckAt(state.config, analysisStart)
+    : firstCheckAt(state.config, state.stageIndex, analysisStart);
   return {
     ...state, change, next: 'BAKE', analysisStart: iso(analysisStart), counters: zeroCounters(),
-    wait: { until: iso(firstCheckAt(state.config, state.stageIndex, analysisStart)) },
+    wait: { until: iso(firstCheck) },
   };
 }
 
@@ -218,6 +221,13 @@ export function firstCheckAt(config: RolloutConfig, stageIndex: number, analysis
   const firstPeriod = new Date(Math.ceil(analysisStart.getTime() / periodMs) * periodMs);
   const bake = Math.max(config.stages[stageIndex]!.bakeSeconds, config.analysisPeriodSeconds);
   return addSeconds(firstPeriod, bake + CLOUDWATCH_DELAY_SECONDS);
+}
+
+/** The first moment one whole period of the stage is complete and published. */
+export function earliestCheckAt(config: RolloutConfig, analysisStart: Date): Date {
+  const periodMs = config.analysisPeriodSeconds * 1000;
+  const firstPeriod = new Date(Math.ceil(analysisStart.getTime() / periodMs) * periodMs);
+  return addSeconds(firstPeriod, config.analysisPeriodSeconds + CLOUDWATCH_DELAY_SECONDS);
 }
 
 /** The analysis window of a check: from the stage's start to the last complete period. */
@@ -248,13 +258,17 @@ export async function analyze(state: RolloutState, deps: Deps): Promise<RolloutS
   const range = analysisWindow(state, now);
   const window = await deps.metrics.fetchWindow(state.config.metrics, range);
   const judgement = deps.judge.judge(state.config.metrics, window);
-  const extendedSeconds = (now.getTime() - firstCheckAt(state.config, state.stageIndex, new Date(state.analysisStart ?? iso(now))).getTime()) / 1000;
-  const outcome = decideAfterCheck(judgement, state.counters, {
+  const bakeEnd = firstCheckAt(state.config, state.stageIndex, new Date(state.analysisStart ?? iso(now)));
+  const duringBake = now < bakeEnd;
+  let outcome = decideAfterCheck(judgement, state.counters, {
     checksRequired: stage.checks, failureLimit: state.config.failureLimit, inconclusiveLimit: state.config.inconclusiveLimit,
-    maxExtensionSeconds: state.config.maxBakeExtensionSeconds, extendedSeconds: Math.max(0, extendedSeconds),
+    maxExtensionSeconds: state.config.maxBakeExtensionSeconds, extendedSeconds: Math.max(0, (now.getTime() - bakeEnd.getTime()) / 1000),
   });
+  // During the bake only a failure counts: a pass or too little data just waits for more.
+  if (duringBake && judgement.verdict !== 'FAIL') outcome = { action: 'CHECK_AGAIN', counters: state.counters, reasons: [] };
   const event: RolloutEvent = {
     type: 'CHECK', at: iso(now), stageIndex: state.stageIndex, weight: state.weight, verdict: judgement.verdict,
+    ...(duringBake ? { duringBake: true } : {}),
     window: { start: iso(range.start), end: iso(range.end) },
     metrics: judgement.metrics.map(({ name, verdict, reason, canaryValue, baselineValue }) => ({ name, verdict, reason, canaryValue, baselineValue })),
   };
@@ -279,11 +293,14 @@ export async function analyze(state: RolloutState, deps: Deps): Promise<RolloutS
     }
     case 'ADVANCE':
       return { ...state, counters: outcome.counters, stageIndex: state.stageIndex + 1, next: 'SHIFT' };
-    case 'CHECK_AGAIN':
+    case 'CHECK_AGAIN': {
+      const next = addSeconds(now, state.config.checkIntervalSeconds);
       return {
         ...state, counters: outcome.counters, next: 'ANALYZE',
-        wait: { until: iso(addSeconds(now, state.config.checkIntervalSeconds)) },
+        // Checks during the bake land on its end, where the stage's counted checks begin.
+        wait: { until: iso(duringBake && next > bakeEnd ? bakeEnd : next) },
       };
+    }
   }
 }
 

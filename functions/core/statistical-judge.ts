@@ -39,7 +39,8 @@
  *   Rank-based: one spike moves one rank, a real shift moves them all.
  *
  * Data gates: no canary data, fewer than `minDatapoints` periods with data, or (ratios) fewer than
- * `minDenominator` canary events is INCONCLUSIVE, never PASS. A configured baseline comparison
+ * `minDenominator` canary events is INCONCLUSIVE, never PASS. The one exception is a ratio with
+ * enough events whose rate is confidently above its maximum: a FAIL even from fewer periods. A configured baseline comparison
  * whose baseline fails the same gates is INCONCLUSIVE.
  *
  * The metric's verdict is its worst check (FAIL > INCONCLUSIVE > PASS); the overall verdict is
@@ -208,7 +209,6 @@ function judgeRatio(metric: JudgeMetric, data: MetricData | undefined, o: JudgeD
   const sampleText = `${c.numerator} of ${c.denominator} events in ${c.periods} periods`;
   if (data?.canary && !canarySeries) return inconclusive(base, 'data-gate', 'canary data is not a ratio series (numerator / denominator)');
   if (c.periods === 0 || c.denominator <= 0) return inconclusive(base, 'data-gate', 'no canary data (no periods with a denominator)');
-  if (c.periods < o.minDatapoints) return inconclusive(base, 'data-gate', `too few canary periods with data (${c.periods}, need ${o.minDatapoints})`);
   if (c.denominator < o.minDenominator) return inconclusive(base, 'data-gate', `too few canary events to judge a rate (${c.denominator}, need ${o.minDenominator})`);
 
   const conf = o.confidence;
@@ -221,6 +221,13 @@ function judgeRatio(metric: JudgeMetric, data: MetricData | undefined, o: JudgeD
     wilsonLowerPercent: num(100 * wilson.lower), wilsonUpperPercent: num(100 * wilson.upper),
   };
   const checks = boundCheck(metric, 'clopper-pearson-bound', 'rate', value, 100 * cp.lower, 100 * cp.upper, conf, 'percent', sampleText);
+  if (c.periods < o.minDatapoints) {
+    // Few periods, but enough events: a confident breach is a breach (a check during the bake
+    // catches it minutes early); a pass still needs the window's time coverage.
+    const breach = checks.find((check) => check.verdict === 'FAIL');
+    if (breach) return conclude(base, [breach], details);
+    return inconclusive(base, 'data-gate', `too few canary periods with data (${c.periods}, need ${o.minDatapoints})`);
+  }
 
   if (metric.baseline) {
     const m = metric.baseline.maxIncreasePercent;

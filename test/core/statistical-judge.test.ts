@@ -94,6 +94,11 @@ describe('statistical judge: ratio metrics', () => {
     expect(judgeOne(errorRate, undefined).verdict).toBe('INCONCLUSIVE');
     expect(judgeOne(errorRate, { canary: { values: [1, 2, 3, 4, 5] } }).reason).toContain('not a ratio series');
     expect(judgeOne(errorRate, { canary: { numerator: [0, 0, 0], denominator: [1000, 1000, 1000] } }).reason).toContain('too few canary periods');
+    // ...but a confident breach in few periods is a breach (caught during the bake).
+    const early = judgeOne(errorRate, { canary: { numerator: [null, 40], denominator: [1000, 1000] } });
+    expect(early.verdict).toBe('FAIL');
+    expect(early.reason).toContain('above the maximum 1.00 %');
+    expect(judgeOne(errorRate, { canary: { numerator: [null, 12], denominator: [1000, 1000] } }).verdict).toBe('INCONCLUSIVE');
   });
 
   it('compares with the baseline by a test on the two proportions', () => {
