@@ -163,6 +163,8 @@ export const RecoveryConfigSchema = z.object({
 export type RecoveryConfig = z.infer<typeof RecoveryConfigSchema>;
 
 export const RolloutConfigSchema = z.object({
+  /** Editors' pointer to schema/rollout-config.schema.json; ignored. */
+  $schema: z.string().max(2048).optional(),
   /** Service or rollout name, shown in incidents and logs. */
   name: safeName('name'),
   target: TargetSchema,

@@ -63,7 +63,8 @@ export function buildIncident(args: {
 }): Incident {
   const { decision } = args;
   const stage = `stage ${decision.stageIndex + 1} (${decision.weight} % canary)`;
-  const critical = decision.failing.some((m) => m.critical);
+  // Critical only when a critical metric actually failed (not when it merely lacked data).
+  const critical = decision.failing.some((m) => m.critical && m.verdict === 'FAIL');
   const lines = [
     `Canary rollout ${args.rolloutId} of ${args.service} was rolled back at ${stage} on ${decision.at}.`,
     `Traffic target: ${args.target}. Traffic is back at 100 % baseline.`,

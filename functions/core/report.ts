@@ -153,6 +153,8 @@ export interface PostIncidentSummary {
   reasons: string[];
   checks: { total: number; passed: number; failed: number; inconclusive: number };
   incident?: { at: string; targets: { target: string; ok: boolean; id?: string; error?: string }[] };
+  /** What the service did once back on the baseline: healthy (RECOVERED) or not (ESCALATED). */
+  recovery?: { outcome: 'RECOVERED' | 'ESCALATED'; at: string; window: { start: string; end: string }; reasons: string[] };
   /** What is not known, said plainly (a rollback not yet INSYNC, no raw data...). */
   caveats: string[];
 }
@@ -356,6 +358,10 @@ function timelineOf(record: RolloutRecord, checks: CheckRow[], metricsByName: Ma
         return { ...base, level: 'info', title: `approval requested for stage ${e.stageIndex + 1} (${e.weight} %)`, details: [`deadline ${e.deadline}`] };
       case 'APPROVAL_ANSWERED':
         return { ...base, level: e.approved ? 'pass' : 'warn', title: `stage ${e.stageIndex + 1} ${e.approved ? 'approved' : 'rejected'} by ${e.by}`, details: e.reason ? [e.reason] : [] };
+      case 'RECOVERED':
+        return { ...base, level: 'pass', title: 'recovery verified: the service is healthy on the baseline', details: [...e.reasons] };
+      case 'ESCALATED':
+        return { ...base, level: 'fail', title: 'escalated: the service is still unhealthy after the rollback', details: [...e.reasons] };
       case 'NOTE':
         return { ...base, level: 'info', title: 'note', details: [e.message] };
       default: {
@@ -411,6 +417,8 @@ function summaryOf(record: RolloutRecord, decision: Decision, checks: CheckRow[]
   const unitOf = (name: string) => metrics.find((m) => m.name === name)?.unit ?? 'none';
   const counts = (v: Verdict) => checks.filter((c) => c.verdict === v).length;
   const incidentEvent = events.find((e): e is Extract<RolloutEvent, { type: 'INCIDENT' }> => e.type === 'INCIDENT');
+  const recoveryEvent = [...events].reverse()
+    .find((e): e is Extract<RolloutEvent, { type: 'RECOVERED' | 'ESCALATED' }> => e.type === 'RECOVERED' || e.type === 'ESCALATED');
 
   const stageText = `stage ${decision.stageIndex + 1} (${decision.weight} % canary)`;
   const why = {
@@ -456,6 +464,7 @@ function summaryOf(record: RolloutRecord, decision: Decision, checks: CheckRow[]
       at: incidentEvent.at,
       targets: incidentEvent.deliveries.map((d) => ({ target: d.target, ok: d.ok, id: d.id, error: d.error })),
     },
+    recovery: recoveryEvent && { outcome: recoveryEvent.type, at: recoveryEvent.at, window: { ...recoveryEvent.window }, reasons: [...recoveryEvent.reasons] },
     caveats,
   };
 }

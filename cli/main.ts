@@ -1,0 +1,177 @@
+/**
+ * The `canary` command line: simulate and validate on this machine; start, status, watch, list,
+ * approve and abort against a deployed stack. Exit codes: 0 promoted (or done), 2 rolled back,
+ * 1 error. Errors are one line, `canary: <message>`; --debug adds the stack trace.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { ConfigValidationError } from '../functions/core/errors.ts';
+import { SCENARIO_NAMES } from '../sim/scenarios.ts';
+import { checkConfigFile, readConfigFile } from './config-file.ts';
+import { CliError, EXIT, makeStyle, processIO, type CliIO } from './io.ts';
+import { formatPlan } from './plan.ts';
+import { registerJudgeCommands } from './judge-commands.ts';
+import { registerReport } from './report/command.ts';
+import { scenarioList, simulateCommand } from './simulate-command.ts';
+
+const example = (...lines: string[]) => `\nExample${lines.length > 1 ? 's' : ''}:\n${lines.map((l) => `  $ ${l}`).join('\n')}`;
+
+function withStackOptions(cmd: Command): Command {
+  return cmd
+    .option('--stack <name>', 'CloudFormation stack of the canary analyzer (default: $CANARY_STACK); its outputs StateMachineArn and RolloutTableName are used')
+    .option('--state-machine-arn <arn>', 'the rollout state machine, instead of reading it from --stack')
+    .option('--table <name>', 'the rollouts DynamoDB table, instead of reading it from --stack')
+    .option('--region <region>', 'AWS region (default: $AWS_REGION)')
+    .option('--endpoint-url <url>', 'AWS endpoint to call instead, e.g. a local moto_server (default: $AWS_ENDPOINT_URL)');
+}
+
+function followOptions(cmd: Command): Command {
+  return cmd
+    .option('--poll <seconds>', 'seconds between two reads of the rollout', '10')
+    .option('--timeout <seconds>', 'give up waiting after this long (exit 1; the rollout goes on)');
+}
+
+/** Stack commands load the AWS SDK only when they run: simulate and validate start fast. */
+const stackCommands = () => import('./stack-commands.ts');
+
+export function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
+  const program = new Command('canary')
+    .description('Automated canary analysis for services behind Route 53 weighted records: shift traffic in stages, judge the metrics, promote or roll back.')
+    .option('--debug', 'show stack traces (and, with simulate, the steps\' log lines on stderr)')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.out(s.replace(/\n$/, '')),
+      writeErr: (s) => io.err(s.replace(/\n$/, '')),
+      outputError: (s, write) => write(`canary: ${s.replace(/^error: /, '').trim()}\n`),
+    })
+    .showSuggestionAfterError(true)
+    .addHelpText('after', example(
+      'npm run simulate                          # a whole rollout on this machine, no AWS account',
+      'canary simulate --scenario memory-leak',
+      'canary validate examples/rollout.yaml',
+      'canary start examples/rollout.yaml --stack canary-analyzer --wait',
+    ));
+
+  program.command('simulate')
+    .description('Run a whole rollout locally: the real state machine and steps, simulated Route 53, CloudWatch and DynamoDB, a modelled service. Exit 0 promoted, 2 rolled back, 1 error.')
+    .option('--config <file>', 'rollout config, YAML or JSON (default: examples/rollout.json)')
+    .addOption(new Option('--scenario <name>', 'how the canary behaves').choices(SCENARIO_NAMES).default('healthy'))
+    .option('--seed <n>', 'seed of the simulated noise: the same seed gives the same output', '1')
+    .option('--json', 'print one JSON document (the decision, checks and events) instead of progress')
+    .option('--report <file.html>', 'also write the run\'s report (timeline, charts, post-incident summary) as one self-contained HTML file')
+    .option('--list-scenarios', 'list the scenarios and exit')
+    .addHelpText('after', `\nScenarios:\n${scenarioList().join('\n')}\n${example('canary simulate --scenario error-spike --seed 7', 'canary simulate --config my-rollout.yaml --json > run.json')}`)
+    .action(async (opts: { config?: string; scenario: string; seed: string; json?: boolean; report?: string; listScenarios?: boolean }) => {
+      if (opts.listScenarios) {
+        for (const line of scenarioList()) io.out(line.trimStart());
+        return setExit(EXIT.PROMOTED);
+      }
+      setExit(await simulateCommand({ ...opts, debug: program.opts().debug }, io));
+    });
+
+  program.command('validate')
+    .description('Check a rollout config (YAML or JSON) and print the resolved plan: stages, metrics with their CloudWatch queries and thresholds, incident targets.')
+    .argument('<file>', 'rollout config, YAML or JSON')
+    .option('--json', 'print the resolved config as JSON')
+    .addHelpText('after', example('canary validate examples/rollout.yaml'))
+    .action((file: string, opts: { json?: boolean }) => {
+      const config = checkConfigFile(readConfigFile(file));
+      if (opts.json) io.out(JSON.stringify(config, null, 2));
+      else for (const line of formatPlan(config, file, makeStyle(io.color))) io.out(line);
+      setExit(EXIT.PROMOTED);
+    });
+
+  followOptions(withStackOptions(program.command('start')
+    .description('Validate a rollout config locally, then start the rollout on the deployed stack. With --wait, follow it: exit 0 promoted, 2 rolled back, 1 otherwise.')
+    .argument('<file>', 'rollout config, YAML or JSON')
+    .option('--wait', 'follow the rollout until it is promoted or rolled back')
+    .option('--name <name>', 'execution name, which is the rollout id (default: <config name>-<UTC time>-<random>)')
+    .option('--json', 'print JSON instead of progress')))
+    .addHelpText('after', example('canary start examples/rollout.yaml --stack canary-analyzer --wait', 'CANARY_STACK=canary-analyzer canary start rollout.json --name checkout-v42'))
+    .action(async (file: string, opts) => setExit(await (await stackCommands()).startCommand(file, opts, io)));
+
+  withStackOptions(program.command('status')
+    .description('Show a rollout: status, stage and canary weight, the last check with its values, the decision and its reasons.')
+    .argument('<id>', 'rollout id (the execution name)')
+    .option('--json', 'print the rollout record as JSON'))
+    .addHelpText('after', example('canary status checkout-api-20260101T120000Z-3f9a --stack canary-analyzer'))
+    .action(async (id: string, opts) => setExit(await (await stackCommands()).statusCommand(id, opts, io)));
+
+  followOptions(withStackOptions(program.command('watch')
+    .description('Follow a rollout until it ends, printing each weight change and check. Exit 0 promoted, 2 rolled back, 1 otherwise.')
+    .argument('<id>', 'rollout id (the execution name)')
+    .option('--json', 'print only the outcome, as JSON')))
+    .addHelpText('after', example('canary watch checkout-api-20260101T120000Z-3f9a --stack canary-analyzer'))
+    .action(async (id: string, opts) => setExit(await (await stackCommands()).watchCommand(id, opts, io)));
+
+  withStackOptions(program.command('list')
+    .description('List the most recent rollouts, newest first.')
+    .option('--limit <n>', 'how many', '20')
+    .option('--json', 'print JSON'))
+    .addHelpText('after', example('canary list --stack canary-analyzer --limit 5'))
+    .action(async (opts) => setExit(await (await stackCommands()).listCommand(opts, io)));
+
+  withStackOptions(program.command('approve')
+    .description('Approve the manual gate a rollout waits at (a stage with approval: true): the workflow then sets that stage\'s weight.')
+    .argument('<id>', 'rollout id (the execution name)')
+    .option('--stage <n>', 'the stage (1 is the first) whose gate to approve (default: the one it waits at)')
+    .option('--reason <text>', 'recorded with the answer')
+    .option('--by <name>', 'who approves (default: $USER)'))
+    .addHelpText('after', example('canary approve checkout-api-20260101T120000Z-3f9a --reason "dashboards look fine" --stack canary-analyzer'))
+    .action(async (id: string, opts) => setExit(await (await stackCommands()).answerCommand(id, true, opts, io)));
+
+  withStackOptions(program.command('reject')
+    .description('Reject the manual gate a rollout waits at: the workflow rolls the whole shift back.')
+    .argument('<id>', 'rollout id (the execution name)')
+    .option('--stage <n>', 'the stage (1 is the first) whose gate to reject (default: the one it waits at)')
+    .option('--reason <text>', 'why, recorded in the decision')
+    .option('--by <name>', 'who rejects (default: $USER)'))
+    .addHelpText('after', example('canary reject checkout-api-20260101T120000Z-3f9a --reason "support tickets about checkout" --stack canary-analyzer'))
+    .action(async (id: string, opts) => setExit(await (await stackCommands()).answerCommand(id, false, opts, io)));
+
+  withStackOptions(program.command('abort')
+    .description('Ask a running rollout to roll back: the workflow reverses the whole shift at its next analysis and opens an incident (the execution is not stopped).')
+    .argument('<id>', 'rollout id (the execution name)')
+    .option('--reason <text>', 'why, recorded in the decision and the incident'))
+    .addHelpText('after', example('canary abort checkout-api-20260101T120000Z-3f9a --reason "customer reports of 502s" --stack canary-analyzer'))
+    .action(async (id: string, opts) => setExit(await (await stackCommands()).abortCommand(id, opts, io)));
+
+  registerReport(program, io, setExit);
+  registerJudgeCommands(program, io, setExit);
+
+  return program;
+}
+
+export async function main(argv: string[], io: CliIO = processIO()): Promise<number> {
+  let exitCode: number = EXIT.ERROR;
+  const program = buildProgram(io, (code) => {
+    exitCode = code;
+  });
+  const debug = () => Boolean(program.opts().debug) || argv.includes('--debug');
+  try {
+    if (argv.length === 0) {
+      program.outputHelp();
+      return EXIT.ERROR;
+    }
+    await program.parseAsync(argv, { from: 'user' });
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' ? EXIT.PROMOTED : EXIT.ERROR;
+    }
+    if (error instanceof CliError) {
+      io.err(`canary: ${error.message}`);
+      for (const line of error.details) io.err(line);
+      if (debug() && error.stack) io.err(error.stack);
+      return error.exitCode;
+    }
+    if (error instanceof ConfigValidationError) {
+      io.err(`canary: not a valid rollout config (${error.issues.length} problem${error.issues.length === 1 ? '' : 's'}):`);
+      for (const issue of error.issues) io.err(`  ${issue}`);
+      return EXIT.ERROR;
+    }
+    const e = error as Error;
+    io.err(`canary: ${e?.name && e.name !== 'Error' ? `${e.name}: ` : ''}${e?.message ?? String(error)}`);
+    if (debug() && e?.stack) io.err(e.stack);
+    return EXIT.ERROR;
+  }
+}

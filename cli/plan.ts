@@ -1,0 +1,95 @@
+/** The resolved plan of a rollout config, as `canary validate` prints it. */
+import { targetKey, type MetricQuery, type RolloutConfig, type RolloutMetric } from '../functions/core/config.ts';
+import { formatValue } from '../functions/core/judge.ts';
+import { SYNC_POLL_SECONDS } from '../functions/core/rollout-steps.ts';
+import type { Style } from './io.ts';
+
+/** Typical time from a weight change to INSYNC (Route 53 says "generally within 60 s"). */
+const TYPICAL_SYNC_SECONDS = 30;
+
+export function duration(seconds: number): string {
+  const s = Math.round(seconds);
+  if (s < 60) return `${s} s`;
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const rest = s % 60;
+  if (h > 0) return `${h} h ${String(m).padStart(2, '0')} min`;
+  return rest ? `${m} min ${String(rest).padStart(2, '0')} s` : `${m} min`;
+}
+
+function queryText(q: MetricQuery): string {
+  const dims = Object.entries(q.dimensions ?? {}).map(([k, v]) => `${k}=${v}`).join(', ');
+  return `${q.namespace} ${q.metricName} (${q.stat})${dims ? ` {${dims}}` : ''}`;
+}
+
+function thresholdText(m: RolloutMetric): string {
+  const fmt = (v: number) => formatValue(v, m.unit);
+  const parts = [
+    m.threshold.max !== undefined ? `at most ${fmt(m.threshold.max)}` : '',
+    m.threshold.min !== undefined ? `at least ${fmt(m.threshold.min)}` : '',
+    m.baseline ? `at most ${m.baseline.maxIncreasePercent} % above the baseline` : '',
+  ].filter(Boolean);
+  return parts.join(', ');
+}
+
+/** Seconds a stage takes at the least, when every check passes at once. */
+export function stageSeconds(config: RolloutConfig, index: number, ttlSeconds = 60): number {
+  const stage = config.stages[index]!;
+  const sync = Math.ceil(TYPICAL_SYNC_SECONDS / SYNC_POLL_SECONDS) * SYNC_POLL_SECONDS;
+  if (stage.weight === 100) return sync;
+  return sync + ttlSeconds + stage.bakeSeconds + (stage.checks - 1) * config.checkIntervalSeconds;
+}
+
+export function formatPlan(config: RolloutConfig, source: string, style: Style): string[] {
+  const t = config.target;
+  const lines: string[] = [];
+  const total = config.stages.reduce((sum, _s, i) => sum + stageSeconds(config, i), 0);
+  lines.push(`${style.bold(config.name)}: ${source} is valid`);
+  lines.push('');
+  lines.push(style.bold('Traffic target'));
+  lines.push(`  ${t.recordName} ${t.recordType} in hosted zone ${t.hostedZoneId} (lock key ${targetKey(t)})`);
+  lines.push(`  baseline record '${t.baselineSetIdentifier}' → canary record '${t.canarySetIdentifier}' (weighted records; the canary starts at weight 0)`);
+  lines.push(`  record TTL must be at most ${t.maxTtlSeconds} s`);
+  lines.push('');
+  lines.push(style.bold(`Stages (about ${duration(total)} if every check passes at once, with a 60 s TTL)`));
+  lines.push(`  after each weight change: wait for INSYNC (polled every ${SYNC_POLL_SECONDS} s), one TTL for clients, then the bake; checks every ${config.checkIntervalSeconds} s after it`);
+  config.stages.forEach((stage, i) => {
+    const n = `${i + 1}/${config.stages.length}`;
+    const weight = `${String(stage.weight).padStart(3)} % canary`;
+    if (stage.weight === 100) {
+      lines.push(`  ${n}  ${weight}  promotion: done once INSYNC (no bake)`);
+    } else {
+      const checks = `${stage.checks} passing check${stage.checks === 1 ? '' : 's'} to advance`;
+      lines.push(`  ${n}  ${weight}  bake ${duration(stage.bakeSeconds)}, first check about ${duration(stageSeconds(config, i) - (stage.checks - 1) * config.checkIntervalSeconds)} after the shift, ${checks}`);
+    }
+    if (stage.approval) {
+      lines.push(`        manual gate first: waits for canary approve before this weight is set (rolls back after ${duration(config.approvalTimeoutSeconds)} without an answer)`);
+    }
+  });
+  lines.push(`  rollback: after ${config.failureLimit + 1} failed check${config.failureLimit === 0 ? '' : 's'} in a stage, at once on a critical metric,` +
+    ` or after ${config.inconclusiveLimit + 1} inconclusive checks (no data is not a pass)`);
+  lines.push(`  before any traffic moves: ${config.checkBaselineHealth ? 'the baseline is checked against the thresholds' : 'no baseline health check (checkBaselineHealth: false)'}; lock lease ${duration(config.lockLeaseSeconds)}`);
+  lines.push('');
+  lines.push(style.bold(`Metrics (one CloudWatch period = ${config.analysisPeriodSeconds} s; ${config.metrics.length} metric${config.metrics.length === 1 ? '' : 's'})`));
+  for (const m of config.metrics) {
+    lines.push(`  ${style.bold(m.name)}: ${m.kind}, ${m.unit}${m.critical ? ', critical (one failure rolls back)' : ''}: ${thresholdText(m)}`);
+    for (const variant of ['canary', 'baseline'] as const) {
+      const q = m.queries[variant];
+      if ('numerator' in q) {
+        lines.push(`    ${variant.padEnd(8)} ${queryText(q.numerator)}`);
+        lines.push(`    ${''.padEnd(8)}   per ${queryText(q.denominator)}`);
+      } else {
+        lines.push(`    ${variant.padEnd(8)} ${queryText(q.value)}`);
+      }
+    }
+    if (m.judge) lines.push(`    judge options: ${Object.entries(m.judge).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  }
+  lines.push('');
+  lines.push(style.bold('Incident on rollback'));
+  const inc = config.incident;
+  lines.push('  the stack\'s SNS topic (always)');
+  if (inc.snsTopicArn) lines.push(`  SNS topic ${inc.snsTopicArn}`);
+  lines.push(inc.opsCenter.enabled ? `  OpsCenter OpsItem, severity ${inc.opsCenter.severity}` : '  OpsCenter: off');
+  lines.push(inc.webhook ? `  ${inc.webhook.type === 'pagerduty' ? 'PagerDuty Events v2' : 'Slack webhook'} (secret ${inc.webhook.secretId})` : '  webhook: none');
+  return lines;
+}

@@ -1,0 +1,207 @@
+/**
+ * Renders a rollout's events (the rollout record's `events`) as progress lines. The simulator
+ * and `canary watch` / `start --wait` show the same lines: a simulated run reads like a real one.
+ */
+import type { Verdict } from '../functions/core/judge.ts';
+import type { Decision, RolloutEvent, RolloutRecord } from '../functions/core/rollout-record.ts';
+import type { Style } from './io.ts';
+
+/** `+hh:mm:ss` since a start. */
+export function sinceStart(startIso: string, atIso: string): string {
+  const s = Math.max(0, Math.round((Date.parse(atIso) - Date.parse(startIso)) / 1000));
+  const hh = String(Math.floor(s / 3600)).padStart(2, '0');
+  const mm = String(Math.floor((s % 3600) / 60)).padStart(2, '0');
+  const ss = String(s % 60).padStart(2, '0');
+  return `+${hh}:${mm}:${ss}`;
+}
+
+const BAR_WIDTH = 20;
+const PARTIAL = ['', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
+
+/** `[███▍                ]` for a canary weight in percent. */
+export function weightBar(weight: number): string {
+  const cells = (Math.min(100, Math.max(0, weight)) / 100) * BAR_WIDTH;
+  const full = Math.floor(cells);
+  let partial = PARTIAL[Math.floor((cells - full) * 8)] ?? '';
+  if (full === 0 && !partial && weight > 0) partial = '▏';
+  const bar = '█'.repeat(full) + partial;
+  return `[${bar.padEnd(BAR_WIDTH)}]`;
+}
+
+/** `●●○○○`: stages done or under way, and to come. */
+export function stageDots(index: number, total: number): string {
+  return '●'.repeat(Math.min(total, index + 1)) + '○'.repeat(Math.max(0, total - index - 1));
+}
+
+export function verdictMark(verdict: Verdict, style: Style): string {
+  switch (verdict) {
+    case 'PASS': return style.green('✓');
+    case 'FAIL': return style.red('✗');
+    case 'INCONCLUSIVE': return style.yellow('?');
+  }
+}
+
+export function verdictText(verdict: Verdict, style: Style): string {
+  switch (verdict) {
+    case 'PASS': return style.green('PASS');
+    case 'FAIL': return style.red('FAIL');
+    case 'INCONCLUSIVE': return style.yellow('INCONCLUSIVE');
+  }
+}
+
+export function outcomeText(outcome: Decision['outcome'] | string, style: Style): string {
+  if (outcome === 'PROMOTED') return style.bold(style.green('PROMOTED'));
+  if (outcome === 'ROLLED_BACK') return style.bold(style.red('ROLLED BACK'));
+  return style.bold(style.yellow(outcome));
+}
+
+const clockTime = (iso: string) => iso.slice(11, 19);
+
+export interface RendererOptions {
+  style: Style;
+  /** Rollout start, for the `+hh:mm:ss` column. */
+  startedAt: string;
+  /** Stage weights, when known before the STARTED event. */
+  stages?: number[];
+  /** The rollout's id, for the commands a line suggests. */
+  rolloutId?: string;
+  /** The plan's bake per stage and the records' TTL, when known (the simulator): shown after INSYNC. */
+  plan?: { bakeSeconds: number[]; ttlSeconds: number };
+}
+
+/** Turns events into lines; keeps what it needs across events (stage plan, check numbers). */
+export class EventRenderer {
+  readonly #style: Style;
+  readonly #startedAt: string;
+  #stages: number[];
+  readonly #plan?: RendererOptions['plan'];
+  readonly #id: string;
+  #checksInStage = 0;
+  /** Non-passing metrics of the last check, when it was inconclusive. */
+  #lastUnsure: string | undefined;
+  /** When the current stage's weight change was INSYNC. */
+  #inSyncAt: string | undefined;
+  #stageIndex = -1;
+  #decided = false;
+
+  constructor(options: RendererOptions) {
+    this.#style = options.style;
+    this.#startedAt = options.startedAt;
+    this.#stages = options.stages ?? [];
+    this.#plan = options.plan;
+    this.#id = options.rolloutId ?? 'ID';
+  }
+
+  #stageLabel(index: number): string {
+    return this.#stages.length ? `stage ${index + 1}/${this.#stages.length}` : `stage ${index + 1}`;
+  }
+
+  /** `[███░░] 3/5 min · ` of the current stage's bake, when the plan is known. */
+  #bakeProgress(dataEnd: string): string {
+    const bake = this.#plan?.bakeSeconds[this.#stageIndex];
+    if (!this.#plan || !bake || !this.#inSyncAt) return '';
+    const periodMs = 60_000;
+    const first = Math.ceil((Date.parse(this.#inSyncAt) + this.#plan.ttlSeconds * 1000) / periodMs) * periodMs;
+    const done = Math.min(bake, Math.max(0, (Date.parse(dataEnd) - first) / 1000));
+    const width = 10;
+    const filled = Math.round((done / bake) * width);
+    return `[${'█'.repeat(filled)}${'░'.repeat(width - filled)}] ${Math.round(done / 60)}/${Math.round(bake / 60)} min · `;
+  }
+
+  #line(at: string, text: string): string {
+    return `${this.#style.dim(sinceStart(this.#startedAt, at))}  ${text}`;
+  }
+
+  render(event: RolloutEvent): string[] {
+    const s = this.#style;
+    const indent = ' '.repeat(11);
+    switch (event.type) {
+      case 'STARTED':
+        this.#stages = event.stages;
+        return [this.#line(event.at, `preflight passed, lock taken; plan ${event.stages.map((w) => `${w} %`).join(' → ')}`)];
+      case 'WEIGHTS_SET': {
+        if (this.#decided || (event.canary === 0 && this.#stageIndex >= 0)) {
+          return [this.#line(event.at, `${s.yellow('↩ rolling back')}: canary ${event.canary} % · baseline ${event.baseline} %  ${weightBar(event.canary)}  ${s.dim(`change ${event.changeId}`)}`)];
+        }
+        this.#stageIndex = event.stageIndex;
+        this.#checksInStage = 0;
+        this.#lastUnsure = undefined;
+        const dots = this.#stages.length ? `${stageDots(event.stageIndex, this.#stages.length)}  ` : '';
+        return [this.#line(event.at, `${s.bold(`▶ ${this.#stageLabel(event.stageIndex)}`)}  ${dots}canary ${s.bold(`${event.canary} %`)} · baseline ${event.baseline} %  ${weightBar(event.canary)}  ${s.dim(`change ${event.changeId}`)}`)];
+      }
+      case 'IN_SYNC': {
+        this.#inSyncAt = event.at;
+        if (this.#decided) return [this.#line(event.at, `${indent}INSYNC: traffic is back at 100 % baseline ${s.dim(`(change ${event.changeId})`)}`)];
+        const bake = this.#plan?.bakeSeconds[this.#stageIndex];
+        const next = bake !== undefined && event.canary < 100 && this.#plan
+          ? `; first check after one TTL (${this.#plan.ttlSeconds} s) and the bake (${bake} s)` : '';
+        return [this.#line(event.at, `${indent}INSYNC: canary ${event.canary} % is live${next} ${s.dim(`(change ${event.changeId})`)}`)];
+      }
+      case 'CHECK': {
+        if (event.duringBake) {
+          // Checks during the bake only watch for a confident failure: a pass or thin data counts for nothing.
+          const failing = event.metrics.filter((m) => m.verdict === 'FAIL');
+          const upTo = clockTime(event.window.end);
+          if (failing.length === 0) return [this.#line(event.at, s.dim(`${indent}baking ${this.#bakeProgress(event.window.end)}data to ${upTo} UTC, nothing failing`))];
+          return [this.#line(event.at, `${indent}during the bake (data to ${upTo} UTC): ${verdictText('FAIL', s)}`),
+            ...failing.map((m) => `${' '.repeat(11)}${indent}${verdictMark(m.verdict, s)} ${m.reason}`)];
+        }
+        this.#checksInStage++;
+        const window = `${clockTime(event.window.start)}–${clockTime(event.window.end)} UTC`;
+        const head = `${indent}check ${this.#checksInStage} at ${event.weight} %: ${verdictText(event.verdict, s)} ${s.dim(`(window ${window})`)}`;
+        // A run of inconclusive checks (waiting for data) says the same each time: one line each,
+        // the details every tenth.
+        const unsure = event.metrics.filter((m) => m.verdict !== 'PASS').map((m) => m.name).join(', ');
+        const same = event.verdict === 'INCONCLUSIVE' && this.#lastUnsure === unsure && this.#checksInStage % 10 !== 1;
+        this.#lastUnsure = event.verdict === 'INCONCLUSIVE' ? unsure : undefined;
+        if (same) return [this.#line(event.at, `${head} ${s.dim(`still waiting for data: ${unsure}`)}`)];
+        const lines = [this.#line(event.at, head)];
+        for (const m of event.metrics) lines.push(`${' '.repeat(11)}${indent}${verdictMark(m.verdict, s)} ${m.reason}`);
+        return lines;
+      }
+      case 'DECISION': {
+        this.#decided = true;
+        const d = event.decision;
+        const trigger = d.trigger && d.trigger !== 'VERDICT' ? ` ${s.dim(`[${d.trigger.toLowerCase().replace('_', ' ')}]`)}` : '';
+        const lines = [this.#line(event.at, `${s.bold('■ decision')}: ${outcomeText(d.outcome, s)} at ${this.#stageLabel(d.stageIndex)} (canary ${d.weight} %)${trigger}`)];
+        for (const r of d.reasons) lines.push(`${' '.repeat(11)}${indent}- ${r}`);
+        return lines;
+      }
+      case 'INCIDENT': {
+        const to = event.deliveries.map((d) => `${d.target}${d.ok ? '' : ` ${s.red('FAILED')}`}${d.id ? ` (${d.id})` : ''}${d.error ? `: ${d.error}` : ''}`).join(', ');
+        return [this.#line(event.at, `${indent}incident opened → ${to || 'no target'}`)];
+      }
+      case 'APPROVAL_REQUESTED':
+        return [this.#line(event.at, `${s.yellow(`⏸ ${this.#stageLabel(event.stageIndex)} waits for approval`)} before canary ${event.weight} % ` +
+          `(canary approve ${this.#id} / canary reject ${this.#id}; rolls back at ${event.deadline} without an answer)`)];
+      case 'APPROVAL_ANSWERED':
+        return [this.#line(event.at, `${indent}${event.approved ? s.green('approved') : s.red('rejected')} by ${event.by}${event.reason ? `: ${event.reason}` : ''}`)];
+      case 'RECOVERED':
+        return [this.#line(event.at, `${indent}${s.green('recovered')}: the baseline is healthy again after the rollback; incident updated`),
+          ...event.reasons.map((r) => `${' '.repeat(11)}${indent}- ${r}`)];
+      case 'ESCALATED':
+        return [this.#line(event.at, `${indent}${s.red('escalated')}: still unhealthy after the rollback; incident escalated`),
+          ...event.reasons.map((r) => `${' '.repeat(11)}${indent}- ${r}`)];
+      case 'ABORT_REQUESTED':
+        return [this.#line(event.at, `${s.yellow('abort requested')}: ${event.reason}`)];
+      case 'NOTE':
+        return [this.#line(event.at, event.message)];
+      default:
+        return [];
+    }
+  }
+}
+
+/** The last CHECK event of a record, if any. */
+export function lastCheck(record: RolloutRecord): Extract<RolloutEvent, { type: 'CHECK' }> | undefined {
+  for (let i = record.events.length - 1; i >= 0; i--) {
+    const e = record.events[i]!;
+    if (e.type === 'CHECK') return e;
+  }
+  return undefined;
+}
+
+export function stagesOf(record: RolloutRecord): number[] {
+  const started = record.events.find((e) => e.type === 'STARTED');
+  return started?.type === 'STARTED' ? started.stages : [];
+}

@@ -1,0 +1,161 @@
+/** `canary simulate`: a whole rollout on this machine, against a modelled service. */
+import { fileURLToPath } from 'node:url';
+import { targetKey } from '../functions/core/config.ts';
+import type { RolloutEvent } from '../functions/core/rollout-record.ts';
+import { SIM_TASK_SECONDS, SIM_TTL_SECONDS, simulate, type SimulationResult } from '../sim/simulate.ts';
+import { findScenario, SCENARIOS } from '../sim/scenarios.ts';
+import { checkConfigFile, displayPath, readConfigFile } from './config-file.ts';
+import { CliError, EXIT, makeStyle, type CliIO } from './io.ts';
+import { duration } from './plan.ts';
+import { EventRenderer, outcomeText, sinceStart } from './render.ts';
+import { reportFromSimulation, writeHtmlReport } from './report/command.ts';
+
+export const DEFAULT_CONFIG = fileURLToPath(new URL('../examples/rollout.json', import.meta.url));
+
+export interface SimulateCommandOptions {
+  config?: string;
+  scenario: string;
+  seed: string;
+  json?: boolean;
+  debug?: boolean;
+  /** Also write the run's HTML report here. */
+  report?: string;
+}
+
+export function parseSeed(text: string): number {
+  if (!/^\d{1,15}$/.test(text)) throw new CliError(`--seed must be a non-negative integer, not '${text}'`);
+  return Number(text);
+}
+
+export function exitCodeOf(outcome: SimulationResult['outcome']): number {
+  return outcome === 'PROMOTED' ? EXIT.PROMOTED : outcome === 'ROLLED_BACK' ? EXIT.ROLLED_BACK : EXIT.ERROR;
+}
+
+export async function simulateCommand(opts: SimulateCommandOptions, io: CliIO): Promise<number> {
+  const scenario = (() => {
+    try {
+      return findScenario(opts.scenario);
+    } catch (error) {
+      throw new CliError((error as Error).message);
+    }
+  })();
+  const seed = parseSeed(opts.seed);
+  const configPath = opts.config ?? DEFAULT_CONFIG;
+  const shownPath = displayPath(configPath, io.cwd);
+  const file = readConfigFile(configPath);
+  const config = checkConfigFile({ ...file, path: shownPath });
+  const style = makeStyle(io.color && !opts.json);
+
+  let renderer: EventRenderer | undefined;
+  const onEvents = (events: RolloutEvent[], startedAt: string, rolloutId: string) => {
+    renderer ??= new EventRenderer({
+      style, startedAt, rolloutId, stages: config.stages.map((s) => s.weight),
+      plan: { bakeSeconds: config.stages.map((s) => s.bakeSeconds), ttlSeconds: SIM_TTL_SECONDS },
+    });
+    for (const e of events) for (const line of renderer.render(e)) io.out(line);
+  };
+
+  if (!opts.json) {
+    const t = config.target;
+    io.out(`${style.bold('canary simulate')}: scenario ${style.bold(scenario.name)}, seed ${seed}, config ${shownPath}`);
+    io.out(`  ${scenario.description}`);
+    io.out(`  ${config.name}: ${t.recordName} ${t.recordType} in ${t.hostedZoneId}, '${t.baselineSetIdentifier}' → '${t.canarySetIdentifier}', ` +
+      `${scenario.profile.requestsPerMinute} requests/min, TTL ${SIM_TTL_SECONDS} s`);
+    io.out(`  simulated clock from 2026-01-01T00:00:00Z; Wait states take no real time, each task ${SIM_TASK_SECONDS} s`);
+    io.out('');
+  }
+
+  let result: SimulationResult;
+  try {
+    result = await simulate({
+      config: file.raw,
+      scenario,
+      seed,
+      onProgress: opts.json ? undefined : (p) => {
+        if (p.kind === 'events') onEvents(p.events, p.record.startedAt, p.record.rolloutId);
+      },
+      onLog: opts.debug ? (entry) => io.err(`[${entry.level}] ${entry.message} ${JSON.stringify(entry.extra)}`) : undefined,
+    });
+  } catch (error) {
+    if (error instanceof Error && error.name === 'SimulationModelError') throw new CliError(`${shownPath}: ${error.message}`);
+    throw error;
+  }
+
+  const exitCode = exitCodeOf(result.outcome);
+  const reportModel = opts.report ? reportFromSimulation(result, result.endedAt) : null;
+  if (opts.report && !reportModel) throw new CliError('no report: the simulated rollout was refused before it was recorded');
+  const reportPath = reportModel ? writeHtmlReport(reportModel, opts.report!, io, 'canary simulate') : undefined;
+  if (opts.json) {
+    io.out(JSON.stringify(jsonReport(result, shownPath, scenario.description, scenario.expected, exitCode), null, 2));
+    return exitCode;
+  }
+  for (const line of summary(result, style)) io.out(line);
+  if (reportPath) io.out(`report: ${reportPath}`);
+  return exitCode;
+}
+
+function jsonReport(r: SimulationResult, configPath: string, description: string, expected: string, exitCode: number) {
+  const events = r.record?.events ?? [];
+  const checks = events.filter((e): e is Extract<RolloutEvent, { type: 'CHECK' }> => e.type === 'CHECK' && !e.duringBake);
+  return {
+    scenario: { name: r.scenario, description, expected },
+    seed: r.seed,
+    config: configPath,
+    rolloutId: r.rolloutId,
+    outcome: r.outcome,
+    exitCode,
+    decision: r.decision && {
+      ...r.decision,
+      stage: r.decision.stageIndex + 1,
+      elapsedSeconds: (Date.parse(r.decision.at) - Date.parse(r.startedAt)) / 1000,
+    },
+    simulated: { startedAt: r.startedAt, endedAt: r.endedAt, seconds: r.simulatedSeconds },
+    workflow: r.workflow,
+    checks: { total: checks.length, passed: checks.filter((c) => c.verdict === 'PASS').length, failed: checks.filter((c) => c.verdict === 'FAIL').length, inconclusive: checks.filter((c) => c.verdict === 'INCONCLUSIVE').length },
+    finalWeights: r.finalWeights,
+    lock: { key: targetKey(r.config.target), releasedAtEnd: r.lockHolder === null },
+    weightChanges: r.weightChanges.map((c) => ({ id: c.id, submittedAt: c.submittedAt, inSyncAt: c.inSyncAt, canary: c.weights.canary, baseline: c.weights.baseline })),
+    incidents: r.incidents,
+    events,
+  };
+}
+
+function summary(r: SimulationResult, style: ReturnType<typeof makeStyle>): string[] {
+  const lines = ['', style.dim('─'.repeat(72))];
+  const events = r.record?.events ?? [];
+  const allChecks = events.filter((e) => e.type === 'CHECK');
+  const checks = allChecks.filter((c) => !c.duringBake);
+  const baking = allChecks.length - checks.length;
+  const count = (v: string) => checks.filter((c) => c.verdict === v).length;
+  const stages = r.config.stages.length;
+  if (!r.decision || !r.outcome) {
+    lines.push(`${style.bold(style.red('NO DECISION'))}: the workflow ended ${r.workflow.status} before deciding (${r.workflow.error ?? 'unknown error'})`);
+    if (r.workflow.cause) lines.push(`  ${r.workflow.cause}`);
+    return lines;
+  }
+  const d = r.decision;
+  const at = sinceStart(r.startedAt, d.at);
+  if (r.outcome === 'PROMOTED') {
+    lines.push(`${outcomeText('PROMOTED', style)}: canary at 100 %, decided at ${at} simulated (stage ${d.stageIndex + 1}/${stages}, ${d.weight} %)`);
+  } else {
+    const back = r.weightChanges.filter((c) => c.weights.canary === 0).at(-1);
+    const backAt = back ? `; records back at 100 % baseline (INSYNC) at ${sinceStart(r.startedAt, new Date(back.inSyncAt).toISOString())}` : '';
+    lines.push(`${outcomeText('ROLLED_BACK', style)} at stage ${d.stageIndex + 1}/${stages} (canary ${d.weight} %), decided at ${at} simulated${backAt}`);
+  }
+  for (const reason of d.reasons) lines.push(`  - ${reason}`);
+  const incident = r.incidents[0];
+  lines.push(incident ? `incident: "${incident.title}" (severity ${incident.severity})` : 'incident: none');
+  const watch = events.find((e) => e.type === 'RECOVERED' || e.type === 'ESCALATED');
+  if (watch) {
+    lines.push(watch.type === 'RECOVERED'
+      ? `after the rollback: the baseline recovered (${sinceStart(r.startedAt, watch.at)}), incident updated`
+      : `after the rollback: still unhealthy when the watch ended (${sinceStart(r.startedAt, watch.at)}), incident escalated`);
+  }
+  lines.push(style.dim(`${duration(r.simulatedSeconds)} simulated · ${checks.length} checks (${count('PASS')} passed, ${count('FAIL')} failed, ${count('INCONCLUSIVE')} inconclusive)${baking ? ` and ${baking} during bakes` : ''} · ` +
+    `${r.weightChanges.length} weight changes · final weights canary ${r.finalWeights?.canary} / baseline ${r.finalWeights?.baseline} · lock ${r.lockHolder === null ? 'released' : `held by ${r.lockHolder}`}`));
+  return lines;
+}
+
+export function scenarioList(): string[] {
+  return SCENARIOS.map((s) => `  ${s.name.padEnd(20)} ${s.description}`);
+}

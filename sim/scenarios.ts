@@ -1,0 +1,86 @@
+/**
+ * The simulator's scenarios: how the baseline and the canary behave while traffic moves.
+ * Figures are those of a mid-sized web service behind an ALB: 100 requests/s, 0.05 % 5xx,
+ * p99 250 ms with a median of about 110 ms, tasks at about half their memory.
+ */
+import type { ServiceProfile, VariantBehaviour, VariantContext } from './service-model.ts';
+
+export interface Scenario {
+  name: string;
+  /** One line: what goes wrong (or not). */
+  description: string;
+  /** What a correct analyzer does with it. */
+  expected: string;
+  profile: ServiceProfile;
+}
+
+/** 5xx share of a healthy version: 1 request in 2,000. */
+const HEALTHY_ERROR_RATE = 0.0005;
+const HEALTHY_P99_SECONDS = 0.25;
+/** p99/median ≈ 2.25. */
+const LATENCY_SIGMA = 0.35;
+
+/** Healthy: memory depends a little on load (caches, buffers), errors and latency are flat. */
+export function healthy(overrides: Partial<VariantBehaviour> = {}): VariantBehaviour {
+  return {
+    errorRate: () => HEALTHY_ERROR_RATE,
+    latencyP99Seconds: () => HEALTHY_P99_SECONDS,
+    memoryPercent: (c: VariantContext) => 44 + 6 * c.share,
+    ...overrides,
+  };
+}
+
+const profile = (requestsPerMinute: number, canary: VariantBehaviour): ServiceProfile => ({
+  requestsPerMinute, latencySigma: LATENCY_SIGMA, memoryNoisePercent: 1.5, baseline: healthy(), canary,
+});
+
+export const SCENARIOS: readonly Scenario[] = [
+  {
+    name: 'healthy',
+    description: 'the canary behaves like the baseline: 0.05 % 5xx, p99 250 ms, memory about 45-50 %',
+    expected: 'PROMOTED: every stage passes and the canary ends at 100 %',
+    profile: profile(30000, healthy()),
+  },
+  {
+    name: 'memory-leak',
+    description: 'the canary leaks memory with every request it serves (about 0.22 % of its reservation per 100 requests), so it climbs faster as it takes more traffic and crosses 80 %',
+    expected: 'ROLLED_BACK, naming memory, at the stage where memory crosses 80 % (or earlier, where a trend test sees the climb)',
+    profile: profile(30000, healthy({
+      memoryPercent: (c) => 44 + 6 * c.share + 0.0022 * c.servedRequests,
+    })),
+  },
+  {
+    name: 'error-spike',
+    description: "the canary's connection pool is sized for a small share: once it takes about 10 % of the traffic, 3 % of its requests fail with 5xx",
+    expected: 'ROLLED_BACK at the 10 % stage, naming error-rate (a critical metric: rolls back at once)',
+    profile: profile(30000, healthy({
+      errorRate: (c) => (c.share >= 0.08 ? 0.03 : HEALTHY_ERROR_RATE),
+    })),
+  },
+  {
+    name: 'latency-regression',
+    description: 'the canary answers more slowly: p99 430 ms against the baseline 250 ms (+72 %, under the absolute 1 s limit)',
+    expected: 'ROLLED_BACK at the first stage with enough data, naming latency-p99 (more than 20 % above the baseline)',
+    profile: profile(30000, healthy({ latencyP99Seconds: () => 0.43 })),
+  },
+  {
+    name: 'low-traffic',
+    description: 'a quiet service: 400 requests/min in all, so the canary sees about 4 requests a minute at 1 % (healthy)',
+    expected: 'not rolled back on noise: PROMOTED, or more checks / inconclusive at the small stages; a rollback only for lack of data (the inconclusive limit), never a FAIL of a healthy canary',
+    profile: profile(400, healthy()),
+  },
+  {
+    name: 'metrics-outage',
+    description: "the canary's metrics stop arriving once it takes 5 % of the traffic (a broken metrics pipeline): no memory, request, 5xx or latency datapoints",
+    expected: 'ROLLED_BACK at the 5 % stage after the inconclusive limit: no data is not a pass, never PROMOTED',
+    profile: profile(30000, healthy({ reporting: (c) => c.canaryWeight < 5 })),
+  },
+];
+
+export const SCENARIO_NAMES = SCENARIOS.map((s) => s.name);
+
+export function findScenario(name: string): Scenario {
+  const found = SCENARIOS.find((s) => s.name === name);
+  if (!found) throw new Error(`unknown scenario '${name}': choose one of ${SCENARIO_NAMES.join(', ')}`);
+  return found;
+}

@@ -1,0 +1,296 @@
+/**
+ * The deployed-stack commands against moto_server, through the real SDK clients over HTTP:
+ * the stack is found from its CloudFormation outputs (StateMachineArn, RolloutTableName),
+ * `start` calls StartExecution, and status / watch / list / abort / approve read and write the
+ * rollout record through the same DynamoRollouts adapter the workflow's steps use. moto records
+ * executions without running them, so the tests play the workflow's part on the record.
+ */
+import { readFileSync } from 'node:fs';
+import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
+import { DescribeExecutionCommand, SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { DynamoRollouts } from '../../functions/adapters/dynamodb-store.ts';
+import { parseRolloutConfig } from '../../functions/core/config.ts';
+import { defaultJudge } from '../../functions/core/default-judge.ts';
+import type { Deps } from '../../functions/core/ports.ts';
+import type { RolloutRecord } from '../../functions/core/rollout-record.ts';
+import { analyze, type RolloutState } from '../../functions/core/rollout-steps.ts';
+import { MemoryIncidents, MemoryLocks, MemoryLog, MemoryTraffic } from '../../sim/memory-adapters.ts';
+import { mulberry32 } from '../../sim/prng.ts';
+import { simulate } from '../../sim/simulate.ts';
+import { loadDefinition } from '../../sim/workflow-runner.ts';
+import { motoClientConfig, motoEnv, motoSkipReason, useMoto } from '../helpers/moto.ts';
+import { runCli, startCli } from './helpers.ts';
+
+const STACK = 'canary-analyzer';
+const exampleConfig = JSON.parse(readFileSync(new URL('../../examples/rollout.json', import.meta.url), 'utf8'));
+
+/** The stack's two outputs the CLI reads, over the resources they name (as template.yaml has them). */
+const template = {
+  Resources: {
+    RolloutTable: {
+      Type: 'AWS::DynamoDB::Table',
+      Properties: {
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [
+          { AttributeName: 'pk', AttributeType: 'S' }, { AttributeName: 'gsi1pk', AttributeType: 'S' }, { AttributeName: 'startedAt', AttributeType: 'S' },
+        ],
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        GlobalSecondaryIndexes: [{
+          IndexName: 'byStart', Projection: { ProjectionType: 'ALL' },
+          KeySchema: [{ AttributeName: 'gsi1pk', KeyType: 'HASH' }, { AttributeName: 'startedAt', KeyType: 'RANGE' }],
+        }],
+      },
+    },
+    RolloutStateMachine: {
+      Type: 'AWS::StepFunctions::StateMachine',
+      Properties: {
+        StateMachineName: 'CanaryRollout',
+        RoleArn: 'arn:aws:iam::123456789012:role/canary-rollout',
+        DefinitionString: JSON.stringify(loadDefinition().definition),
+      },
+    },
+  },
+  Outputs: {
+    StateMachineArn: { Value: { Ref: 'RolloutStateMachine' } },
+    RolloutTableName: { Value: { Ref: 'RolloutTable' } },
+  },
+};
+
+const skip = motoSkipReason();
+
+describe.skipIf(skip !== null)('canary start / status / watch / list / abort / approve on moto_server', () => {
+  const moto = useMoto();
+  let sfn: SFNClient;
+  let rollouts: DynamoRollouts;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    const config = motoClientConfig(moto.endpoint);
+    sfn = new SFNClient(config);
+    const cfn = new CloudFormationClient(config);
+    await cfn.send(new CreateStackCommand({ StackName: STACK, TemplateBody: JSON.stringify(template) }));
+    const { DescribeStacksCommand } = await import('@aws-sdk/client-cloudformation');
+    const outputs = (await cfn.send(new DescribeStacksCommand({ StackName: STACK }))).Stacks![0]!.Outputs!;
+    const table = outputs.find((o) => o.OutputKey === 'RolloutTableName')!.OutputValue!;
+    rollouts = new DynamoRollouts(DynamoDBDocumentClient.from(new DynamoDBClient(config), { marshallOptions: { removeUndefinedValues: true } }), table);
+    env = { ...motoEnv(moto.endpoint), CANARY_STACK: STACK };
+  });
+
+  const executionArn = (name: string) => `arn:aws:states:us-east-1:123456789012:execution:CanaryRollout:${name}`;
+  const describeExecution = (name: string) => sfn.send(new DescribeExecutionCommand({ executionArn: executionArn(name) }));
+
+  /** A rollout as the workflow's preflight and first steps leave it. */
+  async function runningRollout(id: string, extra: Partial<RolloutRecord> = {}): Promise<void> {
+    const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 12, 0, s)).toISOString();
+    await rollouts.create({
+      rolloutId: id, name: 'checkout-api', targetKey: 'Z0123456789ABCDEFGHIJ/api.example.com/A', executionArn: executionArn(id),
+      status: 'RUNNING', startedAt: at(0), updatedAt: at(1), stageIndex: 0, weight: 1,
+      events: [
+        { type: 'STARTED', at: at(0), stages: [1, 5, 10, 25, 100] },
+        { type: 'WEIGHTS_SET', at: at(1), canary: 1, baseline: 99, changeId: 'C1', stageIndex: 0 },
+      ],
+      ...extra,
+    });
+  }
+
+  it('start: finds the state machine from the stack outputs and starts an execution named as asked, with the config as input', () => {
+    // Act
+    const run = runCli(['start', 'examples/rollout.yaml', '--name', 'checkout-v42'], env);
+    // Assess
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('started rollout checkout-v42 of checkout-api (1 % → 5 % → 10 % → 25 % → 100 %)');
+    expect(run.stdout).toContain(`execution ${executionArn('checkout-v42')}`);
+    expect(run.stdout).toContain('follow it: canary watch checkout-v42');
+    return describeExecution('checkout-v42').then((execution) => {
+      expect(execution.status).toBe('RUNNING');
+      expect(JSON.parse(execution.input!)).toEqual(exampleConfig);
+    });
+  });
+
+  it('start: a generated name is the config name, the UTC time and a random suffix; a name in use is refused', () => {
+    const run = runCli(['start', 'examples/rollout.json', '--json'], env);
+    expect(run.code).toBe(0);
+    const out = JSON.parse(run.stdout);
+    expect(out.rolloutId).toMatch(/^checkout-api-\d{8}T\d{6}Z-[0-9a-f]{4}$/);
+    expect(out.executionArn).toBe(executionArn(out.rolloutId));
+    // Another input under a name in use (the same input would be StartExecution's idempotent retry).
+    const again = runCli(['start', 'examples/low-traffic.yaml', '--name', 'checkout-v42'], env);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toBe('canary: an execution named checkout-v42 already exists: choose another --name\n');
+  });
+
+  it('status, list and watch show a rollout the real workflow steps recorded in DynamoDB', async () => {
+    // Prepare: a whole simulated rollout whose record is written through DynamoRollouts to moto.
+    const sim = await simulate({ config: exampleConfig, scenario: 'error-spike', seed: 1, rollouts });
+    expect(sim.outcome).toBe('ROLLED_BACK');
+    const id = sim.rolloutId;
+    // Act
+    const status = runCli(['status', id], env);
+    const list = runCli(['list', '--limit', '5'], env);
+    const watch = runCli(['watch', id, '--poll', '0.2'], env);
+    // Assess
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(new RegExp(`^${id} \\(checkout-api\\)$`, 'm'));
+    expect(status.stdout).toMatch(/status +ROLLED BACK · stage 3\/5 · canary 0 %/);
+    expect(status.stdout).toMatch(/last check +FAIL at .* \(stage 3, canary 10 %\)/);
+    expect(status.stdout).toMatch(/✗ error-rate/);
+    expect(status.stdout).toMatch(/decision +ROLLED BACK at .* \(stage 3, canary 10 %\)/);
+    expect(status.stdout).toMatch(/- critical metric failed: error-rate/);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toMatch(/^ROLLOUT +NAME +STATUS +STAGE +CANARY +STARTED$/m);
+    expect(list.stdout).toMatch(new RegExp(`^${id} +checkout-api +ROLLED_BACK +3/5 +0 % +2026-01-01T00:00:00.000Z$`, 'm'));
+    expect(watch.code).toBe(2);
+    expect(watch.stdout).toMatch(/▶ stage 3\/5/);
+    expect(watch.stdout).toMatch(/(check \d+ at 10 %|during the bake \(data to [\d:]+ UTC\)): FAIL/);
+    expect(watch.stdout).toMatch(/^ROLLED BACK: sim-error-spike-1 at stage 3\/5 \(canary 10 %\); traffic is back at 100 % baseline$/m);
+    const json = JSON.parse(runCli(['status', id, '--json'], env).stdout);
+    expect(json).toMatchObject({ rolloutId: id, status: 'ROLLED_BACK', decision: { outcome: 'ROLLED_BACK', weight: 10 } });
+  });
+
+  it('abort: records the request (no StopExecution), and the next analysis rolls back because of it', async () => {
+    // Prepare: a running execution and its record.
+    expect(runCli(['start', 'examples/rollout.yaml', '--name', 'to-abort'], env).code).toBe(0);
+    await runningRollout('to-abort');
+    // Act
+    const run = runCli(['abort', 'to-abort', '--reason', 'customers report 502s'], env);
+    // Assess
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('abort requested for to-abort: "customers report 502s"');
+    const record = (await rollouts.get('to-abort'))!;
+    expect(record.abortRequested?.reason).toBe('customers report 502s');
+    expect(record.events.at(-1)).toMatchObject({ type: 'ABORT_REQUESTED', reason: 'customers report 502s' });
+    expect((await describeExecution('to-abort')).status).toBe('RUNNING'); // not stopped: the workflow rolls back itself
+
+    // The workflow's analyze step, reading the same table, decides to roll back.
+    const config = parseRolloutConfig(exampleConfig);
+    const state: RolloutState = {
+      rolloutId: 'to-abort', config, stageIndex: 0, weight: 1, phase: 'FORWARD', next: 'ANALYZE',
+      counters: { passed: 0, failed: 0, inconclusive: 0 }, wait: { until: new Date().toISOString() }, ttlSeconds: 60,
+    };
+    const deps: Deps = {
+      traffic: new MemoryTraffic({ clock: { now: () => new Date() }, rng: mulberry32(1) }),
+      metrics: { fetchWindow: () => Promise.reject(new Error('an aborted rollout must not be judged')) },
+      locks: new MemoryLocks(), rollouts, incidents: new MemoryIncidents(), judge: defaultJudge,
+      clock: { now: () => new Date() }, log: new MemoryLog(), allowedHostedZoneIds: [],
+    };
+    const next = await analyze(state, deps);
+    expect(next.next).toBe('ROLLBACK');
+    expect(next.decision?.reasons).toEqual(['aborted: customers report 502s']);
+
+    // A finished rollout, or an unknown one, cannot be aborted.
+    await rollouts.update('to-abort', { status: 'ROLLED_BACK' });
+    const late = runCli(['abort', 'to-abort'], env);
+    expect(late.code).toBe(1);
+    expect(late.stderr).toMatch(/^canary: Rollout to-abort is ROLLED_BACK, not RUNNING: there is nothing to abort\n$/);
+    const unknown = runCli(['abort', 'no-such-rollout'], env);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/^canary: no rollout no-such-rollout in table .+ \(see canary list\)\n$/);
+  });
+
+  it('approve answers the manual gate a rollout waits at; without a pending gate it says so', async () => {
+    await runningRollout('gated', { pendingApproval: { stageIndex: 2, weight: 10, requestedAt: '2026-01-01T12:10:00.000Z', deadline: '2026-01-01T13:10:00.000Z' } });
+    const run = runCli(['approve', 'gated', '--reason', 'dashboards look fine', '--by', 'alice'], env);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('approved stage 3 (canary 10 %) of gated');
+    expect((await rollouts.get('gated'))!.approval).toMatchObject({ stageIndex: 2, approved: true, by: 'alice', reason: 'dashboards look fine' });
+
+    await runningRollout('ungated');
+    const reject = runCli(['reject', 'ungated'], env);
+    expect(reject.code).toBe(1);
+    expect(reject.stderr).toMatch(/^canary: rollout ungated is not waiting for an approval/);
+  });
+
+  it('start --wait follows the rollout and exits 2 when it is rolled back', async () => {
+    // Act: the CLI waits; the test plays the workflow.
+    const cli = startCli(['start', 'examples/rollout.yaml', '--name', 'wait-rollback', '--wait', '--poll', '0.2'], env);
+    await until(async () => (await describeExecution('wait-rollback').catch(() => null))?.status === 'RUNNING');
+    await runningRollout('wait-rollback');
+    await sleep(500);
+    const at = '2026-01-01T12:07:00.000Z';
+    const decision = { outcome: 'ROLLED_BACK' as const, trigger: 'VERDICT' as const, at, stageIndex: 0, weight: 1, failing: [], reasons: ['critical metric failed: error-rate 3.1 % is above the maximum 1.00 %'] };
+    await rollouts.update('wait-rollback', { status: 'ROLLED_BACK', decision, weight: 0, updatedAt: at }, [
+      { type: 'DECISION', at, decision },
+      { type: 'WEIGHTS_SET', at, canary: 0, baseline: 100, changeId: 'C2', stageIndex: 0 },
+    ]);
+    const run = await cli;
+    // Assess
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(2);
+    expect(run.stdout).toContain('started rollout wait-rollback');
+    expect(run.stdout).toMatch(/▶ stage 1\/5 .*canary 1 %/);
+    expect(run.stdout).toMatch(/■ decision: ROLLED BACK at stage 1\/5/);
+    expect(run.stdout).toMatch(/^ROLLED BACK: wait-rollback at stage 1\/5 \(canary 1 %\); traffic is back at 100 % baseline$/m);
+    expect(run.stdout).toContain('  - critical metric failed: error-rate 3.1 % is above the maximum 1.00 %');
+  });
+
+  it('watch exits 0 when the rollout is promoted', async () => {
+    await runningRollout('to-promote');
+    const cli = startCli(['watch', 'to-promote', '--poll', '0.2'], env);
+    await sleep(800);
+    const at = '2026-01-01T12:30:00.000Z';
+    const decision = { outcome: 'PROMOTED' as const, trigger: 'VERDICT' as const, at, stageIndex: 4, weight: 100, failing: [], reasons: ['every stage passed its checks'] };
+    await rollouts.update('to-promote', { status: 'PROMOTED', decision, weight: 100, stageIndex: 4, updatedAt: at }, [{ type: 'DECISION', at, decision }]);
+    const run = await cli;
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^PROMOTED: to-promote ended with the canary at 100 %$/m);
+  });
+
+  it('start --wait exits 1 when the execution ends without a decision (stopped from the console)', async () => {
+    const cli = startCli(['start', 'examples/rollout.yaml', '--name', 'stopped-1', '--wait', '--poll', '0.2'], env);
+    await until(async () => (await describeExecution('stopped-1').catch(() => null))?.status === 'RUNNING');
+    await sfn.send(new StopExecutionCommand({ executionArn: executionArn('stopped-1'), error: 'Stopped', cause: 'by hand' }));
+    const run = await cli;
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain('waiting for the preflight');
+    expect(run.stderr).toMatch(/^canary: execution stopped-1 ended ABORTED/);
+  });
+
+  it('--timeout gives up waiting (exit 1) and says the rollout goes on', async () => {
+    await runningRollout('slow-one');
+    const run = runCli(['watch', 'slow-one', '--poll', '0.2', '--timeout', '1'], env);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe('canary: rollout slow-one is still RUNNING after 1 s (--timeout); it goes on: canary watch slow-one\n');
+  });
+
+  it('names what is missing: the stack, the rollout', () => {
+    const { CANARY_STACK: _none, ...noStack } = env;
+    const which = runCli(['status', 'x'], noStack);
+    expect(which.code).toBe(1);
+    expect(which.stderr).toBe('canary: which stack? pass --stack NAME (or set CANARY_STACK), or --table NAME\n');
+    const missing = runCli(['list', '--stack', 'not-deployed'], noStack);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^canary: stack not-deployed does not exist in us-east-1/);
+    const unknown = runCli(['status', 'nope'], env);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/^canary: no rollout nope in table /);
+    const badId = runCli(['status', 'not an id'], env);
+    expect(badId.code).toBe(1);
+    expect(badId.stderr).toMatch(/^canary: 'not an id' is not a rollout id/);
+  });
+
+  it('explicit --state-machine-arn and --table need no CloudFormation', async () => {
+    const table = (await import('@aws-sdk/client-cloudformation')).DescribeStacksCommand;
+    const outputs = (await new CloudFormationClient(motoClientConfig(moto.endpoint)).send(new table({ StackName: STACK }))).Stacks![0]!.Outputs!;
+    const tableName = outputs.find((o) => o.OutputKey === 'RolloutTableName')!.OutputValue!;
+    const { CANARY_STACK: _none, ...noStack } = env;
+    const run = runCli(['list', '--table', tableName, '--json'], noStack);
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout).length).toBeGreaterThan(0);
+  });
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(condition: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await condition()) return;
+    await sleep(100);
+  }
+  throw new Error('condition not met in time');
+}

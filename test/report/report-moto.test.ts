@@ -1,0 +1,110 @@
+/**
+ * The evidence over the real S3 wire protocol (moto_server), and `canary report ID` reading a
+ * "deployed" stack: its outputs (CloudFormation), the rollout record (DynamoDB) and the evidence
+ * (S3), with the real SDK clients the CLI builds.
+ */
+import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
+import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoRollouts } from '../../functions/adapters/dynamodb-store.ts';
+import { checkKey, S3Evidence } from '../../functions/adapters/s3-evidence.ts';
+import type { CliIO } from '../../cli/io.ts';
+import { main } from '../../cli/main.ts';
+import { motoClientConfig, motoEnv, motoSkipReason, useMoto } from '../helpers/moto.ts';
+import { awsClients, createRolloutsTable } from '../integration/support/aws.ts';
+import { rolledBackRecord, storedChecks } from './fixtures.ts';
+
+const skip = motoSkipReason();
+const BUCKET = 'canary-evidence-test';
+const TABLE = 'canary-rollouts-test';
+
+describe.skipIf(skip !== null)('evidence on S3 (moto) and canary report against a stack', () => {
+  const moto = useMoto();
+  const dir = mkdtempSync(join(tmpdir(), 'canary-report-moto-'));
+  const saved = { ...process.env };
+  let s3: S3Client;
+
+  beforeAll(async () => {
+    // The CLI's clients take their credentials from the environment, as they would on a laptop.
+    Object.assign(process.env, motoEnv(moto.endpoint));
+    s3 = new S3Client({ ...motoClientConfig(moto.endpoint), forcePathStyle: true });
+    await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+    const clients = awsClients(moto.endpoint);
+    await createRolloutsTable(clients.dynamo, TABLE);
+    const record = rolledBackRecord();
+    await new DynamoRollouts(clients.doc, TABLE).create(record);
+    const evidence = new S3Evidence(s3, BUCKET);
+    for (const { rolloutId, checkNo, ...check } of storedChecks()) await evidence.putCheck(rolloutId, checkNo, check);
+    await evidence.putRecord(record.rolloutId, record);
+  });
+
+  afterAll(() => {
+    for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
+    Object.assign(process.env, saved);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const io = (): CliIO & { stdout: string[]; stderr: string[] } => {
+    const stdout: string[] = [];
+    const stderr: string[] = [];
+    return { stdout, stderr, out: (t) => void stdout.push(t), err: (t) => void stderr.push(t), color: false, env: motoEnv(moto.endpoint), cwd: dir };
+  };
+
+  it('stores JSON objects, encrypted, that read back as they were written', async () => {
+    const record = rolledBackRecord();
+    const object = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: checkKey(record.rolloutId, 2) }));
+    expect(object.ContentType).toBe('application/json');
+    expect(object.ServerSideEncryption).toBe('AES256');
+
+    const got = await new S3Evidence(s3, BUCKET).getRollout(record.rolloutId);
+    expect(got).toEqual({ record, checks: storedChecks() });
+  });
+
+  it('canary report ID --table --bucket reads the record and the evidence and writes the HTML', async () => {
+    const out = io();
+    const id = rolledBackRecord().rolloutId;
+
+    const code = await main(['report', id, '--table', TABLE, '--bucket', BUCKET, '--out', 'r.html'], out);
+
+    expect(out.stderr).toEqual([]);
+    expect(code).toBe(0);
+    const text = out.stdout.join('\n');
+    expect(text).toContain('3 checks, 3 with raw datapoints');
+    expect(text).toContain(`evidence: s3://${BUCKET}/rollouts/${id}/`);
+    expect(text).toMatch(/time to restore 46 s/);
+    expect(readFileSync(join(dir, 'r.html'), 'utf8')).toContain('Post-incident summary');
+  });
+
+  it('canary report ID --stack finds the table and the bucket in the stack\'s outputs', async () => {
+    const cfn = new CloudFormationClient(motoClientConfig(moto.endpoint));
+    await cfn.send(new CreateStackCommand({
+      StackName: 'canary-analyzer',
+      TemplateBody: JSON.stringify({
+        Resources: { Topic: { Type: 'AWS::SNS::Topic' } },
+        Outputs: { RolloutTableName: { Value: TABLE }, EvidenceBucketName: { Value: BUCKET } },
+      }),
+    }));
+    const out = io();
+
+    const code = await main(['report', rolledBackRecord().rolloutId, '--stack', 'canary-analyzer', '--json', '--out', 's.html'], out);
+
+    expect(out.stderr).toEqual([]);
+    expect(code).toBe(0);
+    const model = JSON.parse(out.stdout.join('\n'));
+    expect(model.evidence).toEqual({ checksRecorded: 3, checksWithRawData: 3 });
+    expect(model.source).toBe('stack canary-analyzer');
+  });
+
+  it('still reports, from the record alone, when the evidence cannot be read', async () => {
+    const out = io();
+
+    const code = await main(['report', rolledBackRecord().rolloutId, '--table', TABLE, '--bucket', 'no-such-bucket', '--out', 'n.html'], out);
+
+    expect(code).toBe(0);
+    expect(out.stderr.join('\n')).toMatch(/warning: could not read the evidence in s3:\/\/no-such-bucket\/.*NoSuchBucket/);
+    expect(out.stdout.join('\n')).toContain('3 checks, 0 with raw datapoints');
+  });
+});
