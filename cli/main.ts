@@ -129,7 +129,7 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .action(async (id: string, opts) => setExit(await (await stackCommands()).answerCommand(id, false, opts, io)));
 
   withStackOptions(program.command('abort')
-    .description('Ask a running rollout to roll back: the workflow reverses the whole shift at its next analysis and opens an incident (the execution is not stopped).')
+    .description('Ask a running rollout to roll back: the workflow reverses the whole shift at its next analysis or gate check, records the reason, and releases the lock (the execution is not stopped; no incident is opened: a person asked for it).')
     .argument('<id>', 'rollout id (the execution name)')
     .option('--reason <text>', 'why, recorded in the decision and the incident'))
     .addHelpText('after', example('canary abort checkout-api-20260101T120000Z-3f9a --reason "customer reports of 502s" --stack canary-analyzer'))

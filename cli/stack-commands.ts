@@ -297,7 +297,7 @@ export async function abortCommand(id: string, opts: StackOptions & { reason?: s
   }
   io.out(`abort requested for ${ctx.style.bold(id)}: "${reason}"`);
   io.out('  the workflow rolls the whole shift back at its next analysis (at the latest when the current bake or check interval ends),');
-  io.out(`  then opens an incident. Follow it: canary watch ${id}`);
+  io.out(`  records the reason and releases the lock (no incident: you asked for it). Follow it: canary watch ${id}`);
   return EXIT.PROMOTED;
 }
 

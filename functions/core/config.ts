@@ -149,6 +149,8 @@ export const IncidentConfigSchema = z.object({
 }).strict();
 
 const DEFAULT_STAGES = [1, 5, 10, 25, 100];
+/** Checks a stage may add while it extends its bake (see maxBakeExtensionSeconds). */
+export const MAX_EXTENSION_CHECKS = 120;
 
 /**
  * After a rollback, how long to keep watching the baseline: back within its thresholds, the
@@ -214,6 +216,14 @@ export const RolloutConfigSchema = z.object({
   // An empty list already has its own issue (at least one stage); there is no last stage to name.
   if (weights.length > 0 && weights.at(-1) !== 100) {
     ctx.addIssue({ code: 'custom', path: ['stages', weights.length - 1], message: 'the last stage must be 100 (full promotion)' });
+  }
+  // Every check is an event on the rollout record, a DynamoDB item of at most 400 KB.
+  const extensionChecks = Math.ceil(c.maxBakeExtensionSeconds / c.checkIntervalSeconds);
+  if (extensionChecks > MAX_EXTENSION_CHECKS) {
+    ctx.addIssue({
+      code: 'custom', path: ['maxBakeExtensionSeconds'],
+      message: `allows ${extensionChecks} checks per stage at one every ${c.checkIntervalSeconds} s (at most ${MAX_EXTENSION_CHECKS}, to keep the rollout record within DynamoDB's item size): raise checkIntervalSeconds or lower maxBakeExtensionSeconds`,
+    });
   }
   if (!c.preset && c.metrics.length === 0) {
     ctx.addIssue({ code: 'custom', path: ['metrics'], message: 'give at least one metric, or a `preset` that fills them in' });

@@ -83,6 +83,7 @@ describe('rollout config', () => {
     [{ bakeSeconds: 'five minutes' }, 'bakeSeconds'],
     [{ analysisPeriodSeconds: 45 }, 'analysisPeriodSeconds'],
     [{ bakeSecs: 60 }, "unknown field(s) 'bakeSecs'"],
+    [{ maxBakeExtensionSeconds: 86_400, checkIntervalSeconds: 60 }, 'maxBakeExtensionSeconds: allows 1440 checks per stage'],
   ])('rejects %j naming the field', (overrides, expected) => {
     const issues = issuesOf(albEcsConfig(overrides as never));
     expect(issues.join('\n')).toContain(expected);

@@ -10,6 +10,7 @@
  * rollouts interleave. At most `maxStreak` calls of one rollout in a row are throttled, which
  * keeps every step within its retry budget: the test checks recovery, not bad luck.
  */
+import { rngFor } from '../../../sim/prng.ts';
 import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import type { Route53Client } from '@aws-sdk/client-route-53';
 import { rolloutContext } from './rollout.ts';
@@ -29,20 +30,6 @@ export interface ThrottleStats {
 interface RolloutThrottleState {
   rng: () => number;
   streak: number;
-}
-
-/** mulberry32 seeded from a string (FNV-1a). */
-export function seededRng(seed: string): () => number {
-  let h = 0x811c9dc5;
-  for (const ch of seed) h = Math.imul(h ^ ch.codePointAt(0)!, 0x01000193) >>> 0;
-  let a = h;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function throttlingError(service: string, command: string): Error {
@@ -67,7 +54,7 @@ export function injectThrottling(client: Route53Client | CloudWatchClient, servi
     if (ctx) {
       stats.calls++;
       const extra = (ctx.extra ??= {});
-      const state = (extra[`throttle:${service}`] ??= { rng: seededRng(`${ctx.name}/${service}`), streak: 0 }) as RolloutThrottleState;
+      const state = (extra[`throttle:${service}`] ??= { rng: rngFor(ctx.name, service), streak: 0 }) as RolloutThrottleState;
       if (state.streak < maxStreak && state.rng() < options.rate) {
         state.streak++;
         stats.throttled++;
