@@ -239,6 +239,11 @@ export function formatStatus(record: RolloutRecord, execution: DescribeExecution
   } else {
     field('last check', 'none yet');
   }
+  const gate = record.pendingApproval;
+  if (gate && record.approval?.stageIndex !== gate.stageIndex && record.status === 'RUNNING') {
+    field('gate', style.yellow(`waiting for approval before stage ${gate.stageIndex + 1} (canary ${gate.weight} %) until ${gate.deadline}`));
+    lines.push(`  ${' '.repeat(11)} canary approve ${record.rolloutId}  |  canary reject ${record.rolloutId} --reason "..."`);
+  }
   if (record.abortRequested) field('abort', `requested at ${record.abortRequested.at}: ${record.abortRequested.reason}`);
   const d = record.decision;
   if (d) {
