@@ -206,7 +206,7 @@ function judgeRatio(metric: JudgeMetric, data: MetricData | undefined, o: JudgeD
     sample: { canary: c.periods, baseline: b?.periods ?? 0, canaryEvents: c.denominator, baselineEvents: b?.denominator ?? 0 },
   };
   const fmt = (v: number) => formatValue(v, 'percent');
-  const sampleText = `${c.numerator} of ${c.denominator} events in ${c.periods} periods`;
+  const sampleText = `${c.numerator} of ${c.denominator} events in ${c.periods} period${c.periods === 1 ? '' : 's'}`;
   if (data?.canary && !canarySeries) return inconclusive(base, 'data-gate', 'canary data is not a ratio series (numerator / denominator)');
   if (c.periods === 0 || c.denominator <= 0) return inconclusive(base, 'data-gate', 'no canary data (no periods with a denominator)');
   if (c.denominator < o.minDenominator) return inconclusive(base, 'data-gate', `too few canary events to judge a rate (${c.denominator}, need ${o.minDenominator})`);
