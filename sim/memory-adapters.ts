@@ -136,8 +136,6 @@ export class MemoryLocks implements LockPort {
   }
 }
 
-export { RolloutNotFoundError, RolloutNotRunningError };
-
 export type RolloutListener = (rolloutId: string, events: RolloutEvent[], record: RolloutRecord) => void;
 
 /** The rollout store in memory. Listeners see every appended event, in order (live progress). */
@@ -181,13 +179,6 @@ export class MemoryRollouts implements RolloutStore {
     }
     record.events.push(...copy(events));
     this.#emit(rolloutId, events);
-  }
-
-  async claimIncident(rolloutId: string): Promise<boolean> {
-    const record = this.#records.get(rolloutId);
-    if (!record || record.incidentOpened) return false;
-    record.incidentOpened = true;
-    return true;
   }
 
   async answerApproval(rolloutId: string, answer: ApprovalAnswer): Promise<void> {

@@ -131,13 +131,6 @@ describe('MemoryRollouts', () => {
     expect(await store.get('nope')).toBeNull();
   });
 
-  it('claims the incident once', async () => {
-    const store = new MemoryRollouts();
-    await store.create(record('r1', '2026-01-01T00:00:00.000Z'));
-    expect(await store.claimIncident('r1')).toBe(true);
-    expect(await store.claimIncident('r1')).toBe(false);
-  });
-
   it('records an abort request on a running rollout only', async () => {
     const store = new MemoryRollouts();
     await store.create(record('r1', '2026-01-01T00:00:00.000Z'));
