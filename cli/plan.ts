@@ -1,7 +1,7 @@
 /** The resolved plan of a rollout config, as `canary validate` prints it. */
 import { targetKey, type MetricQuery, type RolloutConfig, type RolloutMetric } from '../functions/core/config.ts';
 import { formatValue } from '../functions/core/judge.ts';
-import { SYNC_POLL_SECONDS } from '../functions/core/rollout-steps.ts';
+import { SYNC_POLL_SECONDS, firstCheckAt } from '../functions/core/rollout-steps.ts';
 import type { Style } from './io.ts';
 
 /** Typical time from a weight change to INSYNC (Route 53 says "generally within 60 s"). */
@@ -37,7 +37,10 @@ export function stageSeconds(config: RolloutConfig, index: number, ttlSeconds = 
   const stage = config.stages[index]!;
   const sync = Math.ceil(TYPICAL_SYNC_SECONDS / SYNC_POLL_SECONDS) * SYNC_POLL_SECONDS;
   if (stage.weight === 100) return sync;
-  return sync + ttlSeconds + stage.bakeSeconds + (stage.checks - 1) * config.checkIntervalSeconds;
+  // As the workflow schedules it: from a shift at a whole minute, INSYNC, one TTL, the bake's
+  // whole periods, and CloudWatch's minute to publish the last one.
+  const firstCheck = firstCheckAt(config, index, new Date((sync + ttlSeconds) * 1000)).getTime() / 1000;
+  return firstCheck + (stage.checks - 1) * config.checkIntervalSeconds;
 }
 
 export function formatPlan(config: RolloutConfig, source: string, style: Style): string[] {
@@ -66,8 +69,12 @@ export function formatPlan(config: RolloutConfig, source: string, style: Style):
       lines.push(`        manual gate first: waits for canary approve before this weight is set (rolls back after ${duration(config.approvalTimeoutSeconds)} without an answer)`);
     }
   });
+  if (config.checkDuringBake) {
+    lines.push(`  during each bake: checked as every ${config.analysisPeriodSeconds} s period completes; a confident failure rolls back at once, a pass does not count`);
+  }
   lines.push(`  rollback: after ${config.failureLimit + 1} failed check${config.failureLimit === 0 ? '' : 's'} in a stage, at once on a critical metric,` +
-    ` or after ${config.inconclusiveLimit + 1} inconclusive checks (no data is not a pass)`);
+    ` or after ${config.inconclusiveLimit + 1} checks without canary data (no data is not a pass)`);
+  lines.push(`  a quiet stage (data, but too little to judge) extends its bake for up to ${duration(config.maxBakeExtensionSeconds)}, then rolls back`);
   lines.push(`  before any traffic moves: ${config.checkBaselineHealth ? 'the baseline is checked against the thresholds' : 'no baseline health check (checkBaselineHealth: false)'}; lock lease ${duration(config.lockLeaseSeconds)}`);
   lines.push('');
   lines.push(style.bold(`Metrics (one CloudWatch period = ${config.analysisPeriodSeconds} s; ${config.metrics.length} metric${config.metrics.length === 1 ? '' : 's'})`));
