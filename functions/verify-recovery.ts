@@ -4,5 +4,6 @@
  */
 import { verifyRecovery } from './core/recovery.ts';
 import { stepHandler } from './commons/step-handler.ts';
+import { incidents, metrics, rollouts } from './commons/aws-deps.ts';
 
-export const handler = stepHandler(verifyRecovery);
+export const handler = stepHandler(verifyRecovery, () => ({ metrics: metrics(), rollouts: rollouts(), incidents: incidents() }));

@@ -1,6 +1,8 @@
 /**
- * Wires the rollout steps' ports to AWS: one adapter per service, clients created once per
- * Lambda container from the stack's environment (see template.yaml).
+ * Wires the steps' ports to AWS: one adapter per service, each created once per Lambda
+ * container from the stack's environment (see template.yaml), and only when a Lambda asks for
+ * it. Each handler names the ports its step uses (`depsWith({ traffic, rollouts })`), so its
+ * bundle carries only those SDK clients and its cold start builds only those.
  */
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -16,7 +18,7 @@ import { DynamoSoakStore } from '../adapters/dynamodb-soak-store.ts';
 import { IncidentNotifier, buildIncidentTargets } from '../adapters/incident-targets.ts';
 import { Route53Traffic } from '../adapters/route53-traffic.ts';
 import { S3Evidence } from '../adapters/s3-evidence.ts';
-import type { Deps } from '../core/ports.ts';
+import type { Deps, IncidentPort } from '../core/ports.ts';
 import { defaultJudge } from '../core/default-judge.ts';
 import { decisionMetrics, logger } from './powertools.ts';
 
@@ -26,59 +28,93 @@ function required(name: string): string {
   return value;
 }
 
-let cached: Deps | undefined;
+const memos: { reset(): void }[] = [];
 
-export function awsDeps(): Deps {
-  cached ??= wire();
-  return cached;
+/** A value built on first use and kept for the container's life (or until resetAwsDeps). */
+function once<T>(build: () => T): () => T {
+  let built: { value: T } | undefined;
+  memos.push({ reset: () => (built = undefined) });
+  return () => (built ??= { value: build() }).value;
 }
 
-function wire(): Deps {
-  const region = process.env.AWS_REGION;
-  const endpoint = process.env.CANARY_AWS_ENDPOINT || undefined; // moto_server / LocalStack in tests
-  const common = { region, endpoint, maxAttempts: 3 };
-  // Optional: without a bucket (tests, old stacks) only the rollout record keeps the evidence.
-  const evidenceBucket = process.env.EVIDENCE_BUCKET || undefined;
-  const stackName = process.env.STACK_NAME || undefined;
-  const tableName = required('TABLE_NAME');
-  const topicArn = required('TOPIC_ARN');
-  const dynamo = DynamoDBDocumentClient.from(new DynamoDBClient(common), { marshallOptions: { removeUndefinedValues: true } });
-  const sns = new SNSClient(common);
-  const ssm = new SSMClient(common);
-  const secrets = new SecretsManagerClient(common);
+const clientConfig = () => ({
+  region: process.env.AWS_REGION,
+  endpoint: process.env.CANARY_AWS_ENDPOINT || undefined, // moto_server in tests
+  maxAttempts: 3,
+});
+const documentClient = /* @__PURE__ */ once(() =>
+  DynamoDBDocumentClient.from(new DynamoDBClient(clientConfig()), { marshallOptions: { removeUndefinedValues: true } }));
+
+// Route 53 is a global service: its API lives in us-east-1 whatever the stack's region.
+export const traffic = /* @__PURE__ */ once(() => new Route53Traffic(new Route53Client({ ...clientConfig(), region: 'us-east-1' })));
+export const metrics = /* @__PURE__ */ once(() => new CloudWatchMetrics(new CloudWatchClient(clientConfig())));
+export const locks = /* @__PURE__ */ once(() => new DynamoLocks(documentClient(), required('TABLE_NAME')));
+export const rollouts = /* @__PURE__ */ once(() => new DynamoRollouts(documentClient(), required('TABLE_NAME')));
+export const soaks = /* @__PURE__ */ once(() => new DynamoSoakStore(documentClient(), required('TABLE_NAME')));
+/** Optional: without a bucket (tests, old stacks) only the rollout record keeps the evidence. */
+export const evidence = /* @__PURE__ */ once(() => {
+  const bucket = process.env.EVIDENCE_BUCKET;
+  return bucket ? new S3Evidence(new S3Client({ ...clientConfig(), forcePathStyle: Boolean(clientConfig().endpoint) }), bucket) : undefined;
+});
+export const incidents = /* @__PURE__ */ once((): IncidentPort => {
+  const clients = {
+    sns: new SNSClient(clientConfig()), ssm: new SSMClient(clientConfig()), secrets: new SecretsManagerClient(clientConfig()),
+    stackTopicArn: required('TOPIC_ARN'),
+  };
   return {
-    traffic: new Route53Traffic(new Route53Client({ ...common, region: 'us-east-1' })),
-    metrics: new CloudWatchMetrics(new CloudWatchClient(common)),
-    locks: new DynamoLocks(dynamo, tableName),
-    rollouts: new DynamoRollouts(dynamo, tableName),
-    incidents: {
-      open: (incident, routing) =>
-        new IncidentNotifier(buildIncidentTargets(routing, { sns, ssm, secrets, stackTopicArn: topicArn })).open(incident),
-      update: (incident, routing, change, opened) =>
-        new IncidentNotifier(buildIncidentTargets(routing, { sns, ssm, secrets, stackTopicArn: topicArn })).update(incident, routing, change, opened),
+    open: (incident, routing) => new IncidentNotifier(buildIncidentTargets(routing, clients)).open(incident),
+    update: (incident, routing, change, opened) => new IncidentNotifier(buildIncidentTargets(routing, clients)).update(incident, routing, change, opened),
+  };
+});
+
+type PortName = 'traffic' | 'metrics' | 'locks' | 'rollouts' | 'incidents' | 'soaks' | 'evidence';
+
+/** A port this Lambda did not wire: using it is a bug of ours, said loudly. */
+function notWired(name: string): never {
+  return new Proxy({}, {
+    get: (_t, prop) => {
+      throw new Error(`the ${name} port is not wired in this Lambda (asked for ${String(prop)}); add it to the handler's depsWith(...)`);
     },
-    soaks: new DynamoSoakStore(dynamo, tableName),
+  }) as never;
+}
+
+let overrides: Partial<Deps> = {};
+
+/** The step's dependencies: the given ports, the common ones, then any test/local overrides. */
+export function depsWith(ports: Partial<Pick<Deps, PortName>>): Deps {
+  const stackName = process.env.STACK_NAME || undefined;
+  return {
+    traffic: notWired('traffic'), metrics: notWired('metrics'), locks: notWired('locks'),
+    rollouts: notWired('rollouts'), incidents: notWired('incidents'),
+    ...ports,
     judge: defaultJudge,
     clock: { now: () => new Date() },
     log: logger,
     decisionMetrics,
     allowedHostedZoneIds: (process.env.ALLOWED_HOSTED_ZONE_IDS ?? '').split(',').map((z) => z.trim()).filter(Boolean),
-    evidence: evidenceBucket ? new S3Evidence(new S3Client({ ...common, forcePathStyle: Boolean(endpoint) }), evidenceBucket) : undefined,
     reportCommand: (rolloutId) => `canary report ${rolloutId}${stackName ? ` --stack ${stackName}` : ''}`,
     consoleLink: (arn) => `https://${arn.split(':')[3]}.console.aws.amazon.com/states/home?region=${arn.split(':')[3]}#/v2/executions/details/${arn}`,
+    ...overrides,
   };
+}
+
+/** Every port wired (tests and tools that run several steps in one process). */
+export function awsDeps(): Deps {
+  return depsWith({
+    traffic: traffic(), metrics: metrics(), locks: locks(), rollouts: rollouts(), incidents: incidents(), soaks: soaks(), evidence: evidence(),
+  });
 }
 
 /**
  * Replaces some of the wired ports (tests and local runs: an in-memory store, a simulated
  * clock). The handlers then run unchanged on top of them.
  */
-export function overrideAwsDeps(partial: Partial<Deps>): Deps {
-  cached = { ...awsDeps(), ...partial };
-  return cached;
+export function overrideAwsDeps(partial: Partial<Deps>): void {
+  overrides = { ...overrides, ...partial };
 }
 
-/** Forgets the wired clients (tests change the environment between cases). */
+/** Forgets the overrides and the wired clients (tests change the environment between cases). */
 export function resetAwsDeps(): void {
-  cached = undefined;
+  overrides = {};
+  for (const memo of memos) memo.reset();
 }

@@ -6,7 +6,7 @@ import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Context } from 'aws-lambda';
 import type { Deps } from '../core/ports.ts';
-import { awsDeps } from './aws-deps.ts';
+import { depsWith } from './aws-deps.ts';
 import { logger, metrics } from './powertools.ts';
 
 interface StepInput {
@@ -16,7 +16,11 @@ interface StepInput {
   execution?: { name?: string };
 }
 
-export function stepHandler<I, O>(step: (input: I, deps: Deps) => Promise<O>) {
+/**
+ * `ports` builds the ports the step uses (from aws-deps.ts: `() => ({ traffic: traffic(), ... })`):
+ * the bundle carries only their SDK clients.
+ */
+export function stepHandler<I, O>(step: (input: I, deps: Deps) => Promise<O>, ports: () => Parameters<typeof depsWith>[0]) {
   return middy<I, O, Error, Context>()
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .before((request) => {
@@ -31,5 +35,5 @@ export function stepHandler<I, O>(step: (input: I, deps: Deps) => Promise<O>) {
       // Decision metrics (EMF) only when a step recorded some: most steps record none.
       if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
     })
-    .handler((event) => step(event, awsDeps()));
+    .handler((event) => step(event, depsWith(ports())));
 }

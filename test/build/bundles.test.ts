@@ -58,7 +58,34 @@ describe('npm run build', () => {
     expect(buildOutput).toMatch(/^Total\s+[\d.]+\s+[\d.]+$/m);
   });
 
-  describe.each(['PreflightFunction', 'ShiftTrafficFunction', 'CheckSyncFunction', 'AnalyzeFunction', 'RollbackFunction', 'ConcludeFunction'])('%s', (logicalId) => {
+  /** The SDK clients each function's bundle carries: only those of the ports its handler wires. */
+  const CLIENTS: Record<string, string[]> = {
+    PreflightFunction: ['client-cloudwatch', 'client-dynamodb', 'client-route-53'],
+    ShiftTrafficFunction: ['client-dynamodb', 'client-route-53'],
+    CheckApprovalFunction: ['client-dynamodb'],
+    CheckSyncFunction: ['client-dynamodb', 'client-route-53'],
+    AnalyzeFunction: ['client-cloudwatch', 'client-dynamodb', 'client-s3'],
+    RollbackFunction: ['client-dynamodb', 'client-route-53', 'client-s3'],
+    ConcludeFunction: ['client-dynamodb', 'client-s3', 'client-secrets-manager', 'client-sns', 'client-ssm'],
+    VerifyRecoveryFunction: ['client-cloudwatch', 'client-dynamodb', 'client-secrets-manager', 'client-sns', 'client-ssm'],
+    SafetyNetFunction: ['client-dynamodb', 'client-route-53', 'client-s3', 'client-secrets-manager', 'client-sns', 'client-ssm'],
+    SoakCheckFunction: ['client-cloudwatch', 'client-dynamodb', 'client-route-53', 'client-secrets-manager', 'client-sns', 'client-ssm'],
+  };
+
+  it('builds every function of the template', () => {
+    expect(functions.map((f) => f.logicalId).sort()).toEqual(Object.keys(CLIENTS).sort());
+  });
+
+  describe.each(Object.keys(CLIENTS))('%s', (logicalId) => {
+    it('carries only the SDK clients of the ports its handler wires (smaller bundle, faster cold start)', () => {
+      const fnDef = functions.find((f) => f.logicalId === logicalId)!;
+      // Inputs that put bytes into the bundle (esbuild visits more, then tree-shakes them away).
+      const outputs = Object.values(metafileOf(fnDef).outputs) as unknown as { inputs: Record<string, { bytesInOutput: number }> }[];
+      const used = outputs.flatMap((o) => Object.entries(o.inputs).filter(([, v]) => v.bytesInOutput > 0).map(([path]) => path));
+      const clients = new Set(used.flatMap((i) => /node_modules\/@aws-sdk\/(client-[a-z0-9-]+)\//.exec(i)?.[1] ?? []));
+      expect([...clients].sort()).toEqual(CLIENTS[logicalId]);
+    });
+
     const fn = () => {
       const found = functions.find((f) => f.logicalId === logicalId);
       if (!found) throw new Error(`${logicalId} is not an esbuild function of template.yaml`);
