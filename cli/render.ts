@@ -192,16 +192,14 @@ export class EventRenderer {
   }
 }
 
-/** The last CHECK event of a record, if any. */
+/** The last check of a rollout (the record's head keeps it), if any. */
 export function lastCheck(record: RolloutRecord): Extract<RolloutEvent, { type: 'CHECK' }> | undefined {
-  for (let i = record.events.length - 1; i >= 0; i--) {
-    const e = record.events[i]!;
-    if (e.type === 'CHECK') return e;
-  }
-  return undefined;
+  return record.lastCheck;
 }
 
-export function stagesOf(record: RolloutRecord): number[] {
-  const started = record.events.find((e) => e.type === 'STARTED');
+/** The plan's canary weights: from the config the record keeps, else from its STARTED event. */
+export function stagesOf(record: RolloutRecord & { events?: RolloutEvent[] }): number[] {
+  if (record.config) return record.config.stages.map((s) => s.weight);
+  const started = record.events?.find((e) => e.type === 'STARTED');
   return started?.type === 'STARTED' ? started.stages : [];
 }

@@ -121,19 +121,22 @@ async function follow(ctx: Context, a: FollowArgs): Promise<number> {
   const rollouts = new DynamoRollouts(ctx.clients.dynamo, a.tableName);
   const deadline = a.timeoutSeconds === undefined ? Infinity : Date.now() + a.timeoutSeconds * 1000;
   let renderer: EventRenderer | undefined;
-  let seen = 0;
+  let cursor: string | undefined;
   let waitingShown = false;
-  const show = (record: RolloutRecord | null) => {
+  const show = async (record: RolloutRecord | null) => {
     if (!record || a.json) return;
     renderer ??= new EventRenderer({ style, startedAt: record.startedAt, stages: stagesOf(record), rolloutId: record.rolloutId });
-    for (const e of record.events.slice(seen)) for (const line of renderer.render(e)) io.out(line);
-    seen = record.events.length;
+    const page = await rollouts.events(a.rolloutId, cursor).catch((error) => {
+      throw new CliError(`could not read the events of rollout ${a.rolloutId} from table ${a.tableName}: ${awsMessage(error)}`);
+    });
+    for (const e of page.events) for (const line of renderer.render(e)) io.out(line);
+    cursor = page.cursor ?? cursor;
   };
   for (;;) {
     let record = await rollouts.get(a.rolloutId).catch((error) => {
       throw new CliError(`could not read rollout ${a.rolloutId} from table ${a.tableName}: ${awsMessage(error)}`);
     });
-    show(record);
+    await show(record);
     if (record && TERMINAL_RECORD.has(record.status)) return finishWithRecord(ctx, record, a.json);
     const executionArn = a.executionArn ?? record?.executionArn;
     if (!record && !executionArn) throw new CliError(`no rollout ${a.rolloutId} in table ${a.tableName} (see canary list)`);
@@ -147,7 +150,7 @@ async function follow(ctx: Context, a: FollowArgs): Promise<number> {
     }
     if (execution && execution.status !== 'RUNNING' && execution.status !== 'PENDING_REDRIVE') {
       record = await rollouts.get(a.rolloutId);
-      show(record);
+      await show(record);
       if (record && TERMINAL_RECORD.has(record.status)) return finishWithRecord(ctx, record, a.json);
       return finishWithExecution(ctx, execution, record, a.json);
     }
@@ -264,7 +267,7 @@ export async function listCommand(opts: StackOptions & { limit?: string; json?: 
     throw new CliError(`could not list the rollouts of table ${stack.tableName}: ${awsMessage(error)}`);
   });
   if (opts.json) {
-    io.out(JSON.stringify(records.map(({ events: _events, ...r }) => r), null, 2));
+    io.out(JSON.stringify(records, null, 2));
     return EXIT.PROMOTED;
   }
   if (records.length === 0) {

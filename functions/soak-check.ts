@@ -6,7 +6,7 @@ import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Context } from 'aws-lambda';
 import { soakCheckFromInput, type SoakRun } from './core/soak.ts';
-import { depsWith, incidents, locks, metrics as cloudWatchMetrics, rollouts, soaks, traffic } from './commons/aws-deps.ts';
+import { depsWith, incidents, metrics as cloudWatchMetrics, rollouts, soaks, traffic } from './commons/aws-deps.ts';
 import { logger, metrics } from './commons/powertools.ts';
 
 export const handler = middy<unknown, SoakRun, Error, Context>()
@@ -15,7 +15,7 @@ export const handler = middy<unknown, SoakRun, Error, Context>()
     if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
   })
   .handler((event) => soakCheckFromInput(event, depsWith({
-    metrics: cloudWatchMetrics(), soaks: soaks(), incidents: incidents(), rollouts: rollouts(), traffic: traffic(), locks: locks(),
+    metrics: cloudWatchMetrics(), soaks: soaks(), incidents: incidents(), rollouts: rollouts(), traffic: traffic(),
   }), {
     rollbackAllowed: process.env.SOAK_POST_PROMOTION_ROLLBACK === 'true',
   }));

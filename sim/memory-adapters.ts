@@ -5,16 +5,34 @@
  * never change their state by mutating what it passed or got back.
  */
 import { targetKey, type RolloutConfig, type Target } from '../functions/core/config.ts';
-import { GateNotPendingError, RolloutNotFoundError, RolloutNotRunningError, TrafficStateError } from '../functions/core/errors.ts';
+import {
+  FencedOutError, GateNotPendingError, PreflightError, RolloutNotFoundError, RolloutNotRunningError, TrafficStateError,
+} from '../functions/core/errors.ts';
 import type { Incident, IncidentChange, IncidentDelivery } from '../functions/core/incident.ts';
 import type {
-  CheckEvidence, Clock, EvidencePort, IncidentPort, LockPort, LockResult, Log, RolloutEvidence, RolloutStore, StoredCheck,
-  SoakOpenIncident, SoakRecord, SoakStore, TrafficPort, WeightedRecord, Weights,
+  BeginResult, CheckEvidence, Clock, EvidencePort, IncidentPort, LockHolder, Log, RolloutEvidence, RolloutStore, StoredCheck,
+  SoakOpenIncident, SoakRecord, SoakStore, TakeOverResult,
 } from '../functions/core/ports.ts';
-import type { ApprovalAnswer, RolloutEvent, RolloutRecord } from '../functions/core/rollout-record.ts';
+import { isActive, type ApprovalAnswer, type RolloutEvent, type RolloutHistory, type RolloutRecord } from '../functions/core/rollout-record.ts';
+import type { RouterDefinition, RouterReading, TrafficRouter } from '../functions/core/router.ts';
 import { uniformInt, type Rng } from './prng.ts';
 
 const copy = <T>(value: T): T => structuredClone(value);
+
+/** Both weights of a weighted pair (Route 53 weights: 0-255; we write canary p, baseline 100 - p). */
+export interface Weights {
+  baseline: number;
+  canary: number;
+}
+
+/** One weighted record as the simulated Route 53 keeps it. */
+export interface SimRecord {
+  setIdentifier: string;
+  weight: number;
+  ttl: number;
+  /** The answer (an IP or a name). */
+  value: string;
+}
 
 /** A weight change batch as the simulated Route 53 saw it. */
 export interface WeightChange {
@@ -25,6 +43,16 @@ export interface WeightChange {
   inSyncAt: Date;
   weights: Weights;
   previous: Weights;
+  /** Who made it when not a rollout's step: a person, a late Lambda (chaos scenarios). */
+  by?: string;
+}
+
+/** Route 53's answer to too many requests: the SDK error the adapter maps to Throttled. */
+export class SimThrottlingError extends Error {
+  constructor(what: string) {
+    super(`Rate exceeded (${what})`);
+    this.name = 'Throttling';
+  }
 }
 
 export interface MemoryTrafficOptions {
@@ -32,78 +60,156 @@ export interface MemoryTrafficOptions {
   rng: Rng;
   /** Seconds from submission to INSYNC, drawn uniformly per change. Default [20, 40]. */
   syncDelaySeconds?: [number, number];
+  /**
+   * The account-wide request quota every Route 53 call takes a token from (a token bucket on the
+   * simulated clock); a call without a token is refused with Throttling, as Route 53 does.
+   */
+  quota?: { take(now: Date): boolean };
 }
+
+type TargetRef = Pick<Target, 'hostedZoneId' | 'recordName' | 'recordType'>;
 
 interface RecordPair {
-  target: Pick<Target, 'hostedZoneId' | 'recordName' | 'recordType'>;
-  records: Map<string, WeightedRecord>;
+  target: TargetRef;
+  records: Map<string, SimRecord>;
 }
 
+type Route53Definition = { kind: 'route53'; records: SimRecord[] };
+
 /**
- * Route 53 in memory: weighted records per hosted zone, name and type; a change batch sets both
- * weights at once and becomes INSYNC some seconds after it was submitted.
+ * Route 53 in memory, behind the router port: weighted records per hosted zone, name and type; a
+ * change batch sets both weights at once and becomes INSYNC some seconds after it was submitted.
+ * A forward shift is a compare-and-set (Route 53's DELETE of the exact current record in the same
+ * batch as the CREATE of the new one fails if the record changed); a restore UPSERTs both records
+ * from their definition. Every call takes a token from the account's quota when one is given.
  */
-export class MemoryTraffic implements TrafficPort {
+export class MemoryTraffic implements TrafficRouter<Target> {
   readonly #clock: Clock;
   readonly #rng: Rng;
   readonly #delay: [number, number];
+  readonly #quota?: { take(now: Date): boolean };
   readonly #sets = new Map<string, RecordPair>();
   readonly #changes: WeightChange[] = [];
+  #seq = 0;
+  /** Route 53 requests made and refused for the quota, over the whole run. */
+  readonly calls = { total: 0, throttled: 0 };
 
   constructor(options: MemoryTrafficOptions) {
     this.#clock = options.clock;
     this.#rng = options.rng;
     this.#delay = options.syncDelaySeconds ?? [20, 40];
+    this.#quota = options.quota;
   }
 
-  /** Creates (or replaces) a weighted record of the target. */
-  putRecord(target: Pick<Target, 'hostedZoneId' | 'recordName' | 'recordType'>, record: WeightedRecord): void {
+  #call(what: string): void {
+    this.calls.total++;
+    if (this.#quota && !this.#quota.take(this.#clock.now())) {
+      this.calls.throttled++;
+      throw new SimThrottlingError(what);
+    }
+  }
+
+  /** Creates (or replaces) a weighted record of the target, as a person with the console would. */
+  putRecord(target: TargetRef, record: Omit<SimRecord, 'value'> & { value?: string }): void {
     const key = targetKey(target);
     const pair = this.#sets.get(key) ?? { target: { ...target }, records: new Map() };
-    pair.records.set(record.setIdentifier, { ...record });
+    pair.records.set(record.setIdentifier, { value: `10.0.0.${pair.records.size + 1}`, ...record });
     this.#sets.set(key, pair);
   }
 
-  async readRecords(target: Target): Promise<{ baseline: WeightedRecord | null; canary: WeightedRecord | null }> {
-    const records = this.#sets.get(targetKey(target))?.records;
-    const get = (id: string) => (records?.has(id) ? { ...records.get(id)! } : null);
-    return { baseline: get(target.baselineSetIdentifier), canary: get(target.canarySetIdentifier) };
+  /** Deletes a weighted record (a chaos scenario: someone removed it). */
+  deleteRecord(target: TargetRef, setIdentifier: string): void {
+    this.#sets.get(targetKey(target))?.records.delete(setIdentifier);
   }
 
-  async setWeights(target: Target, weights: Weights): Promise<{ changeId: string }> {
-    for (const [variant, w] of Object.entries(weights)) {
-      if (!Number.isInteger(w) || w < 0 || w > 255) throw new RangeError(`${variant} weight ${w} is not an integer in 0..255`);
+  /**
+   * Sets weights outside the router port, as a person (or a late Lambda) would: no quota, no
+   * compare-and-set; recorded as a change with its author so the service model follows it.
+   */
+  setWeightsBy(target: Target, weights: Weights, by: string): void {
+    const records = this.#sets.get(targetKey(target))?.records;
+    const b = records?.get(target.baselineSetIdentifier);
+    const c = records?.get(target.canarySetIdentifier);
+    if (!b || !c) throw new TrafficStateError('no weighted pair to change');
+    this.#record(target, { baseline: b.weight, canary: c.weight }, weights, by);
+    b.weight = weights.baseline;
+    c.weight = weights.canary;
+  }
+
+  /** The record's TTL (chaos scenarios raise it). */
+  setTtl(target: TargetRef, ttl: number): void {
+    for (const record of this.#sets.get(targetKey(target))?.records.values() ?? []) record.ttl = ttl;
+  }
+
+  async read(target: Target): Promise<RouterReading> {
+    this.#call('ListResourceRecordSets');
+    const records = this.#sets.get(targetKey(target))?.records;
+    return route53Reading(target, records?.get(target.baselineSetIdentifier) ?? null, records?.get(target.canarySetIdentifier) ?? null);
+  }
+
+  async shift(target: Target, canaryPercent: number, options: { expectedPercent?: number; definition: RouterDefinition }): Promise<{ changeId: string }> {
+    checkPercent(canaryPercent);
+    this.#call('ChangeResourceRecordSets');
+    const records = this.#sets.get(targetKey(target))?.records;
+    const b = records?.get(target.baselineSetIdentifier);
+    const c = records?.get(target.canarySetIdentifier);
+    if (!b || !c) {
+      throw new TrafficStateError(`${target.recordName} ${target.recordType} in zone ${target.hostedZoneId} has no weighted record pair '${target.baselineSetIdentifier}'/'${target.canarySetIdentifier}' (deleted outside the rollout?)`);
     }
-    const key = targetKey(target);
-    const records = this.#sets.get(key)?.records;
-    const baseline = records?.get(target.baselineSetIdentifier);
-    const canary = records?.get(target.canarySetIdentifier);
-    if (!baseline || !canary) {
-      throw new TrafficStateError(`${target.recordName} ${target.recordType} in zone ${target.hostedZoneId} has no weighted record pair '${target.baselineSetIdentifier}'/'${target.canarySetIdentifier}'`);
+    if (options.expectedPercent !== undefined && (c.weight !== options.expectedPercent || b.weight !== 100 - options.expectedPercent)) {
+      // Route 53 refuses a DELETE whose values differ from the record's: the whole batch fails.
+      throw new TrafficStateError(`the weights changed outside the rollout: expected canary ${options.expectedPercent} / baseline ${100 - options.expectedPercent}, found ${c.weight} / ${b.weight} (InvalidChangeBatch: the DELETE did not match)`);
     }
-    const now = this.#clock.now();
-    const previous = { baseline: baseline.weight, canary: canary.weight };
-    baseline.weight = weights.baseline;
-    canary.weight = weights.canary;
-    const delay = uniformInt(this.#rng, this.#delay[0], this.#delay[1]);
-    const id = `CSIM${String(this.#changes.length + 1).padStart(6, '0')}`;
-    this.#changes.push({ id, targetKey: key, submittedAt: now, inSyncAt: new Date(now.getTime() + delay * 1000), weights: { ...weights }, previous });
+    const weights = { canary: canaryPercent, baseline: 100 - canaryPercent };
+    const id = this.#record(target, { baseline: b.weight, canary: c.weight }, weights);
+    b.weight = weights.baseline;
+    c.weight = weights.canary;
     return { changeId: id };
   }
 
-  async isInSync(changeId: string): Promise<boolean> {
+  async restore(target: Target, definition: RouterDefinition): Promise<{ changeId: string }> {
+    this.#call('ChangeResourceRecordSets');
+    const def = definition as unknown as Route53Definition;
+    const key = targetKey(target);
+    const pair = this.#sets.get(key) ?? { target: { hostedZoneId: target.hostedZoneId, recordName: target.recordName, recordType: target.recordType }, records: new Map() };
+    this.#sets.set(key, pair);
+    const weightsNow = () => ({
+      baseline: pair.records.get(target.baselineSetIdentifier)?.weight ?? 0,
+      canary: pair.records.get(target.canarySetIdentifier)?.weight ?? 0,
+    });
+    const previous = weightsNow();
+    // UPSERT of both records as preflight read them, the canary at 0: re-creates what is missing.
+    for (const record of def.records) {
+      pair.records.set(record.setIdentifier, { ...record, weight: record.setIdentifier === target.canarySetIdentifier ? 0 : record.weight });
+    }
+    return { changeId: this.#record(target, previous, weightsNow()) };
+  }
+
+  async isInSync(_target: Target, changeId: string): Promise<boolean> {
+    this.#call('GetChange');
     const change = this.#changes.find((c) => c.id === changeId.replace(/^\/change\//, ''));
     if (!change) throw new TrafficStateError(`NoSuchChange: no change with id ${changeId}`);
     return this.#clock.now().getTime() >= change.inSyncAt.getTime();
   }
 
+  #record(target: TargetRef, previous: Weights, weights: Weights, by?: string): string {
+    const now = this.#clock.now();
+    const delay = uniformInt(this.#rng, this.#delay[0], this.#delay[1]);
+    const id = `CSIM${String(++this.#seq).padStart(6, '0')}`;
+    this.#changes.push({
+      id, targetKey: targetKey(target), submittedAt: now, inSyncAt: new Date(now.getTime() + delay * 1000),
+      weights: { ...weights }, previous: { ...previous }, ...(by ? { by } : {}),
+    });
+    return id;
+  }
+
   /** Every change batch submitted for a target, oldest first. */
-  changes(target?: Pick<Target, 'hostedZoneId' | 'recordName' | 'recordType'>): WeightChange[] {
+  changes(target?: TargetRef): WeightChange[] {
     const key = target ? targetKey(target) : undefined;
     return this.#changes.filter((c) => key === undefined || c.targetKey === key).map(copy);
   }
 
-  /** The weights now stored for the target (what Route 53 would list). */
+  /** The weights now stored for the target (what Route 53 would list); null when a record is missing. */
   weights(target: Target): Weights | null {
     const records = this.#sets.get(targetKey(target))?.records;
     const b = records?.get(target.baselineSetIdentifier);
@@ -112,36 +218,60 @@ export class MemoryTraffic implements TrafficPort {
   }
 }
 
-/** The traffic-target lock: a lease per key, renewed by its owner, taken over once expired. */
-export class MemoryLocks implements LockPort {
-  readonly #locks = new Map<string, { owner: string; expiresAt: Date }>();
+function checkPercent(p: number): void {
+  if (!Number.isInteger(p) || p < 0 || p > 100) throw new RangeError(`canary share ${p} is not an integer percent in 0..100`);
+}
 
-  async acquire(key: string, owner: string, leaseSeconds: number, now: Date): Promise<LockResult> {
-    const held = this.#locks.get(key);
-    if (held && held.owner !== owner && held.expiresAt.getTime() >= now.getTime()) {
-      return { acquired: false, holder: held.owner, expiresAt: held.expiresAt.toISOString() };
-    }
-    this.#locks.set(key, { owner, expiresAt: new Date(now.getTime() + leaseSeconds * 1000) });
-    return { acquired: true };
+/** What reading a Route 53 weighted pair tells a rollout (shared with the tests of the AWS adapter). */
+export function route53Reading(target: Target, b: SimRecord | null, c: SimRecord | null): RouterReading {
+  const problems: string[] = [];
+  if (!b || !c) {
+    const missing = [!b && `baseline '${target.baselineSetIdentifier}'`, !c && `canary '${target.canarySetIdentifier}'`].filter(Boolean).join(' and ');
+    problems.push(`${target.recordName} ${target.recordType} in zone ${target.hostedZoneId} has no weighted record with the ${missing} SetIdentifier; create both weighted records (canary at weight 0)`);
   }
-
-  async release(key: string, owner: string): Promise<void> {
-    if (this.#locks.get(key)?.owner === owner) this.#locks.delete(key);
+  const ttl = Math.max(b?.ttl ?? 0, c?.ttl ?? 0);
+  if (ttl > target.maxTtlSeconds) {
+    problems.push(`${target.recordName} has TTL ${ttl} s, above target.maxTtlSeconds ${target.maxTtlSeconds} s: clients keep an old answer for a whole TTL, so a rollback would take that long to reach them. Lower the TTL to 60 s or raise target.maxTtlSeconds knowingly`);
   }
-
-  /** The current holder of a key, if any (expired leases included: they are only taken over). */
-  holder(key: string): { owner: string; expiresAt: string } | null {
-    const held = this.#locks.get(key);
-    return held ? { owner: held.owner, expiresAt: held.expiresAt.toISOString() } : null;
+  let canaryPercent: number | null = null;
+  if (b && c) {
+    const total = b.weight + c.weight;
+    if (total === 0) problems.push('both weighted records have weight 0, which Route 53 answers as an equal split');
+    else canaryPercent = (100 * c.weight) / total;
   }
+  return {
+    canaryPercent, problems, settleSeconds: ttl,
+    definition: { kind: 'route53', records: [b, c].filter((r): r is SimRecord => r !== null).map((r) => ({ ...r })) },
+  };
 }
 
 export type RolloutListener = (rolloutId: string, events: RolloutEvent[], record: RolloutRecord) => void;
 
-/** The rollout store in memory. Listeners see every appended event, in order (live progress). */
+/** DynamoDB's item size limit (400 KB). */
+export const DYNAMO_ITEM_LIMIT_BYTES = 409_600;
+
+interface HeldLock extends LockHolder {
+  expiresAtMs: number;
+}
+
+/**
+ * Rollout records and traffic-target locks in memory, with the conditional semantics of the
+ * DynamoDB adapter (the head and each event are items; a write of an item over 400 KB is refused
+ * with ValidationException as DynamoDB refuses it). Listeners see every appended event, in order
+ * (live progress).
+ */
 export class MemoryRollouts implements RolloutStore {
   readonly #records = new Map<string, RolloutRecord>();
+  readonly #events = new Map<string, RolloutEvent[]>();
+  readonly #locks = new Map<string, HeldLock>();
   readonly #listeners: RolloutListener[] = [];
+  readonly #itemSize: (item: unknown) => number;
+  /** The largest item written so far (bytes): what `canary simulate --json` reports. */
+  maxItemBytes = 0;
+
+  constructor(options: { itemSize?: (item: unknown) => number } = {}) {
+    this.#itemSize = options.itemSize ?? ((item) => Buffer.byteLength(JSON.stringify(item)));
+  }
 
   subscribe(listener: RolloutListener): () => void {
     this.#listeners.push(listener);
@@ -151,16 +281,46 @@ export class MemoryRollouts implements RolloutStore {
     };
   }
 
-  #emit(rolloutId: string, events: RolloutEvent[]): void {
+  /** Refuses an item over DynamoDB's limit, as DynamoDB does; remembers the largest. */
+  #checkSize(item: unknown): void {
+    const bytes = this.#itemSize(item);
+    if (bytes > DYNAMO_ITEM_LIMIT_BYTES) {
+      throw Object.assign(new Error(`Item size has exceeded the maximum allowed size (${bytes} bytes)`), { name: 'ValidationException' });
+    }
+    this.maxItemBytes = Math.max(this.maxItemBytes, bytes);
+  }
+
+  #append(rolloutId: string, record: RolloutRecord, events: RolloutEvent[]): void {
     if (events.length === 0) return;
-    const record = this.#records.get(rolloutId)!;
+    for (const e of events) this.#checkSize(e);
+    const list = this.#events.get(rolloutId) ?? [];
+    list.push(...copy(events));
+    this.#events.set(rolloutId, list);
+    record.eventCount = list.length;
     for (const listener of this.#listeners) listener(rolloutId, copy(events), copy(record));
   }
 
-  async create(record: RolloutRecord): Promise<void> {
-    if (this.#records.has(record.rolloutId)) return;
-    this.#records.set(record.rolloutId, copy({ ...record, events: record.events ?? [] }));
-    this.#emit(record.rolloutId, record.events ?? []);
+  #lockFree(key: string, rolloutId: string, now: Date): HeldLock | null {
+    const held = this.#locks.get(key);
+    if (held && held.owner !== rolloutId && held.expiresAtMs >= now.getTime()) return held;
+    return null;
+  }
+
+  async begin(record: RolloutRecord, events: RolloutEvent[], lock: { key: string; leaseSeconds: number; now: Date }): Promise<BeginResult> {
+    const existing = this.#records.get(record.rolloutId);
+    if (existing) {
+      if (existing.token === record.token && isActive(existing.status)) return { started: true };
+      throw new PreflightError(`rollout id ${record.rolloutId} was already used (status ${existing.status}); start the execution under a new name`);
+    }
+    const held = this.#lockFree(lock.key, record.rolloutId, lock.now);
+    if (held) return { started: false, holder: held.owner, expiresAt: held.expiresAt };
+    const head = copy({ ...record, eventCount: 0 });
+    this.#checkSize(head);
+    const expiresAtMs = lock.now.getTime() + lock.leaseSeconds * 1000;
+    this.#locks.set(lock.key, { owner: record.rolloutId, token: record.token ?? '', expiresAt: new Date(expiresAtMs).toISOString(), expiresAtMs });
+    this.#records.set(record.rolloutId, head);
+    this.#append(record.rolloutId, head, events);
+    return { started: true };
   }
 
   async get(rolloutId: string): Promise<RolloutRecord | null> {
@@ -168,17 +328,74 @@ export class MemoryRollouts implements RolloutStore {
     return record ? copy(record) : null;
   }
 
-  async update(rolloutId: string, patch: Partial<RolloutRecord>, events: RolloutEvent[] = []): Promise<void> {
+  async history(rolloutId: string): Promise<RolloutHistory | null> {
+    const record = this.#records.get(rolloutId);
+    return record ? copy({ ...record, events: this.#events.get(rolloutId) ?? [] }) : null;
+  }
+
+  async events(rolloutId: string, cursor?: string): Promise<{ events: RolloutEvent[]; cursor?: string }> {
+    const all = this.#events.get(rolloutId) ?? [];
+    const from = cursor ? Number(cursor) : 0;
+    return { events: copy(all.slice(from)), cursor: String(all.length) };
+  }
+
+  async fence(rolloutId: string, fence: { lockKey: string; token: string; leaseSeconds: number; now: Date }): Promise<void> {
+    const record = this.#records.get(rolloutId);
+    if (!record) throw new FencedOutError(rolloutId, 'no rollout record');
+    if (record.status !== 'RUNNING') throw new FencedOutError(rolloutId, `the rollout is ${record.status}`);
+    if (record.token !== fence.token) throw new FencedOutError(rolloutId, 'it was taken over (by the safety net or the reconciler)');
+    const held = this.#locks.get(fence.lockKey);
+    if (!held || held.owner !== rolloutId || held.token !== fence.token) {
+      throw new FencedOutError(rolloutId, held ? `the traffic target's lock is held by ${held.owner}` : 'the traffic target\'s lock was released');
+    }
+    held.expiresAtMs = fence.now.getTime() + fence.leaseSeconds * 1000;
+    held.expiresAt = new Date(held.expiresAtMs).toISOString();
+  }
+
+  async update(rolloutId: string, patch: Partial<RolloutRecord>, events: RolloutEvent[] = [], options: { token?: string } = {}): Promise<void> {
     if ('events' in patch) throw new Error('MemoryRollouts.update: pass events as the third argument (they are appended), not in the patch');
     const record = this.#records.get(rolloutId);
     if (!record) throw new RolloutNotFoundError(rolloutId);
+    if (options.token !== undefined && record.token !== options.token) throw new FencedOutError(rolloutId, 'it was taken over (by the safety net or the reconciler)');
+    const next = copy(record);
     for (const [field, value] of Object.entries(patch)) {
       if (field === 'rolloutId') continue;
-      if (value === undefined) delete (record as unknown as Record<string, unknown>)[field];
-      else (record as unknown as Record<string, unknown>)[field] = copy(value);
+      if (value === undefined) delete (next as unknown as Record<string, unknown>)[field];
+      else (next as unknown as Record<string, unknown>)[field] = copy(value);
     }
-    record.events.push(...copy(events));
-    this.#emit(rolloutId, events);
+    this.#checkSize(next);
+    for (const e of events) this.#checkSize(e);
+    this.#records.set(rolloutId, next);
+    this.#append(rolloutId, next, events);
+  }
+
+  async takeOver(rolloutId: string, args: { lockKey: string; token: string; leaseSeconds: number; now: Date }): Promise<TakeOverResult> {
+    const record = this.#records.get(rolloutId);
+    if (!record) return { ok: false, reason: 'NOT_FOUND' };
+    if (!isActive(record.status)) return { ok: false, reason: 'CLOSED', record: copy(record) };
+    const held = this.#lockFree(args.lockKey, rolloutId, args.now);
+    if (held) return { ok: false, reason: 'LOCK_HELD', record: copy(record), holder: { owner: held.owner, token: held.token, expiresAt: held.expiresAt } };
+    const expiresAtMs = args.now.getTime() + args.leaseSeconds * 1000;
+    this.#locks.set(args.lockKey, { owner: rolloutId, token: args.token, expiresAt: new Date(expiresAtMs).toISOString(), expiresAtMs });
+    record.token = args.token;
+    return { ok: true, record: copy(record) };
+  }
+
+  async acquireLock(lockKey: string, owner: string, leaseSeconds: number, now: Date): Promise<BeginResult> {
+    const held = this.#lockFree(lockKey, owner, now);
+    if (held) return { started: false, holder: held.owner, expiresAt: held.expiresAt };
+    const expiresAtMs = now.getTime() + leaseSeconds * 1000;
+    this.#locks.set(lockKey, { owner, token: owner, expiresAt: new Date(expiresAtMs).toISOString(), expiresAtMs });
+    return { started: true };
+  }
+
+  async releaseLock(lockKey: string, rolloutId: string): Promise<void> {
+    if (this.#locks.get(lockKey)?.owner === rolloutId) this.#locks.delete(lockKey);
+  }
+
+  async lockHolder(lockKey: string): Promise<LockHolder | null> {
+    const held = this.#locks.get(lockKey);
+    return held ? { owner: held.owner, token: held.token, expiresAt: held.expiresAt } : null;
   }
 
   async answerApproval(rolloutId: string, answer: ApprovalAnswer): Promise<void> {
@@ -196,8 +413,7 @@ export class MemoryRollouts implements RolloutStore {
     };
     record.approval = copy(answer);
     record.updatedAt = answer.at;
-    record.events.push(event);
-    this.#emit(rolloutId, [event]);
+    this.#append(rolloutId, record, [event]);
   }
 
   async requestAbort(rolloutId: string, reason: string, now: Date): Promise<void> {
@@ -205,17 +421,21 @@ export class MemoryRollouts implements RolloutStore {
     if (!record) throw new RolloutNotFoundError(rolloutId);
     if (record.status !== 'RUNNING') throw new RolloutNotRunningError(rolloutId, record.status);
     const at = now.toISOString();
-    const event: RolloutEvent = { type: 'ABORT_REQUESTED', at, reason };
     record.abortRequested = { at, reason };
     record.updatedAt = at;
-    record.events.push(event);
-    this.#emit(rolloutId, [event]);
+    this.#append(rolloutId, record, [{ type: 'ABORT_REQUESTED', at, reason }]);
   }
 
   async list(limit: number): Promise<RolloutRecord[]> {
     return [...this.#records.values()]
       .sort((a, b) => b.startedAt.localeCompare(a.startedAt) || b.rolloutId.localeCompare(a.rolloutId))
       .slice(0, limit)
+      .map(copy);
+  }
+
+  async listActive(): Promise<RolloutRecord[]> {
+    return [...this.#records.values()].filter((r) => isActive(r.status))
+      .sort((a, b) => a.startedAt.localeCompare(b.startedAt) || a.rolloutId.localeCompare(b.rolloutId))
       .map(copy);
   }
 }
@@ -335,7 +555,7 @@ export class MemoryLog implements Log {
  */
 export class MemoryEvidence implements EvidencePort {
   readonly #checks = new Map<string, Map<number, StoredCheck>>();
-  readonly #records = new Map<string, RolloutRecord>();
+  readonly #records = new Map<string, RolloutHistory>();
   /** Every write, in order (tests check what was stored before what). */
   readonly writes: { kind: 'check' | 'record'; rolloutId: string; checkNo?: number }[] = [];
 
@@ -346,7 +566,7 @@ export class MemoryEvidence implements EvidencePort {
     this.writes.push({ kind: 'check', rolloutId, checkNo });
   }
 
-  async putRecord(rolloutId: string, record: RolloutRecord): Promise<void> {
+  async putRecord(rolloutId: string, record: RolloutHistory): Promise<void> {
     this.#records.set(rolloutId, copy(record));
     this.writes.push({ kind: 'record', rolloutId });
   }

@@ -10,8 +10,8 @@
  */
 import type { MetricQuery, RolloutMetric, Target } from '../functions/core/config.ts';
 import type { MetricData, MetricWindow, Series } from '../functions/core/judge.ts';
-import type { Clock, MetricRange, MetricsPort, Weights } from '../functions/core/ports.ts';
-import type { MemoryTraffic, WeightChange } from './memory-adapters.ts';
+import type { Clock, MetricRange, MetricsPort } from '../functions/core/ports.ts';
+import type { MemoryTraffic, WeightChange, Weights } from './memory-adapters.ts';
 import { binomial, normal, poisson, rngFor, type Rng } from './prng.ts';
 
 export type Variant = 'baseline' | 'canary';

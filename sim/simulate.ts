@@ -12,18 +12,18 @@ import { parseRolloutConfig, targetKey, type RolloutConfig } from '../functions/
 import type { Incident } from '../functions/core/incident.ts';
 import type { Judge } from '../functions/core/judge.ts';
 import { defaultJudge } from '../functions/core/default-judge.ts';
-import type { Deps, LockPort, MetricsPort, RolloutStore, StoredCheck } from '../functions/core/ports.ts';
-import type { Decision, RolloutEvent, RolloutRecord } from '../functions/core/rollout-record.ts';
+import type { Deps, MetricsPort, RolloutStore, StoredCheck } from '../functions/core/ports.ts';
+import type { Decision, RolloutEvent, RolloutHistory, RolloutRecord } from '../functions/core/rollout-record.ts';
 import * as steps from '../functions/core/rollout-steps.ts';
 import type { PreflightInput, RolloutState } from '../functions/core/rollout-steps.ts';
 import { DEFAULT_SIM_START, SimClock } from './clock.ts';
 import {
-  MemoryEvidence, MemoryIncidents, MemoryLocks, MemoryLog, MemoryRollouts, MemoryTraffic, type LogEntry, type WeightChange,
+  MemoryEvidence, MemoryIncidents, MemoryLog, MemoryRollouts, MemoryTraffic, type LogEntry, type WeightChange,
 } from './memory-adapters.ts';
 import { rngFor } from './prng.ts';
 import { findScenario, type Scenario } from './scenarios.ts';
 import { checkModelCoverage, ServiceModel } from './service-model.ts';
-import { loadDefinition, runWorkflow, type TaskFunction } from './workflow-runner.ts';
+import { loadDefinition, runWorkflow, SEGMENT_ASL, type TaskFunction } from './workflow-runner.ts';
 
 /** TTL of the simulated weighted records. */
 export const SIM_TTL_SECONDS = 60;
@@ -61,11 +61,10 @@ export interface SimulateOptions {
   /** Simulated seconds before a manual gate is approved (default 120). */
   approveAfterSeconds?: number;
   /**
-   * Another rollout store or lock (e.g. the DynamoDB adapters on moto_server), in place of the
-   * in-memory ones. Live progress (`onProgress` events) needs the in-memory store.
+   * Another rollout store (e.g. the DynamoDB adapter on moto_server), in place of the in-memory
+   * one. Live progress (`onProgress` events) needs the in-memory store.
    */
   rollouts?: RolloutStore;
-  locks?: LockPort;
 }
 
 export interface SimulationResult {
@@ -82,7 +81,7 @@ export interface SimulationResult {
   /** PROMOTED or ROLLED_BACK; null when the workflow ended without a decision (refused at preflight). */
   outcome: 'PROMOTED' | 'ROLLED_BACK' | null;
   decision: Decision | null;
-  record: RolloutRecord | null;
+  record: RolloutHistory | null;
   incidents: Incident[];
   weightChanges: WeightChange[];
   finalWeights: { baseline: number; canary: number } | null;
@@ -109,18 +108,16 @@ export async function simulate(options: SimulateOptions): Promise<SimulationResu
   const clock = new SimClock(start);
   const traffic = new MemoryTraffic({ clock, rng: rngFor(seed, 'route53') });
   const t = config.target;
-  traffic.putRecord(t, { setIdentifier: t.baselineSetIdentifier, weight: 100, ttl: SIM_TTL_SECONDS });
-  traffic.putRecord(t, { setIdentifier: t.canarySetIdentifier, weight: 0, ttl: SIM_TTL_SECONDS });
+  traffic.putRecord(t, { setIdentifier: t.baselineSetIdentifier, weight: 100, ttl: SIM_TTL_SECONDS, value: '10.0.0.1' });
+  traffic.putRecord(t, { setIdentifier: t.canarySetIdentifier, weight: 0, ttl: SIM_TTL_SECONDS, value: '10.0.0.2' });
   const model = new ServiceModel({ profile: scenario.profile, traffic, target: t, clock, seed, startedAt: start, ttlSeconds: SIM_TTL_SECONDS });
   const memoryRollouts = new MemoryRollouts();
   const rollouts: RolloutStore = options.rollouts ?? memoryRollouts;
-  const memoryLocks = new MemoryLocks();
-  const locks: LockPort = options.locks ?? memoryLocks;
   const incidents = new MemoryIncidents();
   const log = new MemoryLog(options.onLog);
   const evidence = new MemoryEvidence();
   const deps: Deps = {
-    traffic, metrics: options.metrics ?? model, locks, rollouts, incidents, log, clock, evidence,
+    traffic, metrics: options.metrics ?? model, rollouts, incidents, log, clock, evidence,
     judge: options.judge ?? defaultJudge,
     allowedHostedZoneIds: [],
   };
@@ -154,7 +151,7 @@ export async function simulate(options: SimulateOptions): Promise<SimulationResu
 
   // Every Task of the state machine runs the step its substitution names: ${CheckSyncFunctionArn} → checkSync.
   const tasks: Record<string, TaskFunction> = {};
-  for (const substitution of loadDefinition().functions.keys()) {
+  for (const substitution of [...loadDefinition().functions.keys(), ...loadDefinition(SEGMENT_ASL).functions.keys()]) {
     const step = stepFor(substitution);
     if (!step) throw new Error(`the state machine names ${substitution}, and rollout-steps.ts exports no step for it`);
     tasks[substitution] = task(step);
@@ -170,9 +167,10 @@ export async function simulate(options: SimulateOptions): Promise<SimulationResu
     onState: progress ? (state, type) => progress({ kind: 'state', state, type, at: clock.now().toISOString() }) : undefined,
   });
 
-  const record = await rollouts.get(rolloutId);
+  const record = await rollouts.history(rolloutId);
   const output = run.output as RolloutState | undefined;
-  const outcome = output?.outcome ?? (record?.status === 'PROMOTED' || record?.status === 'ROLLED_BACK' ? record.status : null);
+  const recorded = record?.status === 'PROMOTED' || record?.status === 'ROLLED_BACK' ? record.status : null;
+  const outcome = recorded ?? (output?.outcome === 'PROMOTED' || output?.outcome === 'ROLLED_BACK' ? output.outcome : null);
   const end = clock.now();
   return {
     scenario: scenario.name,
@@ -189,18 +187,7 @@ export async function simulate(options: SimulateOptions): Promise<SimulationResu
     incidents: incidents.opened.map((o) => o.incident),
     weightChanges: traffic.changes(t),
     finalWeights: traffic.weights(t),
-    lockHolder: options.locks ? await lockHolder(options.locks, targetKey(t), clock.now()) : memoryLocks.holder(targetKey(t))?.owner ?? null,
+    lockHolder: (await rollouts.lockHolder(targetKey(t)))?.owner ?? null,
     checks: (await evidence.getRollout(rolloutId)).checks,
   };
-}
-
-/** Who holds a lock, asked through the port alone: a probe that takes a free lock gives it back. */
-async function lockHolder(locks: LockPort, key: string, now: Date): Promise<string | null> {
-  const probe = `sim-probe-${now.getTime()}`;
-  const result = await locks.acquire(key, probe, 60, now);
-  if (result.acquired) {
-    await locks.release(key, probe);
-    return null;
-  }
-  return result.holder;
 }

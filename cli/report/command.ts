@@ -10,7 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { RolloutEvidence, StoredCheck } from '../../functions/core/ports.ts';
 import { buildReport, type ReportModel } from '../../functions/core/report.ts';
-import type { RolloutRecord } from '../../functions/core/rollout-record.ts';
+import type { RolloutHistory } from '../../functions/core/rollout-record.ts';
 import type { SimulationResult } from '../../sim/simulate.ts';
 import type { StackOptions } from '../aws.ts';
 import { displayPath } from '../config-file.ts';
@@ -77,7 +77,7 @@ export function readEvidenceInput(path: string): RolloutEvidence {
       } catch {
         throw new CliError(`${path} has no record.json: expected the layout of s3://BUCKET/rollouts/ID/`);
       }
-      return readJson<RolloutRecord>(recordPath);
+      return readJson<RolloutHistory>(recordPath);
     })();
     const checksDir = join(path, 'checks');
     let files: string[] = [];
@@ -89,9 +89,9 @@ export function readEvidenceInput(path: string): RolloutEvidence {
     const checks = files.map((f) => readJson<StoredCheck>(join(checksDir, f))).sort((a, b) => a.checkNo - b.checkNo);
     return { record, checks };
   }
-  const data = readJson<Partial<RolloutEvidence> & Partial<RolloutRecord>>(path);
+  const data = readJson<Partial<RolloutEvidence> & Partial<RolloutHistory>>(path);
   if (data.record && typeof data.record === 'object') return { record: data.record, checks: data.checks ?? [] };
-  if (typeof data.rolloutId === 'string' && Array.isArray(data.events)) return { record: data as RolloutRecord, checks: [] };
+  if (typeof data.rolloutId === 'string' && Array.isArray(data.events)) return { record: data as RolloutHistory, checks: [] };
   throw new CliError(`${path} is neither { record, checks } nor a rollout record`);
 }
 
@@ -109,7 +109,7 @@ async function fromStack(id: string, opts: ReportCommandOptions, io: CliIO): Pro
     const out = await clients.cfn.send(new DescribeStacksCommand({ StackName: stackName })).catch(() => undefined);
     bucket = out?.Stacks?.[0]?.Outputs?.find((o) => o.OutputKey === OUTPUT_EVIDENCE_BUCKET)?.OutputValue;
   }
-  const record = await new DynamoRollouts(clients.dynamo, stack.tableName!).get(id).catch((error: Error) => {
+  const record = await new DynamoRollouts(clients.dynamo, stack.tableName!).history(id).catch((error: Error) => {
     throw new CliError(`could not read rollout ${id} from table ${stack.tableName}: ${error.name}: ${error.message}`);
   });
   let stored: RolloutEvidence = { record: null, checks: [] };

@@ -1,32 +1,48 @@
 /**
- * LockPort and RolloutStore on one DynamoDB table (partition key `pk`, string; no sort key),
- * through the DocumentClient. Locks are `lock#<key>` items written with a condition (a lease,
- * taken over once expired); rollouts are `rollout#<id>` items listed newest first through the
- * `byStart` index (partition `gsi1pk` = 'rollout', sort `startedAt`).
+ * RolloutStore on one DynamoDB table (partition key `pk`, string; no sort key), through the
+ * DocumentClient. Three kinds of items:
+ * - the head of a rollout's record, `rollout#<id>`: small and bounded whatever the rollout's length,
+ *   listed newest first through the `byStart` index (gsi1pk = 'rollout', startedAt) and, while the
+ *   rollout is RUNNING or ROLLING_BACK, through the sparse `byActive` index (activePk = 'active');
+ * - each event of a rollout, its own item `rollout#<id>#event#<sortKey>`, read in order through the
+ *   `byRollout` index (evPk = `rollout#<id>`, evSk = `<at>#<n>#<random>`);
+ * - the lock of a traffic target, `lock#<key>`: owner (rollout id), fencing token, lease.
+ * Writes that must agree (take the lock and create the record; fence = check the record and renew
+ * the lease; take over) are single transactions.
  */
+import { randomUUID } from 'node:crypto';
 import {
   DeleteCommand,
   GetCommand,
   PutCommand,
   QueryCommand,
+  TransactWriteCommand,
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
-import { GateNotPendingError, RolloutNotFoundError, RolloutNotRunningError, TransientAwsError } from '../core/errors.ts';
-import type { LockPort, LockResult, RolloutStore } from '../core/ports.ts';
-import type { ApprovalAnswer, RolloutEvent, RolloutRecord } from '../core/rollout-record.ts';
+import { FencedOutError, GateNotPendingError, PreflightError, RolloutNotFoundError, RolloutNotRunningError } from '../core/errors.ts';
+import type { BeginResult, LockHolder, RolloutStore, TakeOverResult } from '../core/ports.ts';
+import { isActive, type ApprovalAnswer, type RolloutEvent, type RolloutHistory, type RolloutRecord } from '../core/rollout-record.ts';
 import { callAws, isAwsError, mapAwsError } from './aws-errors.ts';
 
 const SERVICE = 'DynamoDB';
 const CONDITION_FAILED = 'ConditionalCheckFailedException';
+const TRANSACTION_CANCELED = 'TransactionCanceledException';
 /** DynamoDB's TTL deletes an expired lock item this long after its lease ended. */
 const LOCK_TTL_GRACE_SECONDS = 86_400;
 /** Name of the rollouts' listing index and its partition value. */
 export const BY_START_INDEX = 'byStart';
+/** Sparse index of the rollouts still running or rolling back (the reconciler sweeps it). */
+export const BY_ACTIVE_INDEX = 'byActive';
+/** Index of a rollout's events, in order. */
+export const BY_ROLLOUT_INDEX = 'byRollout';
 const ROLLOUT_PARTITION = 'rollout';
+const ACTIVE_PARTITION = 'active';
+const MAX_PAGES = 1000;
 
 export const lockPk = (key: string) => `lock#${key}`;
 export const rolloutPk = (rolloutId: string) => `rollout#${rolloutId}`;
+const eventPk = (rolloutId: string, sortKey: string) => `rollout#${rolloutId}#event#${sortKey}`;
 
 /** Drops `undefined` (the DocumentClient refuses it unless told otherwise) at every depth. */
 function withoutUndefined<T>(value: T): T {
@@ -41,62 +57,11 @@ function withoutUndefined<T>(value: T): T {
 
 const epochSeconds = (d: Date) => Math.floor(d.getTime() / 1000);
 
-export class DynamoLocks implements LockPort {
-  readonly #client: DynamoDBDocumentClient;
-  readonly #table: string;
-
-  constructor(client: DynamoDBDocumentClient, tableName: string) {
-    this.#client = client;
-    this.#table = tableName;
-  }
-
-  async acquire(key: string, owner: string, leaseSeconds: number, now: Date): Promise<LockResult> {
-    const expires = new Date(now.getTime() + leaseSeconds * 1000);
-    const expiresAtEpoch = epochSeconds(expires);
-    // The holder can vanish (released) or its lease end between our write and our read: try again.
-    for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        await this.#client.send(new PutCommand({
-          TableName: this.#table,
-          Item: {
-            pk: lockPk(key), owner, expiresAt: expires.toISOString(), expiresAtEpoch,
-            ttl: expiresAtEpoch + LOCK_TTL_GRACE_SECONDS,
-          },
-          // Free, ours already (renewal), or the holder's lease is over (takeover).
-          ConditionExpression: 'attribute_not_exists(pk) OR #owner = :owner OR expiresAtEpoch < :now',
-          ExpressionAttributeNames: { '#owner': 'owner' },
-          ExpressionAttributeValues: { ':owner': owner, ':now': epochSeconds(now) },
-        }));
-        return { acquired: true };
-      } catch (err) {
-        if (!isAwsError(err, CONDITION_FAILED)) mapAwsError(SERVICE, err);
-      }
-      const held = await callAws(SERVICE, () => this.#client.send(new GetCommand({
-        TableName: this.#table, Key: { pk: lockPk(key) }, ConsistentRead: true,
-      })));
-      const item = held.Item;
-      if (item && typeof item.owner === 'string' && item.owner !== owner && Number(item.expiresAtEpoch) >= epochSeconds(now)) {
-        return { acquired: false, holder: item.owner, expiresAt: String(item.expiresAt) };
-      }
-    }
-    throw new TransientAwsError(SERVICE, new Error(`lock ${key} is changing hands too fast to acquire`));
-  }
-
-  async release(key: string, owner: string): Promise<void> {
-    try {
-      await this.#client.send(new DeleteCommand({
-        TableName: this.#table,
-        Key: { pk: lockPk(key) },
-        ConditionExpression: '#owner = :owner',
-        ExpressionAttributeNames: { '#owner': 'owner' },
-        ExpressionAttributeValues: { ':owner': owner },
-      }));
-    } catch (err) {
-      // Not ours (taken over) or already gone: releasing is idempotent.
-      if (isAwsError(err, CONDITION_FAILED)) return;
-      mapAwsError(SERVICE, err);
-    }
-  }
+/** Which items of a canceled transaction failed their condition (DynamoDB lists one reason per item). */
+function canceledConditions(err: unknown): boolean[] | null {
+  if (!isAwsError(err, TRANSACTION_CANCELED)) return null;
+  const reasons = (err as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? [];
+  return reasons.map((r) => r?.Code === 'ConditionalCheckFailed');
 }
 
 export class DynamoRollouts implements RolloutStore {
@@ -108,16 +73,60 @@ export class DynamoRollouts implements RolloutStore {
     this.#table = tableName;
   }
 
-  async create(record: RolloutRecord): Promise<void> {
+  #eventItems(rolloutId: string, events: RolloutEvent[]) {
+    const salt = randomUUID().slice(0, 8);
+    return events.map((event, i) => {
+      const sortKey = `${event.at}#${String(i).padStart(3, '0')}#${salt}`;
+      return { Put: { TableName: this.#table, Item: withoutUndefined({ ...event, pk: eventPk(rolloutId, sortKey), evPk: rolloutPk(rolloutId), evSk: sortKey }) } };
+    });
+  }
+
+  #lockItem(key: string, owner: string, token: string, leaseSeconds: number, now: Date) {
+    const expires = new Date(now.getTime() + leaseSeconds * 1000);
+    const expiresAtEpoch = epochSeconds(expires);
+    return { pk: lockPk(key), owner, token, expiresAt: expires.toISOString(), expiresAtEpoch, ttl: expiresAtEpoch + LOCK_TTL_GRACE_SECONDS };
+  }
+
+  async begin(record: RolloutRecord, events: RolloutEvent[], lock: { key: string; leaseSeconds: number; now: Date }): Promise<BeginResult> {
+    const token = record.token ?? '';
     try {
-      await this.#client.send(new PutCommand({
-        TableName: this.#table,
-        Item: withoutUndefined({ ...record, pk: rolloutPk(record.rolloutId), gsi1pk: ROLLOUT_PARTITION }),
-        ConditionExpression: 'attribute_not_exists(pk)',
+      await this.#client.send(new TransactWriteCommand({
+        TransactItems: [
+          {
+            Put: {
+              TableName: this.#table,
+              Item: this.#lockItem(lock.key, record.rolloutId, token, lock.leaseSeconds, lock.now),
+              // Free, expired, or ours already (a retried preflight).
+              ConditionExpression: 'attribute_not_exists(pk) OR expiresAtEpoch < :now OR (#owner = :owner AND #token = :token)',
+              ExpressionAttributeNames: { '#owner': 'owner', '#token': 'token' },
+              ExpressionAttributeValues: { ':owner': record.rolloutId, ':token': token, ':now': epochSeconds(lock.now) },
+            },
+          },
+          {
+            Put: {
+              TableName: this.#table,
+              Item: withoutUndefined({
+                ...record, eventCount: events.length, pk: rolloutPk(record.rolloutId), gsi1pk: ROLLOUT_PARTITION,
+                ...(isActive(record.status) ? { activePk: ACTIVE_PARTITION } : {}),
+              }),
+              ConditionExpression: 'attribute_not_exists(pk)',
+            },
+          },
+          ...this.#eventItems(record.rolloutId, events),
+        ],
       }));
+      return { started: true };
     } catch (err) {
-      if (isAwsError(err, CONDITION_FAILED)) return; // created by an earlier try of the same step
-      mapAwsError(SERVICE, err);
+      const failed = canceledConditions(err);
+      if (!failed) mapAwsError(SERVICE, err);
+      if (failed[0]) {
+        const holder = await this.lockHolder(lock.key);
+        if (holder) return { started: false, holder: holder.owner, expiresAt: holder.expiresAt };
+      }
+      const existing = await this.get(record.rolloutId);
+      if (existing && existing.token === token && isActive(existing.status)) return { started: true };
+      if (existing) throw new PreflightError(`rollout id ${record.rolloutId} was already used (status ${existing.status}); start the execution under a new name`);
+      throw err;
     }
   }
 
@@ -128,11 +137,77 @@ export class DynamoRollouts implements RolloutStore {
     return out.Item ? toRecord(out.Item) : null;
   }
 
+  async history(rolloutId: string): Promise<RolloutHistory | null> {
+    const head = await this.get(rolloutId);
+    if (!head) return null;
+    return { ...head, events: (await this.events(rolloutId)).events };
+  }
+
+  async events(rolloutId: string, cursor?: string): Promise<{ events: RolloutEvent[]; cursor?: string }> {
+    const events: RolloutEvent[] = [];
+    let last = cursor;
+    let startKey: Record<string, unknown> | undefined;
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const out = await callAws(SERVICE, () => this.#client.send(new QueryCommand({
+        TableName: this.#table,
+        IndexName: BY_ROLLOUT_INDEX,
+        KeyConditionExpression: cursor ? 'evPk = :p AND evSk > :c' : 'evPk = :p',
+        ExpressionAttributeValues: { ':p': rolloutPk(rolloutId), ...(cursor ? { ':c': cursor } : {}) },
+        ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+      })));
+      for (const item of out.Items ?? []) {
+        const { pk: _pk, evPk: _evPk, evSk, ...event } = item;
+        events.push(event as RolloutEvent);
+        last = String(evSk);
+      }
+      startKey = out.LastEvaluatedKey;
+      if (!startKey) break;
+    }
+    return { events, cursor: last };
+  }
+
+  async fence(rolloutId: string, fence: { lockKey: string; token: string; leaseSeconds: number; now: Date }): Promise<void> {
+    const lock = this.#lockItem(fence.lockKey, rolloutId, fence.token, fence.leaseSeconds, fence.now);
+    try {
+      await this.#client.send(new TransactWriteCommand({
+        TransactItems: [
+          {
+            ConditionCheck: {
+              TableName: this.#table, Key: { pk: rolloutPk(rolloutId) },
+              ConditionExpression: '#status = :running AND #token = :token',
+              ExpressionAttributeNames: { '#status': 'status', '#token': 'token' },
+              ExpressionAttributeValues: { ':running': 'RUNNING', ':token': fence.token },
+            },
+          },
+          {
+            Update: {
+              TableName: this.#table, Key: { pk: lock.pk },
+              UpdateExpression: 'SET expiresAt = :exp, expiresAtEpoch = :epoch, #ttl = :ttl',
+              ConditionExpression: '#owner = :owner AND #token = :token',
+              ExpressionAttributeNames: { '#owner': 'owner', '#token': 'token', '#ttl': 'ttl' },
+              ExpressionAttributeValues: { ':exp': lock.expiresAt, ':epoch': lock.expiresAtEpoch, ':ttl': lock.ttl, ':owner': rolloutId, ':token': fence.token },
+            },
+          },
+        ],
+      }));
+    } catch (err) {
+      const failed = canceledConditions(err);
+      if (!failed) mapAwsError(SERVICE, err);
+      if (failed[0]) {
+        const record = await this.get(rolloutId);
+        throw new FencedOutError(rolloutId, !record ? 'no rollout record'
+          : record.status !== 'RUNNING' ? `the rollout is ${record.status}` : 'it was taken over (by the safety net or the reconciler)');
+      }
+      const holder = await this.lockHolder(fence.lockKey);
+      throw new FencedOutError(rolloutId, holder ? `the traffic target's lock is held by ${holder.owner}${holder.owner === rolloutId ? ' with another token' : ''}` : "the traffic target's lock was released");
+    }
+  }
+
   /**
-   * Sets every field of `patch` and appends `events`, in one UpdateItem. A field set to
-   * `undefined` in the patch is removed. `rolloutId` (the key) cannot be patched.
+   * Sets every field of `patch` and appends `events` (each its own item), in one transaction. A field
+   * set to `undefined` in the patch is removed. `rolloutId` (the key) cannot be patched.
    */
-  async update(rolloutId: string, patch: Partial<RolloutRecord>, events: RolloutEvent[] = []): Promise<void> {
+  async update(rolloutId: string, patch: Partial<RolloutRecord>, events: RolloutEvent[] = [], options: { token?: string } = {}): Promise<void> {
     if ('events' in patch) throw new Error('DynamoRollouts.update: pass events as the third argument (they are appended), not in the patch');
     const names: Record<string, string> = {};
     const values: Record<string, unknown> = {};
@@ -148,50 +223,137 @@ export class DynamoRollouts implements RolloutStore {
         sets.push(`#f${i} = :v${i}`);
       }
     });
+    if (patch.status !== undefined) {
+      // The sparse index of active rollouts holds a rollout exactly while it is active.
+      if (isActive(patch.status)) {
+        sets.push('activePk = :active');
+        values[':active'] = ACTIVE_PARTITION;
+      } else {
+        removes.push('activePk');
+      }
+    }
     if (events.length > 0) {
-      names['#events'] = 'events';
-      values[':events'] = withoutUndefined(events);
-      values[':empty'] = [];
-      sets.push('#events = list_append(if_not_exists(#events, :empty), :events)');
+      sets.push('eventCount = if_not_exists(eventCount, :zero) + :n');
+      values[':zero'] = 0;
+      values[':n'] = events.length;
     }
     if (sets.length === 0 && removes.length === 0) return;
-    const expression = [sets.length ? `SET ${sets.join(', ')}` : '', removes.length ? `REMOVE ${removes.join(', ')}` : '']
-      .filter(Boolean).join(' ');
+    let condition = 'attribute_exists(pk)';
+    if (options.token !== undefined) {
+      condition += ' AND #token = :token';
+      names['#token'] = 'token';
+      values[':token'] = options.token;
+    }
+    const expression = [sets.length ? `SET ${sets.join(', ')}` : '', removes.length ? `REMOVE ${removes.join(', ')}` : ''].filter(Boolean).join(' ');
+    const update = {
+      TableName: this.#table,
+      Key: { pk: rolloutPk(rolloutId) },
+      UpdateExpression: expression,
+      ConditionExpression: condition,
+      ...(Object.keys(names).length ? { ExpressionAttributeNames: names } : {}),
+      ...(Object.keys(values).length ? { ExpressionAttributeValues: values } : {}),
+    };
     try {
-      await this.#client.send(new UpdateCommand({
+      if (events.length === 0) await this.#client.send(new UpdateCommand(update));
+      else await this.#client.send(new TransactWriteCommand({ TransactItems: [{ Update: update }, ...this.#eventItems(rolloutId, events)] }));
+    } catch (err) {
+      const failed = isAwsError(err, CONDITION_FAILED) ? [true] : canceledConditions(err);
+      if (!failed?.[0]) mapAwsError(SERVICE, err);
+      const record = await this.get(rolloutId);
+      if (!record) throw new RolloutNotFoundError(rolloutId);
+      throw new FencedOutError(rolloutId, 'it was taken over (by the safety net or the reconciler)');
+    }
+  }
+
+  async takeOver(rolloutId: string, args: { lockKey: string; token: string; leaseSeconds: number; now: Date }): Promise<TakeOverResult> {
+    const record = await this.get(rolloutId);
+    if (!record) return { ok: false, reason: 'NOT_FOUND' };
+    if (!isActive(record.status)) return { ok: false, reason: 'CLOSED', record };
+    try {
+      await this.#client.send(new TransactWriteCommand({
+        TransactItems: [
+          {
+            Update: {
+              TableName: this.#table, Key: { pk: rolloutPk(rolloutId) },
+              UpdateExpression: 'SET #token = :token',
+              ConditionExpression: '#status IN (:running, :rollingBack)',
+              ExpressionAttributeNames: { '#token': 'token', '#status': 'status' },
+              ExpressionAttributeValues: { ':token': args.token, ':running': 'RUNNING', ':rollingBack': 'ROLLING_BACK' },
+            },
+          },
+          {
+            Put: {
+              TableName: this.#table,
+              Item: this.#lockItem(args.lockKey, rolloutId, args.token, args.leaseSeconds, args.now),
+              ConditionExpression: 'attribute_not_exists(pk) OR #owner = :owner OR expiresAtEpoch < :now',
+              ExpressionAttributeNames: { '#owner': 'owner' },
+              ExpressionAttributeValues: { ':owner': rolloutId, ':now': epochSeconds(args.now) },
+            },
+          },
+        ],
+      }));
+      return { ok: true, record: { ...record, token: args.token } };
+    } catch (err) {
+      const failed = canceledConditions(err);
+      if (!failed) mapAwsError(SERVICE, err);
+      const now = await this.get(rolloutId);
+      if (!now) return { ok: false, reason: 'NOT_FOUND' };
+      if (failed[0] || !isActive(now.status)) return { ok: false, reason: 'CLOSED', record: now };
+      const holder = await this.lockHolder(args.lockKey);
+      if (holder) return { ok: false, reason: 'LOCK_HELD', record: now, holder };
+      throw err;
+    }
+  }
+
+  async acquireLock(lockKey: string, owner: string, leaseSeconds: number, now: Date): Promise<BeginResult> {
+    try {
+      await this.#client.send(new PutCommand({
         TableName: this.#table,
-        Key: { pk: rolloutPk(rolloutId) },
-        UpdateExpression: expression,
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeNames: names,
-        ...(Object.keys(values).length ? { ExpressionAttributeValues: values } : {}),
+        Item: this.#lockItem(lockKey, owner, owner, leaseSeconds, now),
+        ConditionExpression: 'attribute_not_exists(pk) OR #owner = :owner OR expiresAtEpoch < :now',
+        ExpressionAttributeNames: { '#owner': 'owner' },
+        ExpressionAttributeValues: { ':owner': owner, ':now': epochSeconds(now) },
+      }));
+      return { started: true };
+    } catch (err) {
+      if (!isAwsError(err, CONDITION_FAILED)) mapAwsError(SERVICE, err);
+      const holder = await this.lockHolder(lockKey);
+      if (!holder) return this.acquireLock(lockKey, owner, leaseSeconds, now);
+      return { started: false, holder: holder.owner, expiresAt: holder.expiresAt };
+    }
+  }
+
+  async releaseLock(lockKey: string, rolloutId: string): Promise<void> {
+    try {
+      await this.#client.send(new DeleteCommand({
+        TableName: this.#table,
+        Key: { pk: lockPk(lockKey) },
+        ConditionExpression: '#owner = :owner',
+        ExpressionAttributeNames: { '#owner': 'owner' },
+        ExpressionAttributeValues: { ':owner': rolloutId },
       }));
     } catch (err) {
-      if (isAwsError(err, CONDITION_FAILED)) throw new RolloutNotFoundError(rolloutId);
+      // Not ours (taken over) or already gone: releasing is idempotent.
+      if (isAwsError(err, CONDITION_FAILED)) return;
       mapAwsError(SERVICE, err);
     }
   }
 
-
+  async lockHolder(lockKey: string): Promise<LockHolder | null> {
+    const out = await callAws(SERVICE, () => this.#client.send(new GetCommand({
+      TableName: this.#table, Key: { pk: lockPk(lockKey) }, ConsistentRead: true,
+    })));
+    const item = out.Item;
+    if (!item || typeof item.owner !== 'string') return null;
+    return { owner: item.owner, token: String(item.token ?? ''), expiresAt: String(item.expiresAt) };
+  }
 
   async requestAbort(rolloutId: string, reason: string, now: Date): Promise<void> {
     const at = now.toISOString();
-    const event: RolloutEvent = { type: 'ABORT_REQUESTED', at, reason };
-    try {
-      await this.#client.send(new UpdateCommand({
-        TableName: this.#table,
-        Key: { pk: rolloutPk(rolloutId) },
-        UpdateExpression: 'SET abortRequested = :abort, updatedAt = :at, #events = list_append(if_not_exists(#events, :empty), :events)',
-        ConditionExpression: 'attribute_exists(pk) AND #status IN (:running)',
-        ExpressionAttributeNames: { '#status': 'status', '#events': 'events' },
-        ExpressionAttributeValues: { ':abort': { at, reason }, ':at': at, ':events': [event], ':empty': [], ':running': 'RUNNING' },
-      }));
-    } catch (err) {
-      if (!isAwsError(err, CONDITION_FAILED)) mapAwsError(SERVICE, err);
-      const current = await this.get(rolloutId);
-      if (!current) throw new RolloutNotFoundError(rolloutId);
-      throw new RolloutNotRunningError(rolloutId, current.status);
-    }
+    await this.#guardedAppend(rolloutId, 'SET abortRequested = :abort, updatedAt = :at', { ':abort': { at, reason }, ':at': at },
+      'attribute_exists(pk) AND #status = :running', { type: 'ABORT_REQUESTED', at, reason }, async (current) => {
+        throw new RolloutNotRunningError(rolloutId, current.status);
+      });
   }
 
   async answerApproval(rolloutId: string, answer: ApprovalAnswer): Promise<void> {
@@ -199,25 +361,42 @@ export class DynamoRollouts implements RolloutStore {
       type: 'APPROVAL_ANSWERED', at: answer.at, stageIndex: answer.stageIndex, approved: answer.approved, by: answer.by,
       ...(answer.reason ? { reason: answer.reason } : {}),
     };
+    await this.#guardedAppend(rolloutId, 'SET approval = :answer, updatedAt = :at',
+      { ':answer': withoutUndefined(answer), ':at': answer.at, ':stage': answer.stageIndex },
+      'attribute_exists(pk) AND #status = :running AND pendingApproval.stageIndex = :stage', event, async (current) => {
+        if (current.status !== 'RUNNING') throw new RolloutNotRunningError(rolloutId, current.status);
+        throw new GateNotPendingError(rolloutId, current.pendingApproval
+          ? `at stage ${answer.stageIndex + 1} (it waits at stage ${current.pendingApproval.stageIndex + 1})`
+          : 'at any stage');
+      });
+  }
+
+  /** A person's write on a running rollout (abort, an answer), with its event; `refused` explains a failed condition. */
+  async #guardedAppend(
+    rolloutId: string, set: string, values: Record<string, unknown>, condition: string, event: RolloutEvent,
+    refused: (current: RolloutRecord) => Promise<never>,
+  ): Promise<void> {
     try {
-      await this.#client.send(new UpdateCommand({
-        TableName: this.#table,
-        Key: { pk: rolloutPk(rolloutId) },
-        UpdateExpression: 'SET approval = :answer, updatedAt = :at, #events = list_append(if_not_exists(#events, :empty), :events)',
-        ConditionExpression: 'attribute_exists(pk) AND #status = :running AND pendingApproval.stageIndex = :stage',
-        ExpressionAttributeNames: { '#status': 'status', '#events': 'events' },
-        ExpressionAttributeValues: {
-          ':answer': withoutUndefined(answer), ':at': answer.at, ':events': [withoutUndefined(event)], ':empty': [], ':running': 'RUNNING', ':stage': answer.stageIndex,
-        },
+      await this.#client.send(new TransactWriteCommand({
+        TransactItems: [
+          {
+            Update: {
+              TableName: this.#table,
+              Key: { pk: rolloutPk(rolloutId) },
+              UpdateExpression: `${set}, eventCount = if_not_exists(eventCount, :zero) + :one`,
+              ConditionExpression: condition,
+              ExpressionAttributeNames: { '#status': 'status' },
+              ExpressionAttributeValues: { ...values, ':running': 'RUNNING', ':zero': 0, ':one': 1 },
+            },
+          },
+          ...this.#eventItems(rolloutId, [withoutUndefined(event)]),
+        ],
       }));
     } catch (err) {
-      if (!isAwsError(err, CONDITION_FAILED)) mapAwsError(SERVICE, err);
+      if (!canceledConditions(err)?.[0]) mapAwsError(SERVICE, err);
       const current = await this.get(rolloutId);
       if (!current) throw new RolloutNotFoundError(rolloutId);
-      if (current.status !== 'RUNNING') throw new RolloutNotRunningError(rolloutId, current.status);
-      throw new GateNotPendingError(rolloutId, current.pendingApproval
-        ? `at stage ${answer.stageIndex + 1} (it waits at stage ${current.pendingApproval.stageIndex + 1})`
-        : 'at any stage');
+      await refused(current);
     }
   }
 
@@ -233,9 +412,29 @@ export class DynamoRollouts implements RolloutStore {
     })));
     return (out.Items ?? []).map(toRecord);
   }
+
+  async listActive(): Promise<RolloutRecord[]> {
+    const records: RolloutRecord[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const out = await callAws(SERVICE, () => this.#client.send(new QueryCommand({
+        TableName: this.#table,
+        IndexName: BY_ACTIVE_INDEX,
+        KeyConditionExpression: 'activePk = :p',
+        ExpressionAttributeValues: { ':p': ACTIVE_PARTITION },
+        ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+      })));
+      records.push(...(out.Items ?? []).map(toRecord));
+      startKey = out.LastEvaluatedKey;
+      if (!startKey) break;
+    }
+    // The index is eventually consistent: read each head again before anyone acts on it.
+    const fresh = await Promise.all(records.map((r) => this.get(r.rolloutId)));
+    return fresh.filter((r): r is RolloutRecord => r !== null && isActive(r.status));
+  }
 }
 
 function toRecord(item: Record<string, unknown>): RolloutRecord {
-  const { pk: _pk, gsi1pk: _gsi1pk, ...record } = item;
+  const { pk: _pk, gsi1pk: _gsi1pk, activePk: _activePk, ...record } = item;
   return record as unknown as RolloutRecord;
 }

@@ -2,7 +2,7 @@
  * EvidencePort on S3: one JSON object per check and one snapshot of the rollout record, under
  * the rollout's id in the stack's evidence bucket (encrypted, public access blocked, versioned):
  *
- *   rollouts/<id>/record.json           the whole RolloutRecord, as last snapshotted
+ *   rollouts/<id>/record.json           the whole RolloutHistory, as last snapshotted
  *   rollouts/<id>/checks/<nnnn>.json    check n: the raw datapoints, the judgement, when and where
  *
  * Keys depend only on the rollout id and the check's number, so a retried step overwrites the
@@ -17,7 +17,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { CheckEvidence, EvidencePort, RolloutEvidence, StoredCheck } from '../core/ports.ts';
-import type { RolloutRecord } from '../core/rollout-record.ts';
+import type { RolloutHistory } from '../core/rollout-record.ts';
 import { callAws, isAwsError } from './aws-errors.ts';
 
 const SERVICE = 'S3';
@@ -56,7 +56,7 @@ export class S3Evidence implements EvidencePort {
     await this.#put(checkKey(rolloutId, checkNo), stored);
   }
 
-  async putRecord(rolloutId: string, record: RolloutRecord): Promise<void> {
+  async putRecord(rolloutId: string, record: RolloutHistory): Promise<void> {
     await this.#put(recordKey(rolloutId), record);
   }
 
@@ -68,7 +68,7 @@ export class S3Evidence implements EvidencePort {
       for (const c of batch) if (c) checks.push(c);
     }
     checks.sort((a, b) => a.checkNo - b.checkNo);
-    return { record: await this.#get<RolloutRecord>(recordKey(rolloutId)), checks };
+    return { record: await this.#get<RolloutHistory>(recordKey(rolloutId)), checks };
   }
 
   locationOf(rolloutId: string): string {

@@ -10,13 +10,15 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Route53Client } from '@aws-sdk/client-route-53';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { CloudWatchMetrics } from '../adapters/cloudwatch-metrics.ts';
-import { DynamoLocks, DynamoRollouts } from '../adapters/dynamodb-store.ts';
+import { DynamoRollouts } from '../adapters/dynamodb-store.ts';
 import { DynamoSoakStore } from '../adapters/dynamodb-soak-store.ts';
 import { IncidentNotifier, buildIncidentTargets } from '../adapters/incident-targets.ts';
-import { Route53Traffic } from '../adapters/route53-traffic.ts';
+import { Route53Traffic, route53RegionFor } from '../adapters/route53-traffic.ts';
+import { SfnExecutions } from '../adapters/sfn-executions.ts';
 import { S3Evidence } from '../adapters/s3-evidence.ts';
 import type { Deps, IncidentPort } from '../core/ports.ts';
 import { defaultJudge } from '../core/default-judge.ts';
@@ -45,10 +47,10 @@ const clientConfig = () => ({
 const documentClient = /* @__PURE__ */ once(() =>
   DynamoDBDocumentClient.from(new DynamoDBClient(clientConfig()), { marshallOptions: { removeUndefinedValues: true } }));
 
-// Route 53 is a global service: its API lives in us-east-1 whatever the stack's region.
-export const traffic = /* @__PURE__ */ once(() => new Route53Traffic(new Route53Client({ ...clientConfig(), region: 'us-east-1' })));
+// Route 53 is a global service: its API lives in one region of the stack's partition.
+export const traffic = /* @__PURE__ */ once(() => new Route53Traffic(new Route53Client({ ...clientConfig(), region: route53RegionFor(process.env.AWS_REGION) })));
 export const metrics = /* @__PURE__ */ once(() => new CloudWatchMetrics(new CloudWatchClient(clientConfig())));
-export const locks = /* @__PURE__ */ once(() => new DynamoLocks(documentClient(), required('TABLE_NAME')));
+export const executions = /* @__PURE__ */ once(() => new SfnExecutions(new SFNClient(clientConfig())));
 export const rollouts = /* @__PURE__ */ once(() => new DynamoRollouts(documentClient(), required('TABLE_NAME')));
 export const soaks = /* @__PURE__ */ once(() => new DynamoSoakStore(documentClient(), required('TABLE_NAME')));
 /** Optional: without a bucket (tests, old stacks) only the rollout record keeps the evidence. */
@@ -67,7 +69,7 @@ export const incidents = /* @__PURE__ */ once((): IncidentPort => {
   };
 });
 
-type PortName = 'traffic' | 'metrics' | 'locks' | 'rollouts' | 'incidents' | 'soaks' | 'evidence';
+type PortName = 'traffic' | 'metrics' | 'rollouts' | 'incidents' | 'soaks' | 'evidence' | 'executions';
 
 /** A port this Lambda did not wire: using it is a bug of ours, said loudly. */
 function notWired(name: string): never {
@@ -84,7 +86,7 @@ let overrides: Partial<Deps> = {};
 export function depsWith(ports: Partial<Pick<Deps, PortName>>): Deps {
   const stackName = process.env.STACK_NAME || undefined;
   return {
-    traffic: notWired('traffic'), metrics: notWired('metrics'), locks: notWired('locks'),
+    traffic: notWired('traffic'), metrics: notWired('metrics'),
     rollouts: notWired('rollouts'), incidents: notWired('incidents'),
     ...ports,
     judge: defaultJudge,
@@ -101,7 +103,7 @@ export function depsWith(ports: Partial<Pick<Deps, PortName>>): Deps {
 /** Every port wired (tests and tools that run several steps in one process). */
 export function awsDeps(): Deps {
   return depsWith({
-    traffic: traffic(), metrics: metrics(), locks: locks(), rollouts: rollouts(), incidents: incidents(), soaks: soaks(), evidence: evidence(),
+    traffic: traffic(), metrics: metrics(), rollouts: rollouts(), incidents: incidents(), soaks: soaks(), evidence: evidence(), executions: executions(),
   });
 }
 

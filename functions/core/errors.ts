@@ -39,6 +39,18 @@ export class LockLostError extends Error {
   }
 }
 
+/**
+ * The caller may no longer move this rollout's traffic: the record is closed or was taken over (by
+ * the safety net or the reconciler), or the lock belongs to another token. A redriven or stale
+ * execution gets this and changes nothing. Not retried.
+ */
+export class FencedOutError extends Error {
+  constructor(rolloutId: string, detail: string) {
+    super(`Rollout ${rolloutId} is not this execution's to move any more: ${detail}`);
+    this.name = 'FencedOut';
+  }
+}
+
 /** An AWS API asked us to slow down or to retry later. Step Functions retries it with backoff. */
 export class ThrottledError extends Error {
   constructor(service: string, cause: unknown) {

@@ -28,7 +28,7 @@ export const evidenceNote = (now: Date, what: string): RolloutEvent =>
 export async function snapshotRecord(rolloutId: string, deps: Deps, when: string): Promise<void> {
   if (!deps.evidence) return;
   const stored = await storeEvidence(deps, `the record ${when}`, async (evidence) => {
-    const record = await deps.rollouts.get(rolloutId);
+    const record = await deps.rollouts.history(rolloutId);
     if (record) await evidence.putRecord(rolloutId, record);
   });
   if (!stored) await deps.rollouts.update(rolloutId, {}, [evidenceNote(deps.clock.now(), `the record ${when}`)]).catch(() => undefined);

@@ -1,6 +1,6 @@
 /**
  * Opens the incident of a rollback at least once and, in the normal course, exactly once: the
- * record's `incidentOpened` is set only after delivery, so a step that dies before delivering
+ * record's `incident` is set only after delivery, so a step that dies before delivering
  * retries it; one that dies after delivering but before recording re-sends the same incident
  * (same dedup key, which PagerDuty and OpsCenter collapse and SNS subscribers can use).
  */
@@ -13,7 +13,7 @@ export async function openIncidentOnce(deps: Deps, args: {
   rolloutId: string; config: RolloutConfig; decision: Decision; executionArn?: string;
 }): Promise<void> {
   const record = await deps.rollouts.get(args.rolloutId);
-  if (record?.incidentOpened) return;
+  if (record?.incident) return;
   const incident = buildIncident({
     rolloutId: args.rolloutId, service: args.config.name, target: targetKey(args.config.target), decision: args.decision,
     consoleLink: args.executionArn && deps.consoleLink ? deps.consoleLink(args.executionArn) : undefined,
@@ -23,5 +23,6 @@ export async function openIncidentOnce(deps: Deps, args: {
   const deliveries = await deps.incidents.open(incident, args.config.incident);
   const failed = deliveries.filter((d) => !d.ok);
   if (failed.length) deps.log.error('incident delivery failed on some targets', { failed });
-  await deps.rollouts.update(args.rolloutId, { incidentOpened: true }, [{ type: 'INCIDENT', at: deps.clock.now().toISOString(), deliveries }]);
+  const at = deps.clock.now().toISOString();
+  await deps.rollouts.update(args.rolloutId, { incident: { dedupKey: incident.dedupKey, openedAt: at, deliveries } }, [{ type: 'INCIDENT', at, deliveries }]);
 }

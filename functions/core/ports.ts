@@ -4,29 +4,13 @@
  * in memory. Nothing here imports AWS.
  */
 import type { RolloutConfig, RolloutMetric, Target } from './config.ts';
+import type { TrafficRouter } from './router.ts';
 import type { Judge, Judgement, MetricWindow } from './judge.ts';
 import type { Incident, IncidentChange, IncidentDelivery } from './incident.ts';
-import type { ApprovalAnswer, RolloutEvent, RolloutRecord } from './rollout-record.ts';
+import type { ApprovalAnswer, RolloutEvent, RolloutHistory, RolloutRecord } from './rollout-record.ts';
 
-export interface WeightedRecord {
-  setIdentifier: string;
-  weight: number;
-  ttl: number;
-}
-
-export interface Weights {
-  baseline: number;
-  canary: number;
-}
-
-export interface TrafficPort {
-  /** The two weighted records of the target; null where a record does not exist. */
-  readRecords(target: Target): Promise<{ baseline: WeightedRecord | null; canary: WeightedRecord | null }>;
-  /** Sets both weights in one atomic change batch; returns the change id to poll. */
-  setWeights(target: Target, weights: Weights): Promise<{ changeId: string }>;
-  /** True once the change has propagated to all authoritative servers (INSYNC). */
-  isInSync(changeId: string): Promise<boolean>;
-}
+/** The traffic target's router (Route 53 weighted records, an ALB, a Lambda alias, an AppConfig flag). */
+export type TrafficPort = TrafficRouter<Target>;
 
 export interface MetricRange {
   start: Date;
@@ -42,21 +26,64 @@ export interface MetricsPort {
   fetchWindow(metrics: RolloutMetric[], range: MetricRange): Promise<MetricWindow>;
 }
 
-export type LockResult = { acquired: true } | { acquired: false; holder: string; expiresAt: string };
-
-export interface LockPort {
-  /** Takes the lock, or renews it when `owner` already holds it; a lock past its lease is taken over. */
-  acquire(key: string, owner: string, leaseSeconds: number, now: Date): Promise<LockResult>;
-  /** Releases the lock if `owner` holds it; a no-op otherwise (safe to call twice). */
-  release(key: string, owner: string): Promise<void>;
+/** Who holds a traffic target's lock. */
+export interface LockHolder {
+  owner: string;
+  token: string;
+  expiresAt: string;
 }
 
+export type BeginResult = { started: true } | { started: false; holder: string; expiresAt: string };
+
+export type TakeOverResult =
+  | { ok: true; record: RolloutRecord }
+  /** The record is closed already (PROMOTED / ROLLED_BACK): nothing to take over. */
+  | { ok: false; reason: 'CLOSED'; record: RolloutRecord }
+  /** Another rollout holds the target's lock: its traffic is not ours to touch. */
+  | { ok: false; reason: 'LOCK_HELD'; record: RolloutRecord; holder: LockHolder }
+  | { ok: false; reason: 'NOT_FOUND' };
+
+/**
+ * Rollout records and the traffic-target locks (one DynamoDB table in AWS). A lock is per traffic
+ * target and carries the owning rollout and its fencing token; the record carries the same token.
+ * `fence` proves, in one conditional write that also renews the lease, that the caller may still
+ * move the rollout's traffic; a stale caller (a redriven execution, a late Lambda, a superseded
+ * workflow) gets FencedOut and moves nothing.
+ */
 export interface RolloutStore {
-  /** Creates the record; a second call with the same id is a no-op (idempotent). */
-  create(record: RolloutRecord): Promise<void>;
+  /**
+   * Takes the target's lock and creates the record, in one transaction. Refused with the holder when
+   * another rollout holds the lock and its lease runs. Idempotent for the same rollout and token.
+   */
+  begin(record: RolloutRecord, events: RolloutEvent[], lock: { key: string; leaseSeconds: number; now: Date }): Promise<BeginResult>;
+  /** The head of the record (no events). */
   get(rolloutId: string): Promise<RolloutRecord | null>;
-  /** Merges fields into the record and appends events (in one write). */
-  update(rolloutId: string, patch: Partial<RolloutRecord>, events?: RolloutEvent[]): Promise<void>;
+  /** The head with every event, oldest first. */
+  history(rolloutId: string): Promise<RolloutHistory | null>;
+  /** The events after `cursor` (opaque; from the previous call), oldest first: what `canary watch` follows. */
+  events(rolloutId: string, cursor?: string): Promise<{ events: RolloutEvent[]; cursor?: string }>;
+  /**
+   * Succeeds only if the record is RUNNING with `token` and the target's lock is this rollout's with
+   * `token`; renews the lease in the same write. Throws FencedOut otherwise.
+   */
+  fence(rolloutId: string, fence: { lockKey: string; token: string; leaseSeconds: number; now: Date }): Promise<void>;
+  /**
+   * Merges fields into the head and appends events, in one transaction. With `token`, only while the
+   * record still carries that token (FencedOut otherwise). A field set to undefined is removed.
+   */
+  update(rolloutId: string, patch: Partial<RolloutRecord>, events?: RolloutEvent[], options?: { token?: string }): Promise<void>;
+  /**
+   * Takes a rollout over to finish it (the safety net, the reconciler): sets a new token on the
+   * record and on the lock, if the record is still active and the lock is free, expired or this
+   * rollout's. Stale holders of the old token are fenced out from then on.
+   */
+  takeOver(rolloutId: string, args: { lockKey: string; token: string; leaseSeconds: number; now: Date }): Promise<TakeOverResult>;
+  /** Takes a target's lock for an owner that is not a rollout (a soak check's post-promotion rollback). */
+  acquireLock(lockKey: string, owner: string, leaseSeconds: number, now: Date): Promise<BeginResult>;
+  /** Releases the target's lock if this rollout holds it; a no-op otherwise (safe to call twice). */
+  releaseLock(lockKey: string, rolloutId: string): Promise<void>;
+  /** Who holds the target's lock (an expired lease included), or null. */
+  lockHolder(lockKey: string): Promise<LockHolder | null>;
   /**
    * Answers the manual gate of `stageIndex`; refused (RolloutNotRunning / GateNotPending) when
    * the rollout is not running or is not waiting at that gate.
@@ -65,6 +92,20 @@ export interface RolloutStore {
   /** Asks a running rollout to roll back at its next step. */
   requestAbort(rolloutId: string, reason: string, now: Date): Promise<void>;
   list(limit: number): Promise<RolloutRecord[]>;
+  /** Every rollout still RUNNING or ROLLING_BACK, oldest first: what the reconciler sweeps. */
+  listActive(): Promise<RolloutRecord[]>;
+}
+
+/** A Step Functions execution as the reconciler and the safety net see it. */
+export interface ExecutionStatus {
+  status: 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED' | 'PENDING_REDRIVE' | 'NOT_FOUND';
+  stopDate?: string;
+  error?: string;
+  cause?: string;
+}
+
+export interface ExecutionsPort {
+  describe(executionArn: string): Promise<ExecutionStatus>;
 }
 
 export interface IncidentPort {
@@ -114,6 +155,8 @@ export interface SoakStore {
 
 export interface Clock {
   now(): Date;
+  /** Waits (a simulated clock moves instead); the safety net waits for a stopped execution's last Lambda to land. */
+  sleep?(ms: number): Promise<void>;
 }
 
 /** Structured logger (Powertools Logger fits). */
@@ -151,8 +194,8 @@ export interface StoredCheck extends CheckEvidence {
 
 /** Everything stored about a rollout: what a report is built from. */
 export interface RolloutEvidence {
-  /** The latest snapshot of the rollout record (null when none was stored). */
-  record: RolloutRecord | null;
+  /** The latest snapshot of the rollout record with its events (null when none was stored). */
+  record: RolloutHistory | null;
   checks: StoredCheck[];
 }
 
@@ -163,7 +206,7 @@ export interface RolloutEvidence {
 export interface EvidencePort {
   putCheck(rolloutId: string, checkNo: number, check: CheckEvidence): Promise<void>;
   /** A snapshot of the whole record (taken before a rollback touches traffic, and at the end). */
-  putRecord(rolloutId: string, record: RolloutRecord): Promise<void>;
+  putRecord(rolloutId: string, record: RolloutHistory): Promise<void>;
   getRollout(rolloutId: string): Promise<RolloutEvidence>;
   /** Where a person finds the rollout's evidence (a console link or a URI), for incidents. */
   locationOf?(rolloutId: string): string;
@@ -172,8 +215,9 @@ export interface EvidencePort {
 export interface Deps {
   traffic: TrafficPort;
   metrics: MetricsPort;
-  locks: LockPort;
   rollouts: RolloutStore;
+  /** Step Functions executions (the safety net and the reconciler ask whether one still runs). */
+  executions?: ExecutionsPort;
   incidents: IncidentPort;
   judge: Judge;
   clock: Clock;

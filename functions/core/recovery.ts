@@ -14,7 +14,7 @@ import { buildIncident, type IncidentChange, type IncidentDelivery } from './inc
 import type { Judgement, Verdict } from './judge.ts';
 import type { Deps } from './ports.ts';
 import type { Decision, RolloutRecord } from './rollout-record.ts';
-import type { Next, RolloutState } from './rollout-steps.ts';
+import type { RolloutState } from './rollout-steps.ts';
 
 export type RecoveryNext = 'WAIT_RECOVERY' | 'DONE';
 
@@ -34,8 +34,8 @@ export interface RecoveryProgress {
   detail?: string;
 }
 
-/** The workflow's state with the recovery watch's progress; `next` adds WAIT_RECOVERY and DONE. */
-export type RecoveryState = Omit<RolloutState, 'next'> & { next: Next | RecoveryNext; recovery?: RecoveryProgress };
+/** The workflow's state with the recovery watch's progress. */
+export type RecoveryState = RolloutState & { recovery?: RecoveryProgress };
 
 export const DEFAULT_RECOVERY = { watchSeconds: 900, checkIntervalSeconds: 60 } as const;
 /** CloudWatch needs up to a minute after a period ends to aggregate it. */
@@ -50,10 +50,7 @@ const minutes = (ms: number) => `${Math.round(ms / 60_000)} min`;
 /** When the rollback's weight change (canary 0) reached INSYNC. */
 function rollbackInSyncAt(state: RecoveryState, record: RolloutRecord | null): string | undefined {
   if (state.phase === 'ROLLING_BACK' && state.change?.inSyncAt) return state.change.inSyncAt;
-  const events = record?.events ?? [];
-  const lastSet = [...events].reverse().find((e) => e.type === 'WEIGHTS_SET' && e.canary === 0);
-  if (lastSet?.type !== 'WEIGHTS_SET') return undefined;
-  return events.find((e) => e.type === 'IN_SYNC' && e.changeId === lastSet.changeId)?.at;
+  return record?.lastChange?.canary === 0 ? record.lastChange.inSyncAt : undefined;
 }
 
 /**
@@ -69,9 +66,7 @@ export function recoveryWindow(since: Date, now: Date, periodSeconds: number, lo
 }
 
 function lastIncidentDeliveries(record: RolloutRecord | null): IncidentDelivery[] {
-  const opened = (record?.events ?? []).filter((e) => e.type === 'INCIDENT');
-  const last = opened.at(-1);
-  return last?.type === 'INCIDENT' ? last.deliveries : [];
+  return record?.incident?.deliveries ?? [];
 }
 
 export async function verifyRecovery(state: RecoveryState, deps: Deps): Promise<RecoveryState> {
@@ -84,15 +79,14 @@ export async function verifyRecovery(state: RecoveryState, deps: Deps): Promise<
   if (settings.watchSeconds === 0) return notWatched('recovery.watchSeconds is 0');
 
   const record = await deps.rollouts.get(state.rolloutId);
-  const ended = record?.events.find((e) => e.type === 'RECOVERED' || e.type === 'ESCALATED');
-  if (ended && (ended.type === 'RECOVERED' || ended.type === 'ESCALATED')) {
+  if (record?.recovery) {
     // A retry of a step that already ended the watch.
-    return done({ since: iso(now), deadline: iso(now), checks: 0, ...state.recovery, outcome: ended.type, window: ended.window });
+    return done({ since: iso(now), deadline: iso(now), checks: 0, ...state.recovery, outcome: record.recovery.outcome });
   }
-  if (record && !record.incidentOpened) return notWatched('no incident was opened (the rollback was asked for by a person)');
+  if (record && !record.incident) return notWatched('no incident was opened (the rollback was asked for by a person)');
 
   const inSyncAt = rollbackInSyncAt(state, record) ?? iso(now);
-  const since = state.recovery?.since ?? iso(addSeconds(new Date(inSyncAt), state.ttlSeconds ?? 60));
+  const since = state.recovery?.since ?? iso(addSeconds(new Date(inSyncAt), state.settleSeconds ?? 60));
   const deadline = state.recovery?.deadline ?? iso(addSeconds(new Date(inSyncAt), settings.watchSeconds));
   const period = state.config.analysisPeriodSeconds;
   const lookback = Math.max(MIN_WINDOW_PERIODS * period, settings.checkIntervalSeconds);
@@ -152,5 +146,5 @@ async function endWatch(
   const failed = deliveries.filter((d) => !d.ok);
   if (failed.length) deps.log.error(`incident ${change.kind} update failed on some targets`, { failed });
   const kind = change.kind === 'RECOVERED' ? 'RECOVERED' : 'ESCALATED';
-  await deps.rollouts.update(state.rolloutId, { updatedAt: change.at }, [{ type: kind, at: change.at, reasons, window, deliveries }]);
+  await deps.rollouts.update(state.rolloutId, { updatedAt: change.at, recovery: { outcome: kind, at: change.at } }, [{ type: kind, at: change.at, reasons, window, deliveries }]);
 }

@@ -11,10 +11,10 @@
 import type { JudgeMetric } from './config.ts';
 import { formatValue, isRatioSeries, type MetricVerdict, type Series, type Verdict } from './judge.ts';
 import type { StoredCheck } from './ports.ts';
-import type { Decision, DecisionTrigger, RolloutEvent, RolloutRecord } from './rollout-record.ts';
+import type { Decision, DecisionTrigger, RolloutEvent, RolloutHistory } from './rollout-record.ts';
 
 export interface ReportInput {
-  record: RolloutRecord;
+  record: RolloutHistory;
   /** The stored checks (raw windows and judgements); none for a rollout without evidence. */
   checks?: StoredCheck[];
   /** The metrics' definitions; default: the record's config. */
@@ -163,7 +163,7 @@ export interface ReportModel {
   rolloutId: string;
   name: string;
   targetKey: string;
-  status: RolloutRecord['status'];
+  status: RolloutHistory['status'];
   outcome: Decision['outcome'] | null;
   startedAt: string;
   /** Last event (or the record's last update). */
@@ -302,7 +302,7 @@ function stageSpans(events: RolloutEvent[], checks: CheckRow[], endAt: string): 
   });
 }
 
-function timelineOf(record: RolloutRecord, checks: CheckRow[], metricsByName: Map<string, JudgeMetric>): TimelineEntry[] {
+function timelineOf(record: RolloutHistory, checks: CheckRow[], metricsByName: Map<string, JudgeMetric>): TimelineEntry[] {
   const start = record.startedAt;
   const setAt = new Map<string, string>();
   let checkIndex = 0;
@@ -379,7 +379,7 @@ function firedOf(v: MetricVerdict, unit: JudgeMetric['unit']): FiredThreshold {
   };
 }
 
-function summaryOf(record: RolloutRecord, decision: Decision, checks: CheckRow[], metrics: MetricReport[]): PostIncidentSummary {
+function summaryOf(record: RolloutHistory, decision: Decision, checks: CheckRow[], metrics: MetricReport[]): PostIncidentSummary {
   const events = record.events;
   const trigger = inferTrigger(decision);
   const sets = events.filter((e): e is WeightsEvent => e.type === 'WEIGHTS_SET');
@@ -408,6 +408,8 @@ function summaryOf(record: RolloutRecord, decision: Decision, checks: CheckRow[]
       case 'APPROVAL_TIMEOUT': return 'the manual gate timing out without an answer';
       case 'SAFETY_NET': return 'the safety net (the execution had ended without finishing)';
       case 'ERROR': return 'a failure of the workflow (it rolls back to be safe)';
+      case 'MANUAL_ROLLBACK': return 'a read-back of the traffic target: a person had set the canary to 0 %';
+      case 'DRIFT': return 'a read-back of the traffic target: it had changed outside the rollout';
     }
   })();
 
@@ -428,6 +430,8 @@ function summaryOf(record: RolloutRecord, decision: Decision, checks: CheckRow[]
     ABORTED: 'a person aborted it',
     REJECTED: 'a person rejected the next stage',
     APPROVAL_TIMEOUT: 'a manual gate got no answer in time',
+    MANUAL_ROLLBACK: 'a person set the canary to 0 % by hand',
+    DRIFT: 'the traffic target was changed outside the rollout',
     SAFETY_NET: 'its execution ended without finishing',
     ERROR: 'the workflow failed and rolled back to be safe',
   }[trigger];

@@ -1,12 +1,33 @@
-/** The durable record of a rollout: what was decided, when, and why. Stored by RolloutStore. */
+/**
+ * The durable record of a rollout: what was decided, when, and why. Stored by RolloutStore as a
+ * small head item whose size does not grow with the rollout's length (DynamoDB refuses items over
+ * 400 KB), and an append-only list of events, each its own item. A person, the CLI and reports read
+ * the head plus the events (`RolloutHistory`); the steps only ever read the head.
+ */
 import type { MetricVerdict, Verdict } from './judge.ts';
 import type { IncidentDelivery } from './incident.ts';
 import type { RolloutConfig } from './config.ts';
+import type { RouterDefinition } from './router.ts';
 
+/**
+ * RUNNING: forward (shifting, baking, checking, waiting at a gate). ROLLING_BACK: the baseline is
+ * being (or has been) restored and the rollout not yet closed. PROMOTED / ROLLED_BACK: closed.
+ * ROLLBACK_FAILED is no longer written (a rollback is retried until it lands) but old records may hold it.
+ */
 export type RolloutStatus = 'RUNNING' | 'ROLLING_BACK' | 'PROMOTED' | 'ROLLED_BACK' | 'ROLLBACK_FAILED';
 
-/** What made the decision: the judge, a failure of ours, or a person. */
-export type DecisionTrigger = 'VERDICT' | 'ERROR' | 'ABORTED' | 'REJECTED' | 'APPROVAL_TIMEOUT' | 'SAFETY_NET';
+export const ACTIVE_STATUSES: readonly RolloutStatus[] = ['RUNNING', 'ROLLING_BACK'];
+export const isActive = (status: RolloutStatus) => ACTIVE_STATUSES.includes(status);
+
+/**
+ * What made the decision: the judge, a failure of ours, a person (abort, reject, a manual rollback
+ * of the weights), a change made outside the rollout (drift), or the safety net / reconciler.
+ */
+export type DecisionTrigger =
+  | 'VERDICT' | 'ERROR' | 'ABORTED' | 'REJECTED' | 'APPROVAL_TIMEOUT' | 'SAFETY_NET' | 'MANUAL_ROLLBACK' | 'DRIFT';
+
+/** Rollbacks a person asked for: they open no incident (the person knows why). */
+export const PERSON_TRIGGERS: readonly DecisionTrigger[] = ['ABORTED', 'REJECTED', 'MANUAL_ROLLBACK'];
 
 export interface Decision {
   outcome: 'PROMOTED' | 'ROLLED_BACK';
@@ -19,11 +40,26 @@ export interface Decision {
   failing: MetricVerdict[];
 }
 
+/** One check as the record's events keep it: verdicts and values, not the raw datapoints (those are evidence). */
+export interface CheckEvent {
+  type: 'CHECK';
+  at: string;
+  stageIndex: number;
+  weight: number;
+  verdict: Verdict;
+  /** A check while the stage bakes: only a confident failure acts on it. */
+  duringBake?: boolean;
+  /** A check while the weight is held (a manual gate waiting): it may roll back, never advance. */
+  hold?: boolean;
+  window: { start: string; end: string };
+  metrics: Pick<MetricVerdict, 'name' | 'verdict' | 'reason' | 'canaryValue' | 'baselineValue'>[];
+}
+
 export type RolloutEvent =
   | { type: 'STARTED'; at: string; stages: number[] }
   | { type: 'WEIGHTS_SET'; at: string; canary: number; baseline: number; changeId: string; stageIndex: number }
   | { type: 'IN_SYNC'; at: string; changeId: string; canary: number }
-  | { type: 'CHECK'; at: string; stageIndex: number; weight: number; verdict: Verdict; duringBake?: boolean; window: { start: string; end: string }; metrics: Pick<MetricVerdict, 'name' | 'verdict' | 'reason' | 'canaryValue' | 'baselineValue'>[] }
+  | CheckEvent
   | { type: 'DECISION'; at: string; decision: Decision }
   | { type: 'INCIDENT'; at: string; deliveries: IncidentDelivery[] }
   | { type: 'ABORT_REQUESTED'; at: string; reason: string }
@@ -33,6 +69,8 @@ export type RolloutEvent =
   | { type: 'RECOVERED'; at: string; reasons: string[]; window: { start: string; end: string }; deliveries: IncidentDelivery[] }
   /** After a rollback, the baseline stayed unhealthy until the watch ended: the incident was escalated. */
   | { type: 'ESCALATED'; at: string; reasons: string[]; window: { start: string; end: string }; deliveries: IncidentDelivery[] }
+  /** The traffic target was found changed outside the rollout (weights, a record, the TTL). */
+  | { type: 'DRIFT'; at: string; expectedCanary: number; foundCanary: number | null; problems: string[] }
   | { type: 'NOTE'; at: string; message: string };
 
 export interface ApprovalAnswer {
@@ -43,12 +81,34 @@ export interface ApprovalAnswer {
   at: string;
 }
 
+/** The last weight change submitted to the router, and when it was in effect everywhere. */
+export interface WeightChangeRef {
+  id: string;
+  canary: number;
+  submittedAt: string;
+  inSyncAt?: string;
+}
+
+export interface IncidentRef {
+  dedupKey: string;
+  openedAt: string;
+  deliveries: IncidentDelivery[];
+}
+
+/** The head of a rollout's record: bounded in size whatever the rollout's length. */
 export interface RolloutRecord {
   rolloutId: string;
   name: string;
   targetKey: string;
+  /** The rollout's (parent) execution: what a pipeline and `canary status` follow. */
   executionArn?: string;
   status: RolloutStatus;
+  /**
+   * Fencing token of whoever may move this rollout's traffic now: the workflow's at preflight, the
+   * safety net's or the reconciler's once they take the rollout over. A step carrying another token
+   * is stale (a redriven execution, a late Lambda) and may not move traffic.
+   */
+  token?: string;
   startedAt: string;
   updatedAt: string;
   stageIndex: number;
@@ -59,8 +119,24 @@ export interface RolloutRecord {
   pendingApproval?: { stageIndex: number; weight: number; requestedAt: string; deadline: string };
   /** The latest answer to a manual gate. */
   approval?: ApprovalAnswer;
-  incidentOpened?: boolean;
-  /** The resolved config, so the safety net can finish a rollout whose execution died. */
+  /** The incident of an automatic rollback, once delivered. */
+  incident?: IncidentRef;
+  /** The resolved config, so the safety net and the reconciler can finish a rollout whose execution died. */
   config?: RolloutConfig;
+  /** The traffic target as preflight read it: what a rollback restores. */
+  routerDefinition?: RouterDefinition;
+  /** The last weight change (the rollback's, once there is one). */
+  lastChange?: WeightChangeRef;
+  /** Checks made so far, and the last one's verdicts. */
+  checkCount?: number;
+  lastCheck?: CheckEvent;
+  /** How the recovery watch after a rollback ended. */
+  recovery?: { outcome: 'RECOVERED' | 'ESCALATED'; at: string };
+  /** Events appended so far (each stored as its own item). */
+  eventCount?: number;
+}
+
+/** A rollout's head with all its events, oldest first: what reports, `watch` and the simulator show. */
+export interface RolloutHistory extends RolloutRecord {
   events: RolloutEvent[];
 }

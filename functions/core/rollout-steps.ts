@@ -1,47 +1,88 @@
 /**
- * The rollout's steps, one per Task state of `statemachines/rollout.asl.json`. Each takes the
+ * The rollout's steps, one per Task state of the workflow (statemachines/rollout.asl.json runs
+ * Preflight, then the rollout in segments: statemachines/rollout-segment.asl.json). Each takes the
  * state the workflow carries and the ports, and returns the next state; `next` is what the
- * workflow's Choice states branch on, and `wait.until` what its Wait states wait for.
- * Every step is safe to run twice with the same input.
+ * workflow's Choice states branch on, `wait.until` what its Wait states wait for. Every step is
+ * safe to run twice with the same input.
+ *
+ * What keeps traffic safe whatever happens:
+ * - Fencing: every forward step first proves, in one conditional write that renews the lease, that
+ *   the record is RUNNING, carries this execution's token, and that the target's lock is this
+ *   rollout's with that token (RolloutStore.fence). A redriven or stale execution is fenced out and
+ *   moves nothing; so is one whose rollout the safety net or the reconciler took over.
+ * - Forward shifts are compare-and-set on the router (the weights must still be the ones we set),
+ *   after reading the target back: a person's change, a deleted record or a raised TTL is noticed
+ *   before anything moves and at every check (drift).
+ * - A rollback restores traffic first and writes the record, the evidence and the incident after;
+ *   none of those writes can keep traffic from going back to the baseline.
+ * - Waits are capped (MAX_WAIT_SECONDS) and every step renews the lease, so the lease always
+ *   covers the longest wait the workflow makes.
+ * - Bounded state: the record's head and the carried state stay small however long the rollout
+ *   runs; each segment (child execution) ends after SEGMENT_MAX_STEPS steps and hands over.
  */
 import { parseRolloutConfig, targetKey, type RolloutConfig } from './config.ts';
-import { LockHeldError, LockLostError, PreflightError, TrafficStateError } from './errors.ts';
+import { LockHeldError, PreflightError, ThrottledError, TrafficStateError } from './errors.ts';
 import { judgeBaselineAlone } from './baseline-health.ts';
 import { openIncidentOnce } from './open-incident.ts';
 import { verifyRecovery } from './recovery.ts';
-import type { MetricVerdict } from './judge.ts';
+import type { Judgement, MetricVerdict } from './judge.ts';
 import type { Deps } from './ports.ts';
-import type { Decision, RolloutEvent, RolloutRecord } from './rollout-record.ts';
+import { PERSON_TRIGGERS, isActive, type CheckEvent, type Decision, type RolloutEvent, type RolloutRecord } from './rollout-record.ts';
+import type { RouterDefinition, RouterReading } from './router.ts';
 import { decideAfterCheck, type StageCounters } from './decision.ts';
 import { evidenceNote, snapshotRecord, storeEvidence } from './evidence.ts';
 
-export type Next = 'SHIFT' | 'AWAIT_APPROVAL' | 'WAIT_SYNC' | 'BAKE' | 'ANALYZE' | 'ROLLBACK' | 'CONCLUDE';
+export type Next = 'SHIFT' | 'AWAIT_APPROVAL' | 'WAIT_SYNC' | 'ANALYZE' | 'ROLLBACK' | 'CONCLUDE' | 'WAIT_RECOVERY' | 'DONE';
+
+/** Where the current segment (child execution) stands; the parent starts each with iterations 0. */
+export interface SegmentProgress {
+  /** Segment number, from 1 (the parent's NextSegment state counts them). */
+  no: number;
+  /** Steps run in this segment. */
+  iterations: number;
+  /** When this segment's first step ran. */
+  startedAt?: string;
+  /** Set once the segment should end and the parent start the next one. */
+  handOver: boolean;
+}
 
 export interface RolloutState {
   rolloutId: string;
   executionArn?: string;
+  /** The fencing token this execution moves traffic with (see RolloutStore.fence). */
+  token: string;
   config: RolloutConfig;
+  /** The traffic target as preflight read it: what a rollback restores. */
+  routerDefinition: RouterDefinition;
   stageIndex: number;
   /** Canary weight (percent) set or being set. */
   weight: number;
   phase: 'FORWARD' | 'ROLLING_BACK';
   next: Next;
-  change?: { id: string; submittedAt: string; inSyncAt?: string };
-  /** Start of the current stage's analysis window (INSYNC + one TTL). */
+  change?: { id: string; submittedAt: string; inSyncAt?: string; polls?: number };
+  /** Start of the current stage's analysis window (in sync + the router's settle time). */
   analysisStart?: string;
+  /** When the next check of the stage is due (waits are capped, so a step may wake before it). */
+  nextCheckAt?: string;
   counters: StageCounters;
   wait: { until: string };
   /** Stages whose manual gate a person approved. */
   approvedStages?: number[];
   /** When the pending manual gate gives up and rolls back. */
   approvalDeadline?: string;
-  ttlSeconds: number;
+  /** Seconds clients may keep the previous split after a change is in sync (Route 53: the TTL). */
+  settleSeconds: number;
+  /** When the target was last read back for drift, and the back-off after a throttled read. */
+  drift?: { lastReadAt?: string; backoffSeconds?: number };
   decision?: Decision;
-  outcome?: 'PROMOTED' | 'ROLLED_BACK';
+  outcome?: 'PROMOTED' | 'ROLLED_BACK' | 'SUPERSEDED';
   /** The decision in one line (the execution's failure cause on a rollback). */
   summary?: string;
   /** Set by the workflow's Catch when a step failed unexpectedly. */
   error?: { Error: string; Cause: string };
+  segment: SegmentProgress;
+  /** Prefix of the segment executions' names (execution names are at most 80 characters). */
+  segmentPrefix: string;
 }
 
 export interface PreflightInput {
@@ -51,17 +92,47 @@ export interface PreflightInput {
 
 /** How long after a period ends CloudWatch has its datapoints aggregated. */
 export const CLOUDWATCH_DELAY_SECONDS = 60;
-
 /** How often a manual gate looks for an answer. */
 export const APPROVAL_POLL_SECONDS = 30;
-
-/** How long to wait between two polls of a Route 53 change, and how long before giving up. */
-export const SYNC_POLL_SECONDS = 10;
+/** First poll of a weight change, and the cap of the polls' back-off (with jitter). */
+export const SYNC_POLL_SECONDS = 15;
+export const SYNC_POLL_MAX_SECONDS = 60;
+/** A change still PENDING this long after it was submitted is a failure (throttled polls do not count). */
 export const SYNC_TIMEOUT_SECONDS = 900;
+/** No Wait of the workflow is longer: a step wakes at least this often, renews the lease and waits again. */
+export const MAX_WAIT_SECONDS = 3600;
+/** Added to the longest wait for the lease: retries, a segment hand-over, a slow Lambda. */
+export const LEASE_MARGIN_SECONDS = 900;
+/** Steps a segment runs before it hands over to the next one (about 9 history events each, 25,000 at most). */
+export const SEGMENT_MAX_STEPS = 1000;
+/** ...or after this long, so a segment's TimeoutSeconds is never near. */
+export const SEGMENT_MAX_SECONDS = 7 * 86_400;
+/** How long the drift read-back backs off at most after a throttled read (it never fails a check). */
+export const DRIFT_BACKOFF_MAX_SECONDS = 600;
 
 const iso = (d: Date) => d.toISOString();
 const addSeconds = (d: Date, s: number) => new Date(d.getTime() + s * 1000);
 const zeroCounters = (): StageCounters => ({ passed: 0, failed: 0, inconclusive: 0 });
+
+/** The lease of the traffic target's lock: longer than any wait between two steps. */
+export function leaseSeconds(config: RolloutConfig): number {
+  return Math.max(config.lockLeaseSeconds, MAX_WAIT_SECONDS + LEASE_MARGIN_SECONDS);
+}
+
+/** A wait that ends at `due`, but no later than MAX_WAIT_SECONDS from now. */
+function cappedWait(now: Date, due: Date): { until: string } {
+  return { until: iso(new Date(Math.min(due.getTime(), now.getTime() + MAX_WAIT_SECONDS * 1000))) };
+}
+
+/**
+ * A deterministic jitter in [0.5, 1) from the rollout id and a counter: rollouts started together
+ * stop polling in lock step, and a simulation stays reproducible.
+ */
+export function jitter(rolloutId: string, n: number): number {
+  let h = 2166136261 ^ n;
+  for (let i = 0; i < rolloutId.length; i++) h = Math.imul(h ^ rolloutId.charCodeAt(i), 16777619);
+  return 0.5 + ((h >>> 0) % 1000) / 2000;
+}
 
 function rolloutIdOf(input: PreflightInput, deps: Deps): string {
   const name = input.execution?.name;
@@ -70,12 +141,20 @@ function rolloutIdOf(input: PreflightInput, deps: Deps): string {
   return `local-${deps.clock.now().getTime()}`;
 }
 
+/** Segment execution names: `<prefix>-<n>`, at most 80 characters, distinct per rollout id. */
+export function segmentPrefixOf(rolloutId: string): string {
+  if (rolloutId.length <= 70) return rolloutId;
+  let h = 2166136261;
+  for (let i = 0; i < rolloutId.length; i++) h = Math.imul(h ^ rolloutId.charCodeAt(i), 16777619);
+  return `${rolloutId.slice(0, 61)}-${(h >>> 0).toString(36).padStart(7, '0').slice(0, 8)}`;
+}
+
 /** Judges the baseline alone against the absolute thresholds, over the last bake period. */
 async function checkBaselineHealth(config: RolloutConfig, deps: Deps): Promise<MetricVerdict[]> {
   const now = deps.clock.now();
   const period = config.analysisPeriodSeconds;
   const end = new Date(Math.floor(now.getTime() / 1000 / period) * period * 1000 - period * 1000);
-  const start = addSeconds(end, -Math.max(config.bakeSeconds, 5 * period));
+  const start = addSeconds(end, -Math.max(Math.min(config.bakeSeconds, 3600), 5 * period));
   const window = await deps.metrics.fetchWindow(config.metrics, { start, end, periodSeconds: period });
   return judgeBaselineAlone(config.metrics, window, deps.judge).metrics;
 }
@@ -85,24 +164,24 @@ export async function preflight(input: PreflightInput, deps: Deps): Promise<Roll
   const rolloutId = rolloutIdOf(input, deps);
   const key = targetKey(config.target);
   deps.log.appendKeys?.({ rolloutId, target: key });
+  // The execution's own token: its id and start (a redrive keeps both, a new execution has another).
+  const token = `${input.execution?.id ?? rolloutId}@${input.execution?.startTime ?? ''}`;
 
-  const records = await deps.traffic.readRecords(config.target);
+  const previous = await deps.rollouts.get(rolloutId);
+  if (previous && previous.token !== token) {
+    throw new PreflightError(`rollout id ${rolloutId} was already used by ${previous.executionArn ?? 'another execution'} (status ${previous.status}); start the execution under a new name`);
+  }
+  if (previous && !isActive(previous.status)) {
+    throw new PreflightError(`rollout ${rolloutId} already ended ${previous.status}: a redriven preflight does not start it again; start a new execution`);
+  }
+
+  const reading = await deps.traffic.read(config.target);
+  if (reading.problems.length > 0) throw new PreflightError(reading.problems.join('; '));
   const t = config.target;
-  if (!records.baseline || !records.canary) {
-    const missing = [!records.baseline && `baseline '${t.baselineSetIdentifier}'`, !records.canary && `canary '${t.canarySetIdentifier}'`].filter(Boolean).join(' and ');
-    throw new PreflightError(`${t.recordName} ${t.recordType} in zone ${t.hostedZoneId} has no weighted record with the ${missing} SetIdentifier; create both weighted records first (canary at weight 0)`);
+  if (reading.canaryPercent !== 0 && !previous) {
+    throw new PreflightError(`the canary record '${t.canarySetIdentifier}' takes ${formatPercent(reading.canaryPercent)} of the traffic, expected 0: a rollout starts from 100 % baseline. Another rollout may be running or have been left unfinished; check \`canary list\``);
   }
-  const ttl = Math.max(records.baseline.ttl, records.canary.ttl);
-  if (ttl > t.maxTtlSeconds) {
-    throw new PreflightError(`${t.recordName} has TTL ${ttl} s, above target.maxTtlSeconds ${t.maxTtlSeconds} s: clients keep an old answer for a whole TTL, so a rollback would take that long to reach them. Lower the TTL to 60 s or raise target.maxTtlSeconds knowingly`);
-  }
-  if (records.canary.weight !== 0) {
-    throw new PreflightError(`the canary record '${t.canarySetIdentifier}' has weight ${records.canary.weight}, expected 0: a rollout starts from 100 % baseline. Another rollout may be running or have been left unfinished; check \`canary list\``);
-  }
-  if (records.baseline.weight === 0) {
-    throw new PreflightError(`the baseline record '${t.baselineSetIdentifier}' has weight 0: there is no live traffic to shift from`);
-  }
-  if (config.checkBaselineHealth) {
+  if (config.checkBaselineHealth && !previous) {
     const verdicts = await checkBaselineHealth(config, deps);
     const failing = verdicts.filter((v) => v.verdict === 'FAIL');
     if (failing.length > 0) {
@@ -112,48 +191,83 @@ export async function preflight(input: PreflightInput, deps: Deps): Promise<Roll
     if (unknown.length) deps.log.warn('baseline health could not be judged for some metrics', { reasons: unknown.map((v) => v.reason) });
   }
 
-  const previous = await deps.rollouts.get(rolloutId);
-  if (previous && previous.executionArn !== input.execution?.id) {
-    throw new PreflightError(`rollout id ${rolloutId} was already used by ${previous.executionArn ?? 'another execution'} (status ${previous.status}); start the execution under a new name`);
-  }
   const now = deps.clock.now();
-  const lock = await deps.locks.acquire(key, rolloutId, leaseSeconds(config, ttl), now);
-  if (!lock.acquired) throw new LockHeldError(key, lock.holder, lock.expiresAt);
-  try {
-    await deps.rollouts.create({
-      rolloutId, name: config.name, targetKey: key, executionArn: input.execution?.id, status: 'RUNNING',
-      startedAt: input.execution?.startTime ?? iso(now), updatedAt: iso(now), stageIndex: 0, weight: 0, config,
-      events: [{ type: 'STARTED', at: iso(now), stages: config.stages.map((s) => s.weight) }],
-    });
-  } catch (error) {
-    await deps.locks.release(key, rolloutId);
-    throw error;
-  }
-  deps.log.info('preflight passed', { stages: config.stages.map((s) => s.weight), ttl });
+  const record: RolloutRecord = {
+    rolloutId, name: config.name, targetKey: key, executionArn: input.execution?.id, status: 'RUNNING', token,
+    startedAt: input.execution?.startTime ?? iso(now), updatedAt: iso(now), stageIndex: 0, weight: 0, config,
+    routerDefinition: reading.definition, checkCount: 0,
+  };
+  const begun = await deps.rollouts.begin(record, [{ type: 'STARTED', at: iso(now), stages: config.stages.map((s) => s.weight) }],
+    { key, leaseSeconds: leaseSeconds(config), now });
+  if (!begun.started) throw new LockHeldError(key, begun.holder, begun.expiresAt);
+  deps.log.info('preflight passed', { stages: config.stages.map((s) => s.weight), settleSeconds: reading.settleSeconds });
   return {
-    rolloutId, executionArn: input.execution?.id, config, stageIndex: 0, weight: 0, phase: 'FORWARD',
-    next: 'SHIFT', counters: zeroCounters(), wait: { until: iso(now) }, ttlSeconds: ttl,
+    rolloutId, executionArn: input.execution?.id, token, config, routerDefinition: reading.definition,
+    stageIndex: 0, weight: 0, phase: 'FORWARD', next: 'SHIFT',
+    counters: zeroCounters(), wait: { until: iso(now) }, settleSeconds: reading.settleSeconds,
+    segment: { no: 0, iterations: 0, handOver: false }, segmentPrefix: segmentPrefixOf(rolloutId),
   };
 }
 
-/**
- * The lock's lease: at least the configured one, and always longer than the longest wait between
- * two steps (a bake, a check interval), so a live rollout never loses its lock while waiting.
- */
-export function leaseSeconds(config: RolloutConfig, ttlSeconds = 60): number {
-  const longestWait = Math.max(...config.stages.map((s) => s.bakeSeconds + ttlSeconds), config.checkIntervalSeconds);
-  return Math.max(config.lockLeaseSeconds, longestWait + 600);
+const formatPercent = (p: number | null) => (p === null ? 'an unknown share' : `${Number(p.toFixed(2))} %`);
+
+/** Proves this execution still owns the rollout and renews the lease (FencedOut otherwise). */
+async function fence(state: RolloutState, deps: Deps): Promise<void> {
+  await deps.rollouts.fence(state.rolloutId, {
+    lockKey: targetKey(state.config.target), token: state.token, leaseSeconds: leaseSeconds(state.config), now: deps.clock.now(),
+  });
 }
 
-/** Keeps the lock's lease alive; a lock taken over by another rollout ends ours (into rollback). */
-async function renewLock(state: RolloutState, deps: Deps): Promise<void> {
-  const key = targetKey(state.config.target);
-  const lock = await deps.locks.acquire(key, state.rolloutId, leaseSeconds(state.config, state.ttlSeconds), deps.clock.now());
-  if (!lock.acquired) throw new LockLostError(key, state.rolloutId);
+/**
+ * What a read-back of the target says about the forward path: nothing (as we left it), a person's
+ * rollback (the canary at 0: respected, recorded, no incident), or drift (anything else: weights
+ * we did not set, a record gone, a TTL raised), which rolls back with an incident saying what changed.
+ */
+export function driftDecision(state: RolloutState, reading: RouterReading, now: Date): { decision: Decision; event: RolloutEvent } | null {
+  const expected = state.weight;
+  const found = reading.canaryPercent;
+  if (reading.problems.length === 0 && found === expected) return null;
+  const event: RolloutEvent = { type: 'DRIFT', at: iso(now), expectedCanary: expected, foundCanary: found, problems: reading.problems };
+  const base = { outcome: 'ROLLED_BACK' as const, at: iso(now), stageIndex: state.stageIndex, weight: expected, failing: [] };
+  if (reading.problems.length === 0 && found === 0) {
+    return {
+      event,
+      decision: { ...base, trigger: 'MANUAL_ROLLBACK', reasons: [`the canary was set to 0 % outside the rollout (it was at ${expected} %): a person rolled it back by hand; the rollout respects it and stops`] },
+    };
+  }
+  const reasons = [...reading.problems];
+  if (found !== expected) reasons.push(`the weights were changed outside the rollout: the canary was expected at ${expected} %, found at ${formatPercent(found)}`);
+  return { event, decision: { ...base, trigger: 'DRIFT', reasons: [...reasons, 'the rollout does not move traffic it did not set: rolled back to the baseline as preflight read it'] } };
+}
+
+/**
+ * Reads the target back when due. A throttled read never fails anything: the read backs off (up to
+ * DRIFT_BACKOFF_MAX_SECONDS) and the check goes on; `force` reads are retried by the workflow.
+ */
+async function readBack(state: RolloutState, deps: Deps, force: boolean): Promise<{ reading?: RouterReading; drift: RolloutState['drift'] }> {
+  const now = deps.clock.now();
+  const last = state.drift?.lastReadAt ? Date.parse(state.drift.lastReadAt) : -Infinity;
+  const backoff = state.drift?.backoffSeconds ?? 0;
+  if (!force && now.getTime() < last + backoff * 1000) return { drift: state.drift };
+  try {
+    return { reading: await deps.traffic.read(state.config.target), drift: { lastReadAt: iso(now), backoffSeconds: 0 } };
+  } catch (error) {
+    if (force || !(error instanceof ThrottledError)) throw error;
+    const next = Math.min(DRIFT_BACKOFF_MAX_SECONDS, Math.max(60, backoff * 2));
+    deps.log.warn('drift read-back throttled; backing off', { backoffSeconds: next });
+    return { drift: { lastReadAt: iso(now), backoffSeconds: next } };
+  }
+}
+
+/** Records a drift or a person's rollback and sends the rollout to Rollback. */
+async function onDrift(state: RolloutState, deps: Deps, found: { decision: Decision; event: RolloutEvent }): Promise<RolloutState> {
+  deps.log.warn('the traffic target changed outside the rollout', { reasons: found.decision.reasons });
+  await deps.rollouts.update(state.rolloutId, { updatedAt: found.event.at }, [found.event], { token: state.token });
+  return { ...state, next: 'ROLLBACK', decision: found.decision };
 }
 
 export async function shiftTraffic(state: RolloutState, deps: Deps): Promise<RolloutState> {
-  await renewLock(state, deps);
+  await fence(state, deps);
   const stage = state.config.stages[state.stageIndex];
   if (!stage) throw new TrafficStateError(`no stage ${state.stageIndex} in the plan`);
   const now = deps.clock.now();
@@ -162,58 +276,95 @@ export async function shiftTraffic(state: RolloutState, deps: Deps): Promise<Rol
     if (!state.approvalDeadline) {
       await deps.rollouts.update(state.rolloutId, {
         pendingApproval: { stageIndex: state.stageIndex, weight: stage.weight, requestedAt: iso(now), deadline }, updatedAt: iso(now),
-      }, [{ type: 'APPROVAL_REQUESTED', at: iso(now), stageIndex: state.stageIndex, weight: stage.weight, deadline }]);
+      }, [{ type: 'APPROVAL_REQUESTED', at: iso(now), stageIndex: state.stageIndex, weight: stage.weight, deadline }], { token: state.token });
       deps.log.info('waiting for approval', { stage: state.stageIndex, weight: stage.weight, deadline });
     }
     return { ...state, next: 'AWAIT_APPROVAL', approvalDeadline: deadline, wait: { until: iso(addSeconds(now, APPROVAL_POLL_SECONDS)) } };
   }
-  const weights = { canary: stage.weight, baseline: 100 - stage.weight };
-  const { changeId } = await deps.traffic.setWeights(state.config.target, weights);
+  // Read back before moving: what we set is what is there (or a person moved it: drift).
+  const { reading, drift } = await readBack(state, deps, true);
+  const found = driftDecision(state, reading!, now);
+  if (found) return onDrift({ ...state, drift }, deps, found);
+
+  const { changeId } = await deps.traffic.shift(state.config.target, stage.weight, { expectedPercent: state.weight, definition: state.routerDefinition });
   deps.log.info('weights set', { stage: state.stageIndex, weight: stage.weight, changeId });
-  await deps.rollouts.update(state.rolloutId, { stageIndex: state.stageIndex, weight: stage.weight, updatedAt: iso(now) },
-    [{ type: 'WEIGHTS_SET', at: iso(now), ...weights, changeId, stageIndex: state.stageIndex }]);
+  const change = { id: changeId, canary: stage.weight, submittedAt: iso(now) };
+  await deps.rollouts.update(state.rolloutId, { stageIndex: state.stageIndex, weight: stage.weight, lastChange: change, updatedAt: iso(now) },
+    [{ type: 'WEIGHTS_SET', at: iso(now), canary: stage.weight, baseline: 100 - stage.weight, changeId, stageIndex: state.stageIndex }], { token: state.token });
   return {
-    ...state, weight: stage.weight, next: 'WAIT_SYNC', counters: zeroCounters(),
-    change: { id: changeId, submittedAt: iso(now) }, wait: { until: iso(addSeconds(now, SYNC_POLL_SECONDS)) },
+    ...state, weight: stage.weight, next: 'WAIT_SYNC', counters: zeroCounters(), drift,
+    change: { id: changeId, submittedAt: iso(now), polls: 0 },
+    wait: { until: iso(addSeconds(now, SYNC_POLL_SECONDS * jitter(state.rolloutId, 0) * 2)) },
   };
 }
 
-/** Polls the weight change; once INSYNC, waits one TTL (clients' caches) and the bake time. */
+/** The wait before the next poll of a change: 15 s, then backing off to 60 s, with jitter. */
+function nextPoll(state: RolloutState, now: Date, polls: number): { until: string } {
+  const base = Math.min(SYNC_POLL_MAX_SECONDS, SYNC_POLL_SECONDS * 1.5 ** polls);
+  return { until: iso(addSeconds(now, Math.max(5, base * jitter(state.rolloutId, polls + 1) * 2))) };
+}
+
+/**
+ * Polls the weight change (the rollback's too). Once in sync: a rollback concludes; a forward
+ * stage waits one settle time (clients' caches) and its bake; at 100 % the rollout is promoted,
+ * after reading the target back (a person's rollback during the last shift wins).
+ */
 export async function checkSync(state: RolloutState, deps: Deps): Promise<RolloutState> {
   if (!state.change) throw new TrafficStateError('no weight change to wait for');
+  if (state.phase === 'FORWARD') await fence(state, deps);
   const now = deps.clock.now();
-  if (!(await deps.traffic.isInSync(state.change.id))) {
-    const waited = (now.getTime() - Date.parse(state.change.submittedAt)) / 1000;
-    if (waited > SYNC_TIMEOUT_SECONDS) {
-      throw new TrafficStateError(`Route 53 change ${state.change.id} not INSYNC after ${Math.round(waited)} s`);
-    }
-    return { ...state, next: 'WAIT_SYNC', wait: { until: iso(addSeconds(now, SYNC_POLL_SECONDS)) } };
+  const polls = (state.change.polls ?? 0) + 1;
+  let inSync: boolean;
+  try {
+    inSync = await deps.traffic.isInSync(state.config.target, state.change.id);
+  } catch (error) {
+    // A throttled poll says nothing about the change: poll later, it never rolls anything back.
+    if (!(error instanceof ThrottledError)) throw error;
+    deps.log.warn('change poll throttled; polling later', { polls });
+    return { ...state, next: 'WAIT_SYNC', change: { ...state.change, polls }, wait: nextPoll(state, now, polls) };
   }
-  const change = { ...state.change, inSyncAt: state.change.inSyncAt ?? iso(now) };
-  await deps.rollouts.update(state.rolloutId, { updatedAt: iso(now) }, [{ type: 'IN_SYNC', at: iso(now), changeId: change.id, canary: state.phase === 'ROLLING_BACK' ? 0 : state.weight }]);
+  if (!inSync) {
+    const waited = (now.getTime() - Date.parse(state.change.submittedAt)) / 1000;
+    if (waited > SYNC_TIMEOUT_SECONDS && state.phase === 'FORWARD') {
+      throw new TrafficStateError(`weight change ${state.change.id} not in sync after ${Math.round(waited)} s`);
+    }
+    return { ...state, next: 'WAIT_SYNC', change: { ...state.change, polls }, wait: nextPoll(state, now, polls) };
+  }
+  const change = { ...state.change, polls, inSyncAt: state.change.inSyncAt ?? iso(now) };
+  const canary = state.phase === 'ROLLING_BACK' ? 0 : state.weight;
+  const event: RolloutEvent = { type: 'IN_SYNC', at: iso(now), changeId: change.id, canary };
+  const lastChange = { id: change.id, canary, submittedAt: change.submittedAt, inSyncAt: change.inSyncAt };
   if (state.phase === 'ROLLING_BACK') {
+    // The record is best effort here: traffic is back, Conclude writes the outcome again.
+    await deps.rollouts.update(state.rolloutId, { lastChange, updatedAt: iso(now) }, [event]).catch((error: unknown) =>
+      deps.log.error('could not record the rollback in sync; Conclude records the outcome', { error: String(error) }));
     return { ...state, change, next: 'CONCLUDE', outcome: 'ROLLED_BACK' };
   }
+  await deps.rollouts.update(state.rolloutId, { lastChange, updatedAt: iso(now) }, [event], { token: state.token });
   if (state.weight === 100) {
+    const { reading, drift } = await readBack(state, deps, true);
+    const found = driftDecision(state, reading!, now);
+    if (found) return onDrift({ ...state, change, drift }, deps, found);
+    const judged = state.config.stages.filter((s) => s.weight < 100).map((s) => `${s.weight} %`);
     const decision: Decision = {
       outcome: 'PROMOTED', trigger: 'VERDICT', at: iso(now), stageIndex: state.stageIndex, weight: 100, failing: [],
-      reasons: [`every stage passed its checks (${state.config.stages.map((s) => `${s.weight} %`).join(' → ')})`],
+      reasons: [`every stage before 100 % passed its checks (${judged.join(' → ')}); the canary takes all the traffic`],
     };
-    return { ...state, change, next: 'CONCLUDE', outcome: 'PROMOTED', decision };
+    return { ...state, change, drift, next: 'CONCLUDE', outcome: 'PROMOTED', decision };
   }
-  const analysisStart = addSeconds(now, state.ttlSeconds);
+  const analysisStart = addSeconds(now, state.settleSeconds);
   const firstCheck = state.config.checkDuringBake
     ? earliestCheckAt(state.config, analysisStart)
     : firstCheckAt(state.config, state.stageIndex, analysisStart);
   return {
-    ...state, change, next: 'BAKE', analysisStart: iso(analysisStart), counters: zeroCounters(),
-    wait: { until: iso(firstCheck) },
+    ...state, change, next: 'ANALYZE', analysisStart: iso(analysisStart), counters: zeroCounters(),
+    nextCheckAt: iso(firstCheck), wait: cappedWait(now, firstCheck),
   };
 }
 
 /**
- * When a stage's first check runs: once the bake's periods are complete and published. The
- * window starts at the first whole period after clients switched (INSYNC + one TTL), the bake
+ * When a stage's first counted check runs: once the bake's periods are complete and published. The
+ * window starts at the first whole period after clients switched (in sync + settle time), the bake
  * is at least one period, and CloudWatch needs a minute more to aggregate.
  */
 export function firstCheckAt(config: RolloutConfig, stageIndex: number, analysisStart: Date): Date {
@@ -240,83 +391,129 @@ export function analysisWindow(state: RolloutState, now: Date): { start: Date; e
   return { start, end: end < start ? start : end, periodSeconds: period };
 }
 
-export async function analyze(state: RolloutState, deps: Deps): Promise<RolloutState> {
-  await renewLock(state, deps);
+type CheckMode = 'stage' | 'hold';
+
+/** One check of the live weight: drift read-back, metrics, verdict, evidence and record. */
+async function runCheck(state: RolloutState, deps: Deps, mode: CheckMode, record: RolloutRecord | null): Promise<{
+  state: RolloutState; action: 'ROLLBACK' | 'ADVANCE' | 'CHECK_AGAIN'; decision?: Decision;
+}> {
   const now = deps.clock.now();
   const stage = state.config.stages[state.stageIndex]!;
-  deps.log.appendKeys?.({ stage: state.stageIndex, weight: state.weight });
-
-  const record = await deps.rollouts.get(state.rolloutId);
-  if (record?.abortRequested) {
-    const decision: Decision = {
-      outcome: 'ROLLED_BACK', trigger: 'ABORTED', at: iso(now), stageIndex: state.stageIndex, weight: state.weight, failing: [],
-      reasons: [`aborted: ${record.abortRequested.reason}`],
-    };
-    return { ...state, next: 'ROLLBACK', decision };
+  const { reading, drift } = await readBack(state, deps, false);
+  const found = reading ? driftDecision(state, reading, now) : null;
+  if (found) {
+    const next = await onDrift({ ...state, drift }, deps, found);
+    return { state: next, action: 'ROLLBACK', decision: found.decision };
   }
 
   const range = analysisWindow(state, now);
-  const window = await deps.metrics.fetchWindow(state.config.metrics, range);
-  const judgement = deps.judge.judge(state.config.metrics, window);
+  let window;
+  try {
+    window = await deps.metrics.fetchWindow(state.config.metrics, range);
+  } catch (error) {
+    // A throttled metrics read is no verdict: the check runs again at the next interval.
+    if (!(error instanceof ThrottledError)) throw error;
+    deps.log.warn('metrics read throttled; checking again later');
+    return { state: { ...state, drift }, action: 'CHECK_AGAIN' };
+  }
+  const judgement: Judgement = deps.judge.judge(state.config.metrics, window);
   const bakeEnd = firstCheckAt(state.config, state.stageIndex, new Date(state.analysisStart ?? iso(now)));
-  const duringBake = now < bakeEnd;
+  const duringBake = mode === 'stage' && now < bakeEnd;
   let outcome = decideAfterCheck(judgement, state.counters, {
     checksRequired: stage.checks, failureLimit: state.config.failureLimit, inconclusiveLimit: state.config.inconclusiveLimit,
     maxExtensionSeconds: state.config.maxBakeExtensionSeconds, extendedSeconds: Math.max(0, (now.getTime() - bakeEnd.getTime()) / 1000),
   });
-  // During the bake only a failure counts: a pass or too little data just waits for more.
-  if (duringBake && judgement.verdict !== 'FAIL') outcome = { action: 'CHECK_AGAIN', counters: state.counters, reasons: [] };
-  const event: RolloutEvent = {
+  // During the bake, and while the weight is held, only a failure counts: a pass or too little data just waits for more.
+  if ((duringBake || mode === 'hold') && (judgement.verdict !== 'FAIL' || outcome.action === 'ADVANCE')) {
+    outcome = { action: 'CHECK_AGAIN', counters: state.counters, reasons: [] };
+  }
+  const event: CheckEvent = {
     type: 'CHECK', at: iso(now), stageIndex: state.stageIndex, weight: state.weight, verdict: judgement.verdict,
-    ...(duringBake ? { duringBake: true } : {}),
+    ...(duringBake ? { duringBake: true } : {}), ...(mode === 'hold' ? { hold: true } : {}),
     window: { start: iso(range.start), end: iso(range.end) },
     metrics: judgement.metrics.map(({ name, verdict, reason, canaryValue, baselineValue }) => ({ name, verdict, reason, canaryValue, baselineValue })),
   };
   // The raw datapoints and the judgement go to the evidence store before the check is recorded
   // and before any decision; a retry of this step numbers the check the same and overwrites it.
-  const checkNo = (record?.events.filter((e) => e.type === 'CHECK').length ?? 0) + 1;
+  const checkNo = (record?.checkCount ?? 0) + 1;
   const stored = await storeEvidence(deps, `check #${checkNo}`, (evidence) => evidence.putCheck(state.rolloutId, checkNo, {
     at: iso(now), stageIndex: state.stageIndex, weight: state.weight,
     range: { start: iso(range.start), end: iso(range.end) }, window, judgement,
   }));
-  await deps.rollouts.update(state.rolloutId, { updatedAt: iso(now) }, stored ? [event] : [event, evidenceNote(now, `check #${checkNo}`)]);
+  await deps.rollouts.update(state.rolloutId, { updatedAt: iso(now), checkCount: checkNo, lastCheck: event },
+    stored ? [event] : [event, evidenceNote(now, `check #${checkNo}`)], { token: state.token });
   deps.decisionMetrics?.record(`Check${judgement.verdict[0]}${judgement.verdict.slice(1).toLowerCase()}`, 1);
-  deps.log.info('check judged', { verdict: judgement.verdict, action: outcome.action, counters: outcome.counters, reasons: judgement.metrics.map((m) => m.reason) });
+  deps.log.info('check judged', { verdict: judgement.verdict, mode, action: outcome.action, counters: outcome.counters, reasons: judgement.metrics.map((m) => m.reason) });
 
-  switch (outcome.action) {
-    case 'ROLLBACK': {
-      const decision: Decision = {
-        outcome: 'ROLLED_BACK', trigger: 'VERDICT', at: iso(now), stageIndex: state.stageIndex, weight: state.weight,
-        reasons: outcome.reasons, failing: judgement.metrics.filter((m) => m.verdict !== 'PASS'),
-      };
-      return { ...state, counters: outcome.counters, next: 'ROLLBACK', decision };
-    }
+  const next = { ...state, drift, counters: outcome.counters };
+  if (outcome.action === 'ROLLBACK') {
+    const decision: Decision = {
+      outcome: 'ROLLED_BACK', trigger: 'VERDICT', at: iso(now), stageIndex: state.stageIndex, weight: state.weight,
+      reasons: outcome.reasons, failing: judgement.metrics.filter((m) => m.verdict !== 'PASS').map(compactVerdict),
+    };
+    return { state: next, action: 'ROLLBACK', decision };
+  }
+  return { state: next, action: outcome.action };
+}
+
+/** A verdict without its test details: what a decision carries (the evidence keeps the details). */
+function compactVerdict(m: MetricVerdict): MetricVerdict {
+  const { details: _details, ...rest } = m;
+  return rest;
+}
+
+/** The abort a person asked for (`canary abort`), as a decision. */
+function abortDecision(state: RolloutState, record: RolloutRecord | null, now: Date): Decision | null {
+  if (!record?.abortRequested) return null;
+  return {
+    outcome: 'ROLLED_BACK', trigger: 'ABORTED', at: iso(now), stageIndex: state.stageIndex, weight: state.weight, failing: [],
+    reasons: [`aborted: ${record.abortRequested.reason}`],
+  };
+}
+
+export async function analyze(state: RolloutState, deps: Deps): Promise<RolloutState> {
+  await fence(state, deps);
+  const now = deps.clock.now();
+  deps.log.appendKeys?.({ stage: state.stageIndex, weight: state.weight });
+  const record = await deps.rollouts.get(state.rolloutId);
+  const aborted = abortDecision(state, record, now);
+  if (aborted) return { ...state, next: 'ROLLBACK', decision: aborted };
+
+  const due = new Date(state.nextCheckAt ?? iso(now));
+  if (now < due) return { ...state, next: 'ANALYZE', wait: cappedWait(now, due) }; // woke early: the lease is renewed
+
+  const checked = await runCheck(state, deps, 'stage', record);
+  switch (checked.action) {
+    case 'ROLLBACK':
+      return { ...checked.state, next: 'ROLLBACK', decision: checked.decision };
     case 'ADVANCE':
-      return { ...state, counters: outcome.counters, stageIndex: state.stageIndex + 1, next: 'SHIFT' };
+      return { ...checked.state, stageIndex: state.stageIndex + 1, next: 'SHIFT' };
     case 'CHECK_AGAIN': {
-      const next = addSeconds(now, state.config.checkIntervalSeconds);
-      return {
-        ...state, counters: outcome.counters, next: 'ANALYZE',
-        // Checks during the bake land on its end, where the stage's counted checks begin.
-        wait: { until: iso(duringBake && next > bakeEnd ? bakeEnd : next) },
-      };
+      const bakeEnd = firstCheckAt(state.config, state.stageIndex, new Date(state.analysisStart ?? iso(now)));
+      let nextCheck = addSeconds(now, state.config.checkIntervalSeconds);
+      // Checks during the bake land on its end, where the stage's counted checks begin.
+      if (now < bakeEnd && nextCheck > bakeEnd) nextCheck = bakeEnd;
+      return { ...checked.state, next: 'ANALYZE', nextCheckAt: iso(nextCheck), wait: cappedWait(now, nextCheck) };
     }
   }
 }
 
-/** Polls a manual gate: approved → set the stage's weight; rejected, aborted or timed out → roll back. */
+/**
+ * Polls a manual gate: approved → set the stage's weight; rejected, aborted or timed out → roll
+ * back. While the gate waits, the weight already live is still checked every check interval (hold
+ * mode): a failure rolls back without waiting for the answer.
+ */
 export async function checkApproval(state: RolloutState, deps: Deps): Promise<RolloutState> {
-  await renewLock(state, deps);
+  await fence(state, deps);
   const now = deps.clock.now();
   const record = await deps.rollouts.get(state.rolloutId);
   const base = { outcome: 'ROLLED_BACK' as const, at: iso(now), stageIndex: state.stageIndex, weight: state.weight, failing: [] };
-  if (record?.abortRequested) {
-    return { ...state, next: 'ROLLBACK', decision: { ...base, trigger: 'ABORTED', reasons: [`aborted: ${record.abortRequested.reason}`] } };
-  }
+  const aborted = abortDecision(state, record, now);
+  if (aborted) return { ...state, next: 'ROLLBACK', decision: aborted };
   const stage = state.config.stages[state.stageIndex]!;
   const answer = record?.approval?.stageIndex === state.stageIndex ? record.approval : undefined;
   if (answer?.approved) {
-    await deps.rollouts.update(state.rolloutId, { pendingApproval: undefined, updatedAt: iso(now) });
+    await deps.rollouts.update(state.rolloutId, { pendingApproval: undefined, updatedAt: iso(now) }, [], { token: state.token });
     const { approvalDeadline: _done, ...rest } = state;
     return { ...rest, next: 'SHIFT', approvedStages: [...(state.approvedStages ?? []), state.stageIndex] };
   }
@@ -332,12 +529,21 @@ export async function checkApproval(state: RolloutState, deps: Deps): Promise<Ro
       decision: { ...base, trigger: 'APPROVAL_TIMEOUT', reasons: [`no approval for stage ${state.stageIndex + 1} (${stage.weight} %) within ${state.config.approvalTimeoutSeconds} s`] },
     };
   }
-  return { ...state, next: 'AWAIT_APPROVAL', wait: { until: iso(addSeconds(now, APPROVAL_POLL_SECONDS)) } };
+  let current = state;
+  // The live weight (the previous stage's) keeps being judged while the gate waits.
+  if (state.weight > 0 && state.analysisStart && now >= new Date(state.nextCheckAt ?? iso(now))) {
+    const checked = await runCheck(state, deps, 'hold', record);
+    if (checked.action === 'ROLLBACK') return { ...checked.state, next: 'ROLLBACK', decision: checked.decision };
+    current = { ...checked.state, nextCheckAt: iso(addSeconds(now, state.config.checkIntervalSeconds)) };
+  }
+  return { ...current, next: 'AWAIT_APPROVAL', wait: { until: iso(addSeconds(now, APPROVAL_POLL_SECONDS)) } };
 }
 
 /**
- * Reverses the whole shift: baseline 100, canary 0 in one change batch. The decision is stored
- * before traffic is touched, so the evidence survives whatever happens next.
+ * Reverses the whole shift: the router back to the baseline as preflight read it (canary 0), in one
+ * change, before anything is written. Then the decision, the record and a snapshot of the evidence.
+ * A rollout that is no longer this execution's (closed, or its target locked by another rollout) is
+ * left alone: whoever closed it already restored the baseline.
  */
 export async function rollback(state: RolloutState, deps: Deps): Promise<RolloutState> {
   const now = deps.clock.now();
@@ -345,51 +551,109 @@ export async function rollback(state: RolloutState, deps: Deps): Promise<Rollout
     outcome: 'ROLLED_BACK', trigger: 'ERROR', at: iso(now), stageIndex: state.stageIndex, weight: state.weight, failing: [],
     reasons: [`the workflow failed and rolled back to be safe: ${state.error?.Error ?? 'unknown error'}: ${(state.error?.Cause ?? '').slice(0, 500)}`],
   };
-  await deps.rollouts.update(state.rolloutId, { status: 'ROLLING_BACK', decision, updatedAt: iso(now) },
-    state.phase === 'ROLLING_BACK' ? [] : [{ type: 'DECISION', at: iso(now), decision }]);
-  await snapshotRecord(state.rolloutId, deps, 'before the rollback');
-  const { changeId } = await deps.traffic.setWeights(state.config.target, { canary: 0, baseline: 100 });
-  deps.log.warn('rolling back', { stage: state.stageIndex, weight: state.weight, changeId, reasons: decision.reasons });
-  await deps.rollouts.update(state.rolloutId, { weight: 0, updatedAt: iso(now) },
-    [{ type: 'WEIGHTS_SET', at: iso(now), canary: 0, baseline: 100, changeId, stageIndex: state.stageIndex }]);
+  const stale = await staleRollback(state, deps);
+  if (stale) {
+    deps.log.warn('not rolling back: the rollout is no longer this execution\'s', { reason: stale });
+    const { error: _handled, ...rest } = state;
+    return { ...rest, next: 'DONE', outcome: 'SUPERSEDED', summary: stale };
+  }
+
+  // Traffic first. A person's own rollback (canary set to 0 by hand) is left as the person set it.
+  let changeId = state.change?.id ?? 'none';
+  const restore = decision.trigger !== 'MANUAL_ROLLBACK';
+  if (restore) {
+    changeId = (await deps.traffic.restore(state.config.target, state.routerDefinition)).changeId;
+    deps.log.warn('rolled back: baseline restored', { stage: state.stageIndex, weight: state.weight, changeId, reasons: decision.reasons });
+  }
+
+  const events: RolloutEvent[] = state.phase === 'ROLLING_BACK' ? [] : [{ type: 'DECISION', at: iso(now), decision }];
+  if (restore) events.push({ type: 'WEIGHTS_SET', at: iso(now), canary: 0, baseline: 100, changeId, stageIndex: state.stageIndex });
+  const lastChange = { id: changeId, canary: 0, submittedAt: iso(now) };
+  await deps.rollouts.update(state.rolloutId, { status: 'ROLLING_BACK', decision, weight: 0, lastChange, updatedAt: iso(now) }, events)
+    .catch((error: unknown) => deps.log.error('could not record the rollback (traffic is restored; Conclude records the outcome)', { error: String(error) }));
+  await snapshotRecord(state.rolloutId, deps, 'after the rollback');
   const { error: _handled, ...rest } = state;
+  if (!restore) return { ...rest, phase: 'ROLLING_BACK', next: 'CONCLUDE', decision, outcome: 'ROLLED_BACK' };
   return {
     ...rest, phase: 'ROLLING_BACK', next: 'WAIT_SYNC', decision, outcome: 'ROLLED_BACK',
-    change: { id: changeId, submittedAt: iso(now) }, wait: { until: iso(addSeconds(now, SYNC_POLL_SECONDS)) },
+    change: { id: changeId, submittedAt: iso(now), polls: 0 }, wait: { until: iso(addSeconds(now, SYNC_POLL_SECONDS)) },
   };
-}
-
-/** Records the outcome, opens the incident of a rollback (once), and releases the lock. */
-export async function conclude(state: RolloutState, deps: Deps): Promise<RolloutState> {
-  const now = deps.clock.now();
-  const outcome = state.phase === 'ROLLING_BACK' ? 'ROLLED_BACK' : 'PROMOTED';
-  const decision = state.decision ?? {
-    outcome, at: iso(now), stageIndex: state.stageIndex, weight: state.weight, failing: [], reasons: [],
-  };
-  // A person who aborted or rejected the rollout knows why: incidents are for what we detected.
-  if (outcome === 'ROLLED_BACK' && decision.trigger !== 'ABORTED' && decision.trigger !== 'REJECTED') {
-    await openIncidentOnce(deps, { rolloutId: state.rolloutId, config: state.config, decision, executionArn: state.executionArn });
-  }
-  const patch: Partial<RolloutRecord> = { status: outcome, decision, updatedAt: iso(now), weight: outcome === 'PROMOTED' ? 100 : 0 };
-  await deps.rollouts.update(state.rolloutId, patch, outcome === 'PROMOTED' ? [{ type: 'DECISION', at: iso(now), decision }] : []);
-  await snapshotRecord(state.rolloutId, deps, 'at the end');
-  await deps.locks.release(targetKey(state.config.target), state.rolloutId);
-  deps.decisionMetrics?.record(outcome === 'PROMOTED' ? 'RolloutPromoted' : 'RolloutRolledBack', 1);
-  deps.log.info('rollout concluded', { outcome, reasons: decision.reasons });
-  return { ...state, next: 'CONCLUDE', outcome, decision, summary: decision.reasons.join('; ').slice(0, 32_000) };
 }
 
 /**
- * Each step by the name of the function the state machine calls it through (its
+ * Why this execution must not roll the target back, or null when it must. Reads only: when the
+ * store cannot be read the rollback goes ahead (restoring the baseline never waits on the store).
+ */
+async function staleRollback(state: RolloutState, deps: Deps): Promise<string | null> {
+  try {
+    const record = await deps.rollouts.get(state.rolloutId);
+    if (record && !isActive(record.status)) return `the rollout was already closed ${record.status} (by the safety net, the reconciler or an earlier run)`;
+    const holder = await deps.rollouts.lockHolder(targetKey(state.config.target));
+    if (holder && holder.owner !== state.rolloutId && Date.parse(holder.expiresAt) >= deps.clock.now().getTime()) {
+      return `the traffic target is now locked by rollout ${holder.owner}`;
+    }
+  } catch (error) {
+    deps.log.error('could not read the record before the rollback; rolling back anyway', { error: String(error) });
+  }
+  return null;
+}
+
+/** Records the outcome, opens the incident of an automatic rollback (once), and releases the lock. */
+export async function conclude(state: RolloutState, deps: Deps): Promise<RolloutState> {
+  const now = deps.clock.now();
+  const outcome = state.phase === 'ROLLING_BACK' ? 'ROLLED_BACK' : 'PROMOTED';
+  const decision: Decision = state.decision ?? {
+    outcome, at: iso(now), stageIndex: state.stageIndex, weight: state.weight, failing: [], reasons: [],
+  };
+  const key = targetKey(state.config.target);
+  if (outcome === 'PROMOTED') {
+    // Fenced: a rollout taken over by the safety net or the reconciler is never promoted over them.
+    await deps.rollouts.update(state.rolloutId, { status: 'PROMOTED', decision, weight: 100, updatedAt: iso(now) },
+      [{ type: 'DECISION', at: iso(now), decision }], { token: state.token });
+  } else {
+    // A person who aborted, rejected or rolled back by hand knows why: incidents are for what we detected.
+    if (!decision.trigger || !PERSON_TRIGGERS.includes(decision.trigger)) {
+      await openIncidentOnce(deps, { rolloutId: state.rolloutId, config: state.config, decision, executionArn: state.executionArn });
+    }
+    await deps.rollouts.update(state.rolloutId, { status: 'ROLLED_BACK', decision, weight: 0, updatedAt: iso(now) });
+  }
+  await snapshotRecord(state.rolloutId, deps, 'at the end');
+  await deps.rollouts.releaseLock(key, state.rolloutId);
+  deps.decisionMetrics?.record(outcome === 'PROMOTED' ? 'RolloutPromoted' : 'RolloutRolledBack', 1);
+  deps.log.info('rollout concluded', { outcome, reasons: decision.reasons });
+  return { ...state, next: outcome === 'PROMOTED' ? 'DONE' : 'WAIT_RECOVERY', outcome, decision, summary: decision.reasons.join('; ').slice(0, 32_000) };
+}
+
+type StepFunction = (state: never, deps: Deps) => Promise<unknown>;
+
+/**
+ * Counts a segment's steps: past SEGMENT_MAX_STEPS (or SEGMENT_MAX_SECONDS) the segment hands over
+ * to the next one at its next loop, so no execution nears Step Functions' 25,000 history events.
+ */
+export function countedStep<S extends { segment?: SegmentProgress }>(step: (state: S, deps: Deps) => Promise<S>) {
+  return async (state: S, deps: Deps): Promise<S> => {
+    const out = await step(state, deps);
+    const seg = out.segment ?? state.segment ?? { no: 0, iterations: 0, handOver: false };
+    const now = deps.clock.now();
+    const startedAt = seg.startedAt ?? iso(now);
+    const iterations = seg.iterations + 1;
+    const handOver = iterations >= SEGMENT_MAX_STEPS || now.getTime() - Date.parse(startedAt) >= SEGMENT_MAX_SECONDS * 1000;
+    return { ...out, segment: { ...seg, iterations, startedAt, handOver } };
+  };
+}
+
+/**
+ * Each step by the name of the function the state machines call it through (its
  * `DefinitionSubstitutions` key), for running the ASL locally with the same steps.
  */
-export const STEPS_BY_FUNCTION = {
-  PreflightFunctionArn: preflight,
-  ShiftTrafficFunctionArn: shiftTraffic,
-  CheckApprovalFunctionArn: checkApproval,
-  CheckSyncFunctionArn: checkSync,
-  AnalyzeFunctionArn: analyze,
-  RollbackFunctionArn: rollback,
-  ConcludeFunctionArn: conclude,
-  VerifyRecoveryFunctionArn: verifyRecovery,
-} as const;
+export const STEPS_BY_FUNCTION: Record<string, StepFunction> = {
+  PreflightFunctionArn: preflight as StepFunction,
+  ShiftTrafficFunctionArn: countedStep(shiftTraffic) as StepFunction,
+  CheckApprovalFunctionArn: countedStep(checkApproval) as StepFunction,
+  CheckSyncFunctionArn: countedStep(checkSync) as StepFunction,
+  AnalyzeFunctionArn: countedStep(analyze) as StepFunction,
+  RollbackFunctionArn: countedStep(rollback) as StepFunction,
+  ConcludeFunctionArn: countedStep(conclude) as StepFunction,
+  VerifyRecoveryFunctionArn: countedStep(verifyRecovery as never) as StepFunction,
+};
+

@@ -1,14 +1,23 @@
 /**
- * The safety net: runs when a rollout's execution ends FAILED, TIMED_OUT or ABORTED (a crash of
- * ours, a timeout, or a person pressing Stop in the console). If the rollout had not finished,
- * it restores 100 % baseline in one change, records why, opens the incident (once) and releases
- * the lock, so traffic is never left half-shifted. Safe to run twice.
+ * Finishing a rollout whose workflow can no longer finish it: the safety net runs when a rollout's
+ * execution ends FAILED, TIMED_OUT or ABORTED (a crash of ours, a timeout, a person pressing Stop),
+ * and the reconciler (reconciler.ts) finds the same rollouts on a schedule when that event was
+ * lost (EventBridge delivers execution events best effort) or the net itself failed.
+ *
+ * Both take the rollout over first (a new fencing token on the record and the lock: the dead
+ * execution, if it is redriven or one of its Lambdas is still running, is fenced out from then on),
+ * restore 100 % baseline before writing anything, wait until any Lambda still running from a
+ * stopped execution must have ended and re-apply the rollback if one of them moved traffic after
+ * all, then release the lock, close the record and open the incident. A rollout whose last change
+ * was the promotion, in sync, is recorded as promoted instead. Safe to run twice, and concurrently
+ * with itself.
  */
 import { parseRolloutConfig, targetKey, type RolloutConfig } from './config.ts';
 import { snapshotRecord } from './evidence.ts';
 import { openIncidentOnce } from './open-incident.ts';
 import type { Deps } from './ports.ts';
-import type { Decision, RolloutRecord } from './rollout-record.ts';
+import { isActive, type Decision, type RolloutEvent, type RolloutRecord } from './rollout-record.ts';
+import { leaseSeconds } from './rollout-steps.ts';
 
 export interface ExecutionEnded {
   executionArn: string;
@@ -19,24 +28,27 @@ export interface ExecutionEnded {
   cause?: string | null;
   /** The execution input (the rollout config) as JSON text, as EventBridge delivers it. */
   input?: string | null;
+  /** When the execution stopped (epoch milliseconds, as EventBridge delivers it). */
+  stopDate?: number | null;
 }
 
-export type SafetyNetAction = 'NOTHING_TO_DO' | 'RELEASED_LOCK' | 'COMPLETED_PROMOTION' | 'RESTORED_BASELINE';
+export type SafetyNetAction = 'NOTHING_TO_DO' | 'RELEASED_LOCK' | 'COMPLETED_PROMOTION' | 'RESTORED_BASELINE' | 'CLOSED_WITHOUT_TRAFFIC';
 
 export interface SafetyNetResult {
   rolloutId: string;
   action: SafetyNetAction;
   detail: string;
+  /** A write that landed after the stop (a Lambda still running) was undone by re-applying the rollback. */
+  reapplied?: boolean;
 }
+
+/**
+ * How long a Lambda of the workflow can still run after its execution stopped: the steps' Lambda
+ * timeout (template.yaml, Globals) and a margin. Stop does not stop a running Lambda.
+ */
+export const LATE_LAMBDA_SECONDS = 60 + 15;
 
 const iso = (d: Date) => d.toISOString();
-
-/** The last weight change reached INSYNC at canary 100: the promotion happened, only its record did not. */
-function promotionCompleted(record: RolloutRecord): boolean {
-  const lastSet = [...record.events].reverse().find((e) => e.type === 'WEIGHTS_SET');
-  if (!lastSet || lastSet.type !== 'WEIGHTS_SET' || lastSet.canary !== 100) return false;
-  return record.events.some((e) => e.type === 'IN_SYNC' && e.changeId === lastSet.changeId);
-}
 
 function configFromInput(input: string | null | undefined, deps: Deps): RolloutConfig | null {
   if (!input) return null;
@@ -51,50 +63,107 @@ export async function safetyNet(event: ExecutionEnded, deps: Deps): Promise<Safe
   const rolloutId = event.name;
   deps.log.appendKeys?.({ rolloutId, executionStatus: event.status });
   const record = await deps.rollouts.get(rolloutId);
-  const config = record?.config ?? configFromInput(event.input, deps);
-  if (!config) {
-    return { rolloutId, action: 'NOTHING_TO_DO', detail: 'no rollout record and no valid config: it was refused before anything moved' };
-  }
-  const key = targetKey(config.target);
   if (!record) {
-    // Refused in preflight, or died between taking the lock and writing the record.
-    await deps.locks.release(key, rolloutId);
-    return { rolloutId, action: 'RELEASED_LOCK', detail: 'no rollout record: nothing had moved; lock released if it was held' };
+    // Refused in preflight: the lock and the record are taken in one transaction, so nothing moved.
+    const config = configFromInput(event.input, deps);
+    if (config) await deps.rollouts.releaseLock(targetKey(config.target), rolloutId);
+    return { rolloutId, action: 'NOTHING_TO_DO', detail: 'no rollout record: it was refused before anything moved' };
   }
-  if (record.status === 'PROMOTED' || record.status === 'ROLLED_BACK') {
-    await deps.locks.release(key, rolloutId);
+  if (record.executionArn && record.executionArn !== event.executionArn) {
+    return { rolloutId, action: 'NOTHING_TO_DO', detail: `execution ${event.executionArn} is not the rollout's (${record.executionArn})` };
+  }
+  const why = `execution ended ${event.status}${event.error ? `: ${event.error}` : ''}${event.cause ? ` (${event.cause.slice(0, 300)})` : ''}`;
+  return finishRollout(record, why, deps, { by: 'safety-net', stoppedAt: event.stopDate ? new Date(event.stopDate) : undefined });
+}
+
+/**
+ * Finishes an orphaned rollout (its execution no longer runs): see the file's comment. `stoppedAt`
+ * is when the execution ended; the rollback is re-checked once a Lambda still running then must
+ * have ended.
+ */
+export async function finishRollout(record: RolloutRecord, why: string, deps: Deps, options: { by: 'safety-net' | 'reconciler'; stoppedAt?: Date }): Promise<SafetyNetResult> {
+  const rolloutId = record.rolloutId;
+  const config = record.config;
+  if (!config) return { rolloutId, action: 'NOTHING_TO_DO', detail: 'the record has no config (written by an older version): finish it by hand' };
+  const key = targetKey(config.target);
+  if (!isActive(record.status)) {
+    await deps.rollouts.releaseLock(key, rolloutId);
     return { rolloutId, action: 'RELEASED_LOCK', detail: `rollout had already ended ${record.status}` };
   }
   const now = deps.clock.now();
-  const why = `execution ended ${event.status}${event.error ? `: ${event.error}` : ''}${event.cause ? ` (${event.cause.slice(0, 300)})` : ''}`;
-
-  if (record.status === 'RUNNING' && promotionCompleted(record)) {
+  const token = `${options.by}@${iso(now)}`;
+  const taken = await deps.rollouts.takeOver(rolloutId, { lockKey: key, token, leaseSeconds: leaseSeconds(config), now });
+  if (!taken.ok && taken.reason === 'NOT_FOUND') return { rolloutId, action: 'NOTHING_TO_DO', detail: 'the record is gone' };
+  if (!taken.ok && taken.reason === 'CLOSED') {
+    await deps.rollouts.releaseLock(key, rolloutId);
+    return { rolloutId, action: 'RELEASED_LOCK', detail: `rollout had already ended ${taken.record.status}` };
+  }
+  const by = options.by === 'safety-net' ? 'the safety net' : 'the reconciler';
+  if (!taken.ok) {
+    // Another rollout holds the target (it started from 100 % baseline, so ours was undone): its
+    // traffic is not ours to touch. Close the record, say why.
     const decision: Decision = record.decision ?? {
-      outcome: 'PROMOTED', at: iso(now), stageIndex: record.stageIndex, weight: 100, failing: [],
-      reasons: ['every stage passed; the safety net recorded the promotion after the ' + why],
+      outcome: 'ROLLED_BACK', trigger: 'SAFETY_NET', at: iso(now), stageIndex: record.stageIndex, weight: record.weight, failing: [],
+      reasons: [`${by} closed the rollout without touching traffic: the ${why}, and rollout ${taken.holder.owner} now holds the traffic target`],
     };
-    await deps.rollouts.update(rolloutId, { status: 'PROMOTED', decision, weight: 100, updatedAt: iso(now) },
-      [{ type: 'DECISION', at: iso(now), decision }]);
-    await deps.locks.release(key, rolloutId);
-    return { rolloutId, action: 'COMPLETED_PROMOTION', detail: 'canary was already at 100 % and in sync; recorded the promotion' };
+    await deps.rollouts.update(rolloutId, { status: 'ROLLED_BACK', decision, updatedAt: iso(now) },
+      [{ type: 'NOTE', at: iso(now), message: decision.reasons[0]! }]);
+    return { rolloutId, action: 'CLOSED_WITHOUT_TRAFFIC', detail: decision.reasons[0]! };
   }
 
+  const definition = record.routerDefinition;
+  const last = record.lastChange;
+  if (record.status === 'RUNNING' && last?.canary === 100 && last.inSyncAt) {
+    const reading = await deps.traffic.read(config.target);
+    if (reading.problems.length === 0 && reading.canaryPercent === 100) {
+      const decision: Decision = record.decision?.outcome === 'PROMOTED' ? record.decision : {
+        outcome: 'PROMOTED', trigger: 'VERDICT', at: iso(now), stageIndex: record.stageIndex, weight: 100, failing: [],
+        reasons: [`every stage passed; ${by} recorded the promotion after the ${why}`],
+      };
+      await deps.rollouts.releaseLock(key, rolloutId);
+      await deps.rollouts.update(rolloutId, { status: 'PROMOTED', decision, weight: 100, updatedAt: iso(now) },
+        [{ type: 'DECISION', at: iso(now), decision }], { token });
+      return { rolloutId, action: 'COMPLETED_PROMOTION', detail: 'canary was already at 100 % and in sync; recorded the promotion' };
+    }
+  }
+
+  // Traffic first: the baseline as preflight read it, whatever state the target is in.
+  if (!definition) throw new Error(`rollout ${rolloutId} has no router definition to restore`);
+  let { changeId } = await deps.traffic.restore(config.target, definition);
+  let reapplied = false;
+  deps.log.warn(`${by} restored the baseline`, { changeId, why });
+
+  if (options.stoppedAt) {
+    // Stop does not stop a running Lambda: one may still land a weight change. Wait until it must
+    // have ended, read the target back, and restore again if it moved.
+    const until = options.stoppedAt.getTime() + LATE_LAMBDA_SECONDS * 1000;
+    const wait = until - deps.clock.now().getTime();
+    if (wait > 0) await (deps.clock.sleep?.(wait) ?? new Promise((r) => setTimeout(r, wait)));
+    const reading = await deps.traffic.read(config.target);
+    if (reading.canaryPercent !== 0 || reading.problems.length > 0) {
+      ({ changeId } = await deps.traffic.restore(config.target, definition));
+      reapplied = true;
+      deps.log.warn('a change landed after the stop; the rollback was applied again', { found: reading.canaryPercent, changeId });
+    }
+  }
+
+  const at = iso(deps.clock.now());
   const decision: Decision = record.decision ?? {
-    outcome: 'ROLLED_BACK', trigger: 'SAFETY_NET', at: iso(now), stageIndex: record.stageIndex, weight: record.weight, failing: [],
-    reasons: [`the safety net restored the baseline: the ${why}`],
+    outcome: 'ROLLED_BACK', trigger: 'SAFETY_NET', at, stageIndex: record.stageIndex, weight: record.weight, failing: [],
+    reasons: [`${by} restored the baseline: the ${why}`],
   };
-  await deps.rollouts.update(rolloutId, { status: 'ROLLING_BACK', decision, updatedAt: iso(now) },
-    record.decision ? [{ type: 'NOTE', at: iso(now), message: `safety net: ${why}` }] : [{ type: 'DECISION', at: iso(now), decision }]);
-  await snapshotRecord(rolloutId, deps, 'before the safety net\'s rollback');
-  const { changeId } = await deps.traffic.setWeights(config.target, { canary: 0, baseline: 100 });
-  const events: Parameters<Deps['rollouts']['update']>[2] = [
-    { type: 'WEIGHTS_SET', at: iso(now), canary: 0, baseline: 100, changeId, stageIndex: record.stageIndex },
+  const events: RolloutEvent[] = [
+    record.decision ? { type: 'NOTE', at, message: `${by}: ${why}` } : { type: 'DECISION', at, decision },
+    { type: 'WEIGHTS_SET', at, canary: 0, baseline: 100, changeId, stageIndex: record.stageIndex },
   ];
-  await deps.rollouts.update(rolloutId, { weight: 0, updatedAt: iso(now) }, events);
-  await openIncidentOnce(deps, { rolloutId, config, decision, executionArn: event.executionArn });
-  await deps.rollouts.update(rolloutId, { status: 'ROLLED_BACK', updatedAt: iso(now) });
+  if (reapplied) events.push({ type: 'NOTE', at, message: 'a weight change landed after the execution stopped (a Lambda still running); the rollback was applied again' });
+  await deps.rollouts.update(rolloutId, { status: 'ROLLING_BACK', decision, weight: 0, lastChange: { id: changeId, canary: 0, submittedAt: at }, updatedAt: at }, events, { token });
+  if (!decision.trigger || !['ABORTED', 'REJECTED', 'MANUAL_ROLLBACK'].includes(decision.trigger)) {
+    await openIncidentOnce(deps, { rolloutId, config, decision, executionArn: record.executionArn });
+  }
+  // The lock first: a record left active without a lock is finished by the reconciler again.
+  await deps.rollouts.releaseLock(key, rolloutId);
+  await deps.rollouts.update(rolloutId, { status: 'ROLLED_BACK', updatedAt: at }, [], { token });
   await snapshotRecord(rolloutId, deps, 'at the end');
-  await deps.locks.release(key, rolloutId);
-  deps.log.warn('safety net restored the baseline', { changeId, reasons: decision.reasons });
-  return { rolloutId, action: 'RESTORED_BASELINE', detail: `baseline restored (change ${changeId}): ${why}` };
+  return { rolloutId, action: 'RESTORED_BASELINE', detail: `baseline restored (change ${changeId}): ${why}`, reapplied };
 }

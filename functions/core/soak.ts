@@ -20,7 +20,7 @@ import {
   type SoakConfig, type SoakParseOptions,
 } from './soak-config.ts';
 
-export type SoakDeps = Pick<Deps, 'metrics' | 'judge' | 'incidents' | 'clock' | 'log' | 'traffic' | 'locks' | 'rollouts' | 'decisionMetrics'> & {
+export type SoakDeps = Pick<Deps, 'metrics' | 'judge' | 'incidents' | 'clock' | 'log' | 'traffic' | 'rollouts' | 'decisionMetrics'> & {
   soaks: SoakStore;
 };
 
@@ -216,19 +216,19 @@ async function postPromotionRollback(config: SoakConfig, state: SoakRecord | nul
     if (state?.postPromotionRollback?.rolloutId === latest.rolloutId) {
       return skip(`already rolled back after rollout ${latest.rolloutId} (change ${state.postPromotionRollback.changeId})`, latest.rolloutId);
     }
-    const records = await deps.traffic.readRecords(target);
-    if (!records.baseline) return skip(`the old record '${target.baselineSetIdentifier}' no longer exists`, latest.rolloutId);
-    if (!records.canary) return skip(`the promoted record '${target.canarySetIdentifier}' does not exist`, latest.rolloutId);
-    if (records.canary.weight === 0 && records.baseline.weight > 0) return skip(`traffic is already on the old record '${target.baselineSetIdentifier}'`, latest.rolloutId);
+    const reading = await deps.traffic.read(target);
+    if (reading.canaryPercent === 0 && reading.problems.length === 0) return skip(`traffic is already on the old record '${target.baselineSetIdentifier}'`, latest.rolloutId);
+    if (!latest.routerDefinition) return skip(`rollout ${latest.rolloutId} kept no definition of the target to restore`, latest.rolloutId);
 
     const owner = `soak-${config.name}`;
-    const lock = await deps.locks.acquire(key, owner, ROLLBACK_LOCK_SECONDS, now);
-    if (!lock.acquired) return skip(`rollout ${lock.holder} holds the lock on ${key}`, latest.rolloutId);
+    const lock = await deps.rollouts.acquireLock(key, owner, ROLLBACK_LOCK_SECONDS, now);
+    if (!lock.started) return skip(`rollout ${lock.holder} holds the lock on ${key}`, latest.rolloutId);
     try {
       deps.log.warn(`SOAK POST-PROMOTION ROLLBACK: soak check ${config.name} is moving ALL traffic of ${key} back to the old record '${target.baselineSetIdentifier}' (promoted by rollout ${latest.rolloutId} ${duration(ageMs)} ago): ${result.reasons.join('; ')}`, {
         target: key, rolloutId: latest.rolloutId, reasons: result.reasons,
       });
-      const { changeId } = await deps.traffic.setWeights(target, { canary: 0, baseline: 100 });
+      // The traffic target as the promoted rollout's preflight read it, the canary at 0.
+      const { changeId } = await deps.traffic.restore(target, latest.routerDefinition);
       await deps.soaks.recordRollback(config.name, { rolloutId: latest.rolloutId, at: iso(now), changeId }, now);
       await deps.rollouts.update(latest.rolloutId, { weight: 0, updatedAt: iso(now) }, [{
         type: 'NOTE', at: iso(now),
@@ -237,7 +237,7 @@ async function postPromotionRollback(config: SoakConfig, state: SoakRecord | nul
       deps.decisionMetrics?.record('SoakPostPromotionRollback', 1);
       return { action: 'ROLLED_BACK', detail: `all traffic back on '${target.baselineSetIdentifier}'`, rolloutId: latest.rolloutId, changeId };
     } finally {
-      await deps.locks.release(key, owner);
+      await deps.rollouts.releaseLock(key, owner);
     }
   } catch (err) {
     const detail = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
