@@ -27,6 +27,11 @@ export class SimClock implements Clock {
     this.#ms += seconds * 1000;
   }
 
+  /** A wait on this clock takes no real time: the clock moves. */
+  async sleep(ms: number): Promise<void> {
+    this.#ms += Math.max(0, ms);
+  }
+
   /** Seconds since the simulation started. */
   elapsedSeconds(at: Date | string = this.now()): number {
     const ms = typeof at === 'string' ? Date.parse(at) : at.getTime();

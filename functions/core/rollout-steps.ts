@@ -281,12 +281,16 @@ export async function shiftTraffic(state: RolloutState, deps: Deps): Promise<Rol
     }
     return { ...state, next: 'AWAIT_APPROVAL', approvalDeadline: deadline, wait: { until: iso(addSeconds(now, APPROVAL_POLL_SECONDS)) } };
   }
-  // Read back before moving: what we set is what is there (or a person moved it: drift).
+  // Read back before moving: what we set is what is there (or a person moved it: drift). A retry
+  // of this step may find its own shift already landed (the answer was lost): that is not drift,
+  // and shifting again from there gives the change id to wait for.
   const { reading, drift } = await readBack(state, deps, true);
-  const found = driftDecision(state, reading!, now);
+  const landed = reading!.problems.length === 0 && reading!.canaryPercent === stage.weight;
+  const found = landed ? null : driftDecision(state, reading!, now);
   if (found) return onDrift({ ...state, drift }, deps, found);
 
-  const { changeId } = await deps.traffic.shift(state.config.target, stage.weight, { expectedPercent: state.weight, definition: state.routerDefinition });
+  const from = landed ? stage.weight : state.weight;
+  const { changeId } = await deps.traffic.shift(state.config.target, stage.weight, { expectedPercent: from, definition: state.routerDefinition });
   deps.log.info('weights set', { stage: state.stageIndex, weight: stage.weight, changeId });
   const change = { id: changeId, canary: stage.weight, submittedAt: iso(now) };
   await deps.rollouts.update(state.rolloutId, { stageIndex: state.stageIndex, weight: stage.weight, lastChange: change, updatedAt: iso(now) },

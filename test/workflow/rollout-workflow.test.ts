@@ -25,7 +25,7 @@ import { handler as shiftTraffic } from '../../functions/shift-traffic.ts';
 import { handler as verifyRecovery } from '../../functions/verify-recovery.ts';
 import type { RolloutConfigInput } from '../../functions/core/config.ts';
 import { SimClock } from '../../sim/clock.ts';
-import { MemoryLocks, MemoryLog, MemoryRollouts } from '../../sim/memory-adapters.ts';
+import { MemoryLog, MemoryRollouts } from '../../sim/memory-adapters.ts';
 import { runWorkflow, type TaskFunction } from '../../sim/workflow-runner.ts';
 import { albEcsConfig, ZONE } from '../fixtures/configs.ts';
 
@@ -56,14 +56,15 @@ interface World {
   weights: Record<string, number>;
   batches: ChangeResourceRecordSetsCommandInput[];
   clock: SimClock;
-  locks: MemoryLocks;
   rollouts: MemoryRollouts;
 }
+
+const LOCK_KEY = `${ZONE}/api.example.com/A`;
 
 function setUp(model: MetricModel, opts: { throttleFirstChanges?: number } = {}): World {
   const world: World = {
     weights: { blue: 100, green: 0 }, batches: [], clock: new SimClock(new Date('2026-03-02T10:00:00Z')),
-    locks: new MemoryLocks(), rollouts: new MemoryRollouts(),
+    rollouts: new MemoryRollouts(),
   };
   const record = (id: string): ResourceRecordSet => ({
     Name: 'api.example.com.', Type: 'A', SetIdentifier: id, Weight: world.weights[id], TTL: 60,
@@ -73,8 +74,7 @@ function setUp(model: MetricModel, opts: { throttleFirstChanges?: number } = {})
   let throttles = opts.throttleFirstChanges ?? 0;
   r53.on(ChangeResourceRecordSetsCommand).callsFake((input: ChangeResourceRecordSetsCommandInput) => {
     if (throttles-- > 0) throw Object.assign(new Error('Rate exceeded'), { name: 'Throttling', $metadata: { httpStatusCode: 400 } });
-    world.batches.push(input);
-    for (const change of input.ChangeBatch!.Changes!) world.weights[change.ResourceRecordSet!.SetIdentifier!] = change.ResourceRecordSet!.Weight!;
+    applyBatch(world, input);
     return { ChangeInfo: { Id: `/change/C${world.batches.length}`, Status: 'PENDING', SubmittedAt: world.clock.now() } };
   });
   r53.on(GetChangeCommand).resolves({ ChangeInfo: { Id: '/change/C1', Status: 'INSYNC', SubmittedAt: new Date() } });
@@ -94,8 +94,25 @@ function setUp(model: MetricModel, opts: { throttleFirstChanges?: number } = {})
     return { MetricDataResults: results };
   });
   sns.on(PublishCommand).resolves({ MessageId: 'msg-1' });
-  overrideAwsDeps({ clock: world.clock, locks: world.locks, rollouts: world.rollouts, log: new MemoryLog(), decisionMetrics: undefined });
+  overrideAwsDeps({ clock: world.clock, rollouts: world.rollouts, log: new MemoryLog(), decisionMetrics: undefined });
   return world;
+}
+
+/**
+ * Applies a change batch as Route 53 does: all or nothing, and a DELETE must match the record
+ * exactly (here: its weight), else the whole batch is refused (InvalidChangeBatch).
+ */
+function applyBatch(world: World, input: ChangeResourceRecordSetsCommandInput): void {
+  for (const change of input.ChangeBatch!.Changes!) {
+    const id = change.ResourceRecordSet!.SetIdentifier!;
+    if (change.Action === 'DELETE' && world.weights[id] !== change.ResourceRecordSet!.Weight) {
+      throw Object.assign(new Error(`Tried to delete resource record set ${id} but the values provided do not match the current values`), { name: 'InvalidChangeBatch', $metadata: { httpStatusCode: 400 } });
+    }
+  }
+  world.batches.push(input);
+  for (const change of input.ChangeBatch!.Changes!) {
+    if (change.Action !== 'DELETE') world.weights[change.ResourceRecordSet!.SetIdentifier!] = change.ResourceRecordSet!.Weight!;
+  }
 }
 
 const lambdaContext = { functionName: 'test', awsRequestId: 'req-1', getRemainingTimeInMillis: () => 60_000 } as unknown as Context;
@@ -139,7 +156,8 @@ function person(world: World, approved: boolean, reason?: string) {
 /** SNS messages of one kind: OPENED (the incident), RECOVERED, ESCALATED, RESOLVED. */
 const published = (eventType: string) => sns.commandCalls(PublishCommand).filter((c) => c.args[0].input.MessageAttributes?.eventType?.StringValue === eventType);
 
-const canaryWeights = (w: World) => w.batches.map((b) => b.ChangeBatch!.Changes!.find((c) => c.ResourceRecordSet!.SetIdentifier === 'green')!.ResourceRecordSet!.Weight);
+const canaryWeights = (w: World) => w.batches.map((b) => b.ChangeBatch!.Changes!.find((c) => c.Action !== 'DELETE' && c.ResourceRecordSet!.SetIdentifier === 'green')!.ResourceRecordSet!.Weight);
+const history = async (w: World, id = 'rollout-1') => (await w.rollouts.history(id))!;
 
 describe('rollout workflow (real ASL, real handlers)', () => {
   beforeEach(() => {
@@ -165,19 +183,19 @@ describe('rollout workflow (real ASL, real handlers)', () => {
     expect(result.status).toBe('SUCCEEDED');
     expect(canaryWeights(world)).toEqual([1, 5, 10, 25, 100]);
     for (const batch of world.batches) {
+      // Both weights in one atomic batch, as a compare-and-set: DELETE the exact records just read, CREATE the new ones.
       const changes = batch.ChangeBatch!.Changes!;
-      expect(changes).toHaveLength(2); // both weights in one atomic batch
-      expect(changes.every((c) => c.Action === 'UPSERT')).toBe(true);
-      expect(changes.reduce((sum, c) => sum + c.ResourceRecordSet!.Weight!, 0)).toBe(100);
+      expect(changes.map((c) => c.Action)).toEqual(['DELETE', 'CREATE', 'DELETE', 'CREATE']);
+      expect(changes.filter((c) => c.Action === 'CREATE').reduce((sum, c) => sum + c.ResourceRecordSet!.Weight!, 0)).toBe(100);
     }
     expect(world.weights).toEqual({ blue: 0, green: 100 });
-    const record = await world.rollouts.get('rollout-1');
+    const record = await history(world);
     expect(record).toMatchObject({ status: 'PROMOTED', weight: 100, decision: { outcome: 'PROMOTED' } });
     // One counted check per analysed stage after its bake; the checks during the bake only watch for failures.
     const checks = record!.events.filter((e) => e.type === 'CHECK');
     expect(checks.filter((e) => e.type === 'CHECK' && !e.duringBake)).toHaveLength(4);
     expect(checks.filter((e) => e.type === 'CHECK' && e.duringBake).length).toBeGreaterThan(0);
-    expect(world.locks.holder(`${ZONE}/api.example.com/A`)).toBeNull();
+    expect(await world.rollouts.lockHolder(LOCK_KEY)).toBeNull();
     expect(sns.commandCalls(PublishCommand)).toHaveLength(0);
     // Every GetMetricData call carries every metric of both variants (3 metrics, ratio = 2 queries).
     expect(cw.commandCalls(GetMetricDataCommand).every((c) => c.args[0].input.MetricDataQueries!.length === 8)).toBe(true);
@@ -201,8 +219,10 @@ describe('rollout workflow (real ASL, real handlers)', () => {
     expect(result.error).toBe('RolledBack');
     expect(result.cause).toContain('error-rate');
     expect(canaryWeights(world)).toEqual([1, 5, 10, 0]);
+    // The rollback: both records UPSERTed as preflight read them, the canary at 0, in one batch.
     const last = world.batches.at(-1)!.ChangeBatch!.Changes!;
-    expect(last.map((c) => [c.ResourceRecordSet!.SetIdentifier, c.ResourceRecordSet!.Weight]).sort()).toEqual([['blue', 100], ['green', 0]]);
+    expect(last.map((c) => c.Action)).toEqual(['UPSERT', 'UPSERT']);
+    expect(last.map((c) => [c.ResourceRecordSet!.SetIdentifier, c.ResourceRecordSet!.Weight, c.ResourceRecordSet!.TTL]).sort()).toEqual([['blue', 100, 60], ['green', 0, 60]]);
     const publishes = published('OPENED');
     expect(publishes).toHaveLength(1);
     // The baseline is healthy after the rollback: the recovery watch marks the incident recovered.
@@ -213,8 +233,8 @@ describe('rollout workflow (real ASL, real handlers)', () => {
     expect(message.summary).toMatch(/error-rate: rate 3\.00 % is above the maximum 1\.00 % \(95 % lower bound/);
     expect(publishes[0]!.args[0].input.TopicArn).toBe(TOPIC);
     const record = await world.rollouts.get('rollout-1');
-    expect(record).toMatchObject({ status: 'ROLLED_BACK', weight: 0, incidentOpened: true });
-    expect(world.locks.holder(`${ZONE}/api.example.com/A`)).toBeNull();
+    expect(record).toMatchObject({ status: 'ROLLED_BACK', weight: 0, incident: { dedupKey: 'canary-rollout-rollout-1' } });
+    expect(await world.rollouts.lockHolder(LOCK_KEY)).toBeNull();
   });
 
   it('escalates the incident when the baseline stays unhealthy after the rollback', async () => {
@@ -227,8 +247,7 @@ describe('rollout workflow (real ASL, real handlers)', () => {
     let rolledBack = false;
     const world = setUp(model);
     r53.on(ChangeResourceRecordSetsCommand).callsFake((input: ChangeResourceRecordSetsCommandInput) => {
-      world.batches.push(input);
-      for (const change of input.ChangeBatch!.Changes!) world.weights[change.ResourceRecordSet!.SetIdentifier!] = change.ResourceRecordSet!.Weight!;
+      applyBatch(world, input);
       if (world.weights.green === 0 && world.batches.length > 1) rolledBack = true;
       return { ChangeInfo: { Id: `/change/C${world.batches.length}`, Status: 'PENDING', SubmittedAt: world.clock.now() } };
     });
@@ -257,10 +276,10 @@ describe('rollout workflow (real ASL, real handlers)', () => {
     // Assess
     expect(result.status).toBe('FAILED');
     expect(canaryWeights(world)).toEqual([1, 5, 0]);
-    const record = await world.rollouts.get('rollout-1');
-    const checksAt5 = record!.events.filter((e) => e.type === 'CHECK' && e.weight === 5 && !e.duringBake);
+    const record = await history(world);
+    const checksAt5 = record.events.filter((e) => e.type === 'CHECK' && e.weight === 5 && !e.duringBake);
     expect(checksAt5.map((e) => e.type === 'CHECK' && e.verdict)).toEqual(['INCONCLUSIVE', 'INCONCLUSIVE', 'INCONCLUSIVE']);
-    expect(record!.decision!.reasons.at(-1)).toContain('3 inconclusive check(s) at this stage, limit 2: no data is not a pass');
+    expect(record.decision!.reasons.at(-1)).toContain('3 inconclusive check(s) at this stage, limit 2: no data is not a pass');
     expect(published('OPENED')).toHaveLength(1);
   });
 
@@ -296,7 +315,7 @@ describe('rollout workflow (real ASL, real handlers)', () => {
   it('refuses a second rollout on a locked record, naming the running one', async () => {
     // Prepare
     const world = setUp(healthy);
-    await world.locks.acquire(`${ZONE}/api.example.com/A`, 'rollout-0', 3600, world.clock.now());
+    await world.rollouts.acquireLock(LOCK_KEY, 'rollout-0', 3600, world.clock.now());
 
     // Act
     const result = await run(world, baseConfig(), 'rollout-2');
@@ -354,9 +373,9 @@ describe('rollout workflow (real ASL, real handlers)', () => {
       expect(result.status).toBe('SUCCEEDED');
       expect(weightWhileWaiting).toBe(1); // still at the previous stage while the gate is pending
       expect(canaryWeights(world)).toEqual([1, 25, 100]);
-      const record = await world.rollouts.get('rollout-1');
-      expect(record!.events.map((e) => e.type)).toEqual(expect.arrayContaining(['APPROVAL_REQUESTED', 'APPROVAL_ANSWERED']));
-      expect(record!.pendingApproval).toBeUndefined();
+      const record = await history(world);
+      expect(record.events.map((e) => e.type)).toEqual(expect.arrayContaining(['APPROVAL_REQUESTED', 'APPROVAL_ANSWERED']));
+      expect(record.pendingApproval).toBeUndefined();
     });
 
     it('rolls back when a person rejects, without paging anyone', async () => {
