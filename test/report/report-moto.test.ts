@@ -14,7 +14,8 @@ import { checkKey, S3Evidence } from '../../functions/adapters/s3-evidence.ts';
 import type { CliIO } from '../../cli/io.ts';
 import { main } from '../../cli/main.ts';
 import { motoClientConfig, motoEnv, motoSkipReason, useMoto } from '../helpers/moto.ts';
-import { awsClients, createRolloutsTable } from '../integration/support/aws.ts';
+import { awsClients } from '../integration/support/aws.ts';
+import { createRolloutsTableFromTemplate } from '../helpers/rollouts-table.ts';
 import { rolledBackRecord, storedChecks } from './fixtures.ts';
 
 const skip = motoSkipReason();
@@ -33,9 +34,14 @@ describe.skipIf(skip !== null)('evidence on S3 (moto) and canary report against 
     s3 = new S3Client({ ...motoClientConfig(moto.endpoint), forcePathStyle: true });
     await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
     const clients = awsClients(moto.endpoint);
-    await createRolloutsTable(clients.dynamo, TABLE);
+    await createRolloutsTableFromTemplate(clients.dynamo, TABLE);
     const record = rolledBackRecord();
-    await new DynamoRollouts(clients.doc, TABLE).create(record);
+    // The head and its events, as the workflow's steps would have left them (the lock given back at the end).
+    const { events, ...head } = record;
+    const store = new DynamoRollouts(clients.doc, TABLE);
+    expect(await store.begin(head, events, { key: head.targetKey, leaseSeconds: 60, now: new Date(head.startedAt) })).toEqual({ started: true });
+    await store.releaseLock(head.targetKey, head.rolloutId);
+    expect(await store.history(head.rolloutId)).toEqual(record);
     const evidence = new S3Evidence(s3, BUCKET);
     for (const { rolloutId, checkNo, ...check } of storedChecks()) await evidence.putCheck(rolloutId, checkNo, check);
     await evidence.putRecord(record.rolloutId, record);
