@@ -140,7 +140,10 @@ export class DynamoRollouts implements RolloutStore {
   async history(rolloutId: string): Promise<RolloutHistory | null> {
     const head = await this.get(rolloutId);
     if (!head) return null;
-    return { ...head, events: (await this.events(rolloutId)).events };
+    // A record written before events were items (an older version of the stack) keeps them inline, first.
+    const { events: inline, ...rest } = head as RolloutRecord & { events?: unknown };
+    const older = Array.isArray(inline) ? (inline as RolloutEvent[]) : [];
+    return { ...rest, events: [...older, ...(await this.events(rolloutId)).events] };
   }
 
   async events(rolloutId: string, cursor?: string): Promise<{ events: RolloutEvent[]; cursor?: string }> {
