@@ -5,6 +5,7 @@
  */
 import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
 import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -102,6 +103,27 @@ describe.skipIf(skip !== null)('evidence on S3 (moto) and canary report against 
     const model = JSON.parse(out.stdout.join('\n'));
     expect(model.evidence).toEqual({ checksRecorded: 3, checksWithRawData: 3 });
     expect(model.source).toBe('stack canary-analyzer');
+  });
+
+  it('reports a rollout recorded before the upgrade, whose events are inline on its one item', async () => {
+    // Prepare: the item as the previous DynamoRollouts wrote it (head and events in one item, no event items).
+    const { events, ...head } = rolledBackRecord();
+    const old = { ...head, rolloutId: 'checkout-api-before-upgrade' };
+    const { incident: _new, eventCount: _count, lastChange: _change, lastCheck: _check, checkCount: _checks, ...oldHead } = old;
+    await awsClients(moto.endpoint).doc.send(new PutCommand({
+      TableName: TABLE, Item: { ...oldHead, incidentOpened: true, events, pk: `rollout#${old.rolloutId}`, gsi1pk: 'rollout' },
+    }));
+    const out = io();
+
+    // Act
+    const code = await main(['report', old.rolloutId, '--table', TABLE, '--bucket', BUCKET, '--json', '--out', 'old.html'], out);
+
+    // Assess
+    expect(code).toBe(0);
+    const model = JSON.parse(out.stdout.join('\n'));
+    expect(model.timeline.map((e: { title: string }) => e.title)).toContain('decision: ROLL BACK at stage 2 (50 %)');
+    expect(model.timeline).toHaveLength(events.length);
+    expect(model.summary.durations.timeToRestore).toBe(46);
   });
 
   it('still reports, from the record alone, when the evidence cannot be read', async () => {
