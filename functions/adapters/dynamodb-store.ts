@@ -140,7 +140,10 @@ export class DynamoRollouts implements RolloutStore {
   async history(rolloutId: string): Promise<RolloutHistory | null> {
     const head = await this.get(rolloutId);
     if (!head) return null;
-    return { ...head, events: (await this.events(rolloutId)).events };
+    // A record written before events were items (an older version of the stack) keeps them inline, first.
+    const { events: inline, ...rest } = head as RolloutRecord & { events?: unknown };
+    const older = Array.isArray(inline) ? (inline as RolloutEvent[]) : [];
+    return { ...rest, events: [...older, ...(await this.events(rolloutId)).events] };
   }
 
   async events(rolloutId: string, cursor?: string): Promise<{ events: RolloutEvent[]; cursor?: string }> {
@@ -414,7 +417,7 @@ export class DynamoRollouts implements RolloutStore {
   }
 
   async listActive(): Promise<RolloutRecord[]> {
-    const records: RolloutRecord[] = [];
+    const ids: string[] = [];
     let startKey: Record<string, unknown> | undefined;
     for (let page = 0; page < MAX_PAGES; page++) {
       const out = await callAws(SERVICE, () => this.#client.send(new QueryCommand({
@@ -424,12 +427,13 @@ export class DynamoRollouts implements RolloutStore {
         ExpressionAttributeValues: { ':p': ACTIVE_PARTITION },
         ...(startKey ? { ExclusiveStartKey: startKey } : {}),
       })));
-      records.push(...(out.Items ?? []).map(toRecord));
+      // The index projects the keys only (pk, activePk, startedAt): the rollout id is in pk.
+      ids.push(...(out.Items ?? []).map((item) => String(item.pk).slice(rolloutPk('').length)));
       startKey = out.LastEvaluatedKey;
       if (!startKey) break;
     }
     // The index is eventually consistent: read each head again before anyone acts on it.
-    const fresh = await Promise.all(records.map((r) => this.get(r.rolloutId)));
+    const fresh = await Promise.all(ids.map((id) => this.get(id)));
     return fresh.filter((r): r is RolloutRecord => r !== null && isActive(r.status));
   }
 }

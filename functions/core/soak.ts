@@ -217,6 +217,9 @@ async function postPromotionRollback(config: SoakConfig, state: SoakRecord | nul
       return skip(`already rolled back after rollout ${latest.rolloutId} (change ${state.postPromotionRollback.changeId})`, latest.rolloutId);
     }
     const reading = await deps.traffic.read(target);
+    // A record removed since the promotion (the old version decommissioned) is not re-created: a
+    // restore would send all traffic to whatever it pointed at.
+    if (reading.canaryPercent === null) return skip(`the traffic target is not a complete weighted pair any more: ${reading.problems.join('; ')}`, latest.rolloutId);
     if (reading.canaryPercent === 0 && reading.problems.length === 0) return skip(`traffic is already on the old record '${target.baselineSetIdentifier}'`, latest.rolloutId);
     if (!latest.routerDefinition) return skip(`rollout ${latest.rolloutId} kept no definition of the target to restore`, latest.rolloutId);
 

@@ -12,38 +12,26 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DynamoRollouts } from '../../functions/adapters/dynamodb-store.ts';
-import { parseRolloutConfig } from '../../functions/core/config.ts';
+import { parseRolloutConfig, targetKey, type RolloutConfig } from '../../functions/core/config.ts';
 import { defaultJudge } from '../../functions/core/default-judge.ts';
 import type { Deps } from '../../functions/core/ports.ts';
 import type { RolloutRecord } from '../../functions/core/rollout-record.ts';
-import { analyze, type RolloutState } from '../../functions/core/rollout-steps.ts';
-import { MemoryIncidents, MemoryLocks, MemoryLog, MemoryTraffic } from '../../sim/memory-adapters.ts';
+import { analyze, leaseSeconds, segmentPrefixOf, type RolloutState } from '../../functions/core/rollout-steps.ts';
+import { MemoryIncidents, MemoryLog, MemoryTraffic } from '../../sim/memory-adapters.ts';
 import { mulberry32 } from '../../sim/prng.ts';
 import { simulate } from '../../sim/simulate.ts';
 import { loadDefinition } from '../../sim/workflow-runner.ts';
 import { motoClientConfig, motoEnv, motoSkipReason, useMoto } from '../helpers/moto.ts';
+import { rolloutTableResource } from '../helpers/rollouts-table.ts';
 import { runCli, startCli } from './helpers.ts';
 
 const STACK = 'canary-analyzer';
 const exampleConfig = JSON.parse(readFileSync(new URL('../../examples/rollout.json', import.meta.url), 'utf8'));
 
-/** The stack's two outputs the CLI reads, over the resources they name (as template.yaml has them). */
-const template = {
+/** The stack's two outputs the CLI reads, over the resources they name (the table's schema read from template.yaml). */
+const stackTemplate = async () => ({
   Resources: {
-    RolloutTable: {
-      Type: 'AWS::DynamoDB::Table',
-      Properties: {
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [
-          { AttributeName: 'pk', AttributeType: 'S' }, { AttributeName: 'gsi1pk', AttributeType: 'S' }, { AttributeName: 'startedAt', AttributeType: 'S' },
-        ],
-        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-        GlobalSecondaryIndexes: [{
-          IndexName: 'byStart', Projection: { ProjectionType: 'ALL' },
-          KeySchema: [{ AttributeName: 'gsi1pk', KeyType: 'HASH' }, { AttributeName: 'startedAt', KeyType: 'RANGE' }],
-        }],
-      },
-    },
+    RolloutTable: await rolloutTableResource(),
     RolloutStateMachine: {
       Type: 'AWS::StepFunctions::StateMachine',
       Properties: {
@@ -57,7 +45,7 @@ const template = {
     StateMachineArn: { Value: { Ref: 'RolloutStateMachine' } },
     RolloutTableName: { Value: { Ref: 'RolloutTable' } },
   },
-};
+});
 
 const skip = motoSkipReason();
 
@@ -71,7 +59,7 @@ describe.skipIf(skip !== null)('canary start / status / watch / list / abort / a
     const config = motoClientConfig(moto.endpoint);
     sfn = new SFNClient(config);
     const cfn = new CloudFormationClient(config);
-    await cfn.send(new CreateStackCommand({ StackName: STACK, TemplateBody: JSON.stringify(template) }));
+    await cfn.send(new CreateStackCommand({ StackName: STACK, TemplateBody: JSON.stringify(await stackTemplate()) }));
     const { DescribeStacksCommand } = await import('@aws-sdk/client-cloudformation');
     const outputs = (await cfn.send(new DescribeStacksCommand({ StackName: STACK }))).Stacks![0]!.Outputs!;
     const table = outputs.find((o) => o.OutputKey === 'RolloutTableName')!.OutputValue!;
@@ -82,18 +70,23 @@ describe.skipIf(skip !== null)('canary start / status / watch / list / abort / a
   const executionArn = (name: string) => `arn:aws:states:us-east-1:123456789012:execution:CanaryRollout:${name}`;
   const describeExecution = (name: string) => sfn.send(new DescribeExecutionCommand({ executionArn: executionArn(name) }));
 
-  /** A rollout as the workflow's preflight and first steps leave it. */
-  async function runningRollout(id: string, extra: Partial<RolloutRecord> = {}): Promise<void> {
+  /**
+   * A rollout as the workflow's preflight and first steps leave it: the head (with its config and
+   * fencing token) and the target's lock taken in one transaction, then the first shift recorded.
+   * Each rollout has its own record name, so their locks do not meet.
+   */
+  async function runningRollout(id: string, extra: Partial<RolloutRecord> = {}): Promise<{ config: RolloutConfig; token: string }> {
     const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 12, 0, s)).toISOString();
-    await rollouts.create({
-      rolloutId: id, name: 'checkout-api', targetKey: 'Z0123456789ABCDEFGHIJ/api.example.com/A', executionArn: executionArn(id),
-      status: 'RUNNING', startedAt: at(0), updatedAt: at(1), stageIndex: 0, weight: 1,
-      events: [
-        { type: 'STARTED', at: at(0), stages: [1, 5, 10, 25, 100] },
-        { type: 'WEIGHTS_SET', at: at(1), canary: 1, baseline: 99, changeId: 'C1', stageIndex: 0 },
-      ],
-      ...extra,
-    });
+    const config = parseRolloutConfig({ ...exampleConfig, target: { ...exampleConfig.target, recordName: `${id}.api.example.com` } });
+    const token = `${executionArn(id)}@${at(0)}`;
+    const begun = await rollouts.begin({
+      rolloutId: id, name: 'checkout-api', targetKey: targetKey(config.target), executionArn: executionArn(id), token, config,
+      status: 'RUNNING', startedAt: at(0), updatedAt: at(0), stageIndex: 0, weight: 0, checkCount: 0, ...extra,
+    }, [{ type: 'STARTED', at: at(0), stages: [1, 5, 10, 25, 100] }], { key: targetKey(config.target), leaseSeconds: leaseSeconds(config), now: new Date() });
+    expect(begun).toEqual({ started: true });
+    await rollouts.update(id, { weight: 1, updatedAt: at(1), lastChange: { id: 'C1', canary: 1, submittedAt: at(1) } },
+      [{ type: 'WEIGHTS_SET', at: at(1), canary: 1, baseline: 99, changeId: 'C1', stageIndex: 0 }], { token });
+    return { config, token };
   }
 
   it('start: finds the state machine from the stack outputs and starts an execution named as asked, with the config as input', () => {
@@ -154,7 +147,7 @@ describe.skipIf(skip !== null)('canary start / status / watch / list / abort / a
   it('abort: records the request (no StopExecution), and the next analysis rolls back because of it', async () => {
     // Prepare: a running execution and its record.
     expect(runCli(['start', 'examples/rollout.yaml', '--name', 'to-abort'], env).code).toBe(0);
-    await runningRollout('to-abort');
+    const { config, token } = await runningRollout('to-abort');
     // Act
     const run = runCli(['abort', 'to-abort', '--reason', 'customers report 502s'], env);
     // Assess
@@ -162,19 +155,23 @@ describe.skipIf(skip !== null)('canary start / status / watch / list / abort / a
     expect(run.stdout).toContain('abort requested for to-abort: "customers report 502s"');
     const record = (await rollouts.get('to-abort'))!;
     expect(record.abortRequested?.reason).toBe('customers report 502s');
-    expect(record.events.at(-1)).toMatchObject({ type: 'ABORT_REQUESTED', reason: 'customers report 502s' });
+    expect((await rollouts.history('to-abort'))!.events.at(-1)).toMatchObject({ type: 'ABORT_REQUESTED', reason: 'customers report 502s' });
     expect((await describeExecution('to-abort')).status).toBe('RUNNING'); // not stopped: the workflow rolls back itself
 
-    // The workflow's analyze step, reading the same table, decides to roll back.
-    const config = parseRolloutConfig(exampleConfig);
+    // The workflow's analyze step, reading the same table (and proving it still owns the rollout), decides to roll back.
+    const traffic = new MemoryTraffic({ clock: { now: () => new Date() }, rng: mulberry32(1) });
+    traffic.putRecord(config.target, { setIdentifier: config.target.baselineSetIdentifier, weight: 99, ttl: 60 });
+    traffic.putRecord(config.target, { setIdentifier: config.target.canarySetIdentifier, weight: 1, ttl: 60 });
     const state: RolloutState = {
-      rolloutId: 'to-abort', config, stageIndex: 0, weight: 1, phase: 'FORWARD', next: 'ANALYZE',
-      counters: { passed: 0, failed: 0, inconclusive: 0 }, wait: { until: new Date().toISOString() }, ttlSeconds: 60,
+      rolloutId: 'to-abort', executionArn: executionArn('to-abort'), token, config, routerDefinition: (await traffic.read(config.target)).definition,
+      stageIndex: 0, weight: 1, phase: 'FORWARD', next: 'ANALYZE',
+      counters: { passed: 0, failed: 0, inconclusive: 0 }, wait: { until: new Date().toISOString() }, settleSeconds: 60,
+      segment: { no: 1, iterations: 3, handOver: false }, segmentPrefix: segmentPrefixOf('to-abort'),
     };
     const deps: Deps = {
-      traffic: new MemoryTraffic({ clock: { now: () => new Date() }, rng: mulberry32(1) }),
+      traffic,
       metrics: { fetchWindow: () => Promise.reject(new Error('an aborted rollout must not be judged')) },
-      locks: new MemoryLocks(), rollouts, incidents: new MemoryIncidents(), judge: defaultJudge,
+      rollouts, incidents: new MemoryIncidents(), judge: defaultJudge,
       clock: { now: () => new Date() }, log: new MemoryLog(), allowedHostedZoneIds: [],
     };
     const next = await analyze(state, deps);

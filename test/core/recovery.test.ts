@@ -8,9 +8,10 @@ import { parseRolloutConfig, type RolloutConfigInput } from '../../functions/cor
 import { defaultJudge } from '../../functions/core/default-judge.ts';
 import type { Deps } from '../../functions/core/ports.ts';
 import { recoveryWindow, verifyRecovery, type RecoveryState } from '../../functions/core/recovery.ts';
-import type { Decision } from '../../functions/core/rollout-record.ts';
+import type { Decision, RolloutEvent } from '../../functions/core/rollout-record.ts';
+import { segmentPrefixOf } from '../../functions/core/rollout-steps.ts';
 import { SimClock } from '../../sim/clock.ts';
-import { MemoryIncidents, MemoryLocks, MemoryLog, MemoryRollouts, MemoryTraffic } from '../../sim/memory-adapters.ts';
+import { MemoryIncidents, MemoryLog, MemoryRollouts, MemoryTraffic } from '../../sim/memory-adapters.ts';
 import { mulberry32 } from '../../sim/prng.ts';
 import { ScriptedMetrics, type Datapoint } from '../helpers/fake-metrics.ts';
 
@@ -67,25 +68,32 @@ async function setup(datapoint: Datapoint, options: { overrides?: Partial<Rollou
   const metrics = new ScriptedMetrics(datapoint);
   const log = new MemoryLog();
   const deps: Deps = {
-    traffic: new MemoryTraffic({ clock, rng: mulberry32(1) }), metrics, locks: new MemoryLocks(), rollouts, incidents,
+    traffic: new MemoryTraffic({ clock, rng: mulberry32(1) }), metrics, rollouts, incidents,
     judge: defaultJudge, clock, log, allowedHostedZoneIds: [],
   };
   const cfg = config(options.overrides);
   const opened = await incidents.open({ dedupKey: 'canary-rollout-r-1', rolloutId: 'r-1', service: 'checkout-api', target: 't', severity: 'critical', title: 'x', summary: 'x', decision }, cfg.incident);
-  await rollouts.create({
-    rolloutId: 'r-1', name: 'checkout-api', targetKey: `${ZONE}/api.example.com/A`, status: 'ROLLED_BACK',
-    startedAt: '2026-03-02T09:40:00.000Z', updatedAt: IN_SYNC.toISOString(), stageIndex: 1, weight: 0, decision,
-    incidentOpened: options.incidentOpened ?? true, config: cfg,
-    events: [
-      { type: 'WEIGHTS_SET', at: '2026-03-02T09:59:30.000Z', canary: 0, baseline: 100, changeId: 'C2', stageIndex: 1 },
-      { type: 'IN_SYNC', at: IN_SYNC.toISOString(), changeId: 'C2', canary: 0 },
-      ...(options.incidentOpened === false ? [] : [{ type: 'INCIDENT' as const, at: IN_SYNC.toISOString(), deliveries: opened }]),
-    ],
-  });
+  // The record as Conclude leaves it: closed, the rollback's change in sync, the incident (unless a person asked) delivered.
+  const incidentOpened = options.incidentOpened ?? true;
+  const events: RolloutEvent[] = [
+    { type: 'WEIGHTS_SET', at: '2026-03-02T09:59:30.000Z', canary: 0, baseline: 100, changeId: 'C2', stageIndex: 1 },
+    { type: 'IN_SYNC', at: IN_SYNC.toISOString(), changeId: 'C2', canary: 0 },
+    ...(incidentOpened ? [{ type: 'INCIDENT' as const, at: IN_SYNC.toISOString(), deliveries: opened }] : []),
+  ];
+  const key = `${ZONE}/api.example.com/A`;
+  await rollouts.begin({
+    rolloutId: 'r-1', name: 'checkout-api', targetKey: key, status: 'ROLLED_BACK', token: 'r-1@',
+    startedAt: '2026-03-02T09:40:00.000Z', updatedAt: IN_SYNC.toISOString(), stageIndex: 1, weight: 0, decision, config: cfg,
+    lastChange: { id: 'C2', canary: 0, submittedAt: '2026-03-02T09:59:30.000Z', inSyncAt: IN_SYNC.toISOString() },
+    ...(incidentOpened ? { incident: { dedupKey: 'canary-rollout-r-1', openedAt: IN_SYNC.toISOString(), deliveries: opened } } : {}),
+  }, events, { key, leaseSeconds: 60, now: clock.now() });
+  await rollouts.releaseLock(key, 'r-1');
   const state: RecoveryState = {
-    rolloutId: 'r-1', config: cfg, stageIndex: 1, weight: 0, phase: 'ROLLING_BACK', next: 'CONCLUDE', outcome: 'ROLLED_BACK', decision,
+    rolloutId: 'r-1', token: 'r-1@', config: cfg, routerDefinition: { kind: 'route53', records: [] },
+    stageIndex: 1, weight: 0, phase: 'ROLLING_BACK', next: 'WAIT_RECOVERY', outcome: 'ROLLED_BACK', decision,
     change: { id: 'C2', submittedAt: '2026-03-02T09:59:30.000Z', inSyncAt: IN_SYNC.toISOString() },
-    counters: { passed: 0, failed: 0, inconclusive: 1 }, wait: { until: IN_SYNC.toISOString() }, ttlSeconds: 60,
+    counters: { passed: 0, failed: 0, inconclusive: 1 }, wait: { until: IN_SYNC.toISOString() }, settleSeconds: 60,
+    segment: { no: 1, iterations: 40, handOver: false }, segmentPrefix: segmentPrefixOf('r-1'),
   };
   return { deps, clock, rollouts, incidents, metrics, log, state, opened };
 }
@@ -126,10 +134,11 @@ describe('verifyRecovery', () => {
     expect(incidents.changes[0]!.incident.dedupKey).toBe('canary-rollout-r-1');
     // The OpsItem opened at conclude is the one updated.
     expect(incidents.changes[0]!.deliveries).toContainEqual(opened.find((d) => d.target === 'opscenter'));
-    const record = await rollouts.get('r-1');
+    const record = await rollouts.history('r-1');
     expect(record!.events.filter((e) => e.type === 'RECOVERED' || e.type === 'ESCALATED')).toEqual([
       expect.objectContaining({ type: 'RECOVERED', at: clock.now().toISOString(), deliveries: incidents.changes[0]!.deliveries }),
     ]);
+    expect(record!.recovery).toEqual({ outcome: 'RECOVERED', at: clock.now().toISOString() });
     expect(record!.status).toBe('ROLLED_BACK');
   });
 
@@ -149,8 +158,9 @@ describe('verifyRecovery', () => {
     expect(change.severity).toBe('critical');
     expect(change.note).toMatch(/the rollback did not fix it/);
     expect(change.note).toMatch(/error-rate.* 3\.50 % is above the maximum 1/);
-    const events = (await rollouts.get('r-1'))!.events.filter((e) => e.type === 'ESCALATED');
-    expect(events).toHaveLength(1);
+    const record = (await rollouts.history('r-1'))!;
+    expect(record.events.filter((e) => e.type === 'ESCALATED')).toHaveLength(1);
+    expect(record.recovery).toEqual({ outcome: 'ESCALATED', at: minutesAfter(15).toISOString() });
     expect(log.entries.some((e) => e.level === 'error' && /incident escalated/.test(e.message))).toBe(true);
   });
 
@@ -193,7 +203,7 @@ describe('verifyRecovery', () => {
     expect(retried).toMatchObject({ next: 'DONE', recovery: { outcome: 'RECOVERED' } });
     expect(again).toMatchObject({ next: 'DONE', recovery: { outcome: 'RECOVERED' } });
     expect(incidents.changes).toHaveLength(1);
-    expect((await rollouts.get('r-1'))!.events.filter((e) => e.type === 'RECOVERED')).toHaveLength(1);
+    expect((await rollouts.history('r-1'))!.events.filter((e) => e.type === 'RECOVERED')).toHaveLength(1);
   });
 
   it('does not watch when recovery.watchSeconds is 0, after a promotion, or without an incident', async () => {

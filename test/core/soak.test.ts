@@ -12,7 +12,7 @@ import { runSoakCheck, soakCheckFromInput, soakWindow, type SoakDeps } from '../
 import { parseSoakConfig, type SoakConfigInput } from '../../functions/core/soak-config.ts';
 import { SimClock } from '../../sim/clock.ts';
 import {
-  MemoryIncidents, MemoryLocks, MemoryLog, MemoryRollouts, MemorySoakStore, MemoryTraffic,
+  MemoryIncidents, MemoryLog, MemoryRollouts, MemorySoakStore, MemoryTraffic,
 } from '../../sim/memory-adapters.ts';
 import { mulberry32 } from '../../sim/prng.ts';
 import { ScriptedMetrics, type Datapoint } from '../helpers/fake-metrics.ts';
@@ -62,11 +62,11 @@ function setup(health: (at: Date) => Health) {
   const rollouts = new MemoryRollouts();
   const incidents = new MemoryIncidents();
   const soaks = new MemorySoakStore();
-  const locks = new MemoryLocks();
   const metrics = new ScriptedMetrics(liveService(health));
   const log = new MemoryLog();
-  const deps: SoakDeps = { traffic, metrics, locks, rollouts, incidents, judge: defaultJudge, clock, log, soaks };
-  return { clock, traffic, rollouts, incidents, soaks, locks, metrics, log, deps };
+  // The traffic targets' locks live in the rollout store.
+  const deps: SoakDeps = { traffic, metrics, rollouts, incidents, judge: defaultJudge, clock, log, soaks };
+  return { clock, traffic, rollouts, incidents, soaks, metrics, log, deps };
 }
 
 const healthy: Health = { errorRate: 0.1, latency: 0.2 };
@@ -240,18 +240,31 @@ describe('runSoakCheck: time-shifted baseline', () => {
 });
 
 describe('runSoakCheck: post-promotion rollback', () => {
+  /** The target as the promoted rollout's preflight read it (100 % on the old record 'blue'): what a rollback restores. */
+  const readAtPreflight = { kind: 'route53', records: [
+    { setIdentifier: 'blue', weight: 100, ttl: 60, value: '10.0.0.1' }, { setIdentifier: 'green', weight: 0, ttl: 60, value: '10.0.0.2' },
+  ] };
+
+  /** Stores a closed rollout as the workflow leaves it: begun (record and lock), closed, lock released. */
+  async function storeRollout(rollouts: MemoryRollouts, record: RolloutRecord): Promise<void> {
+    const { status, decision, ...running } = record;
+    expect(await rollouts.begin({ ...running, status: 'RUNNING' }, [], { key: record.targetKey, leaseSeconds: 60, now: new Date(record.startedAt) })).toEqual({ started: true });
+    await rollouts.update(record.rolloutId, { status, decision });
+    await rollouts.releaseLock(record.targetKey, record.rolloutId);
+  }
+
   async function promotedSetup(health: (at: Date) => Health, promotedMinutesAgo: number) {
     const s = setup(health);
-    s.traffic.putRecord(target, { setIdentifier: 'blue', weight: 0, ttl: 60 });
-    s.traffic.putRecord(target, { setIdentifier: 'green', weight: 100, ttl: 60 });
+    s.traffic.putRecord(target, { setIdentifier: 'blue', weight: 0, ttl: 60, value: '10.0.0.1' });
+    s.traffic.putRecord(target, { setIdentifier: 'green', weight: 100, ttl: 60, value: '10.0.0.2' });
     const promotedAt = new Date(START.getTime() - promotedMinutesAgo * 60_000).toISOString();
     const record: RolloutRecord = {
-      rolloutId: 'r-42', name: 'checkout-api', targetKey: `${ZONE}/api.example.com/A`, status: 'PROMOTED',
+      rolloutId: 'r-42', name: 'checkout-api', targetKey: `${ZONE}/api.example.com/A`, status: 'PROMOTED', token: 'r-42@',
       startedAt: new Date(START.getTime() - (promotedMinutesAgo + 60) * 60_000).toISOString(), updatedAt: promotedAt, stageIndex: 4, weight: 100,
       decision: { outcome: 'PROMOTED', at: promotedAt, stageIndex: 4, weight: 100, reasons: ['every stage passed'], failing: [] },
-      events: [],
+      routerDefinition: readAtPreflight,
     };
-    await s.rollouts.create(record);
+    await storeRollout(s.rollouts, record);
     return s;
   }
   const enabled = (hours = 2) => soakInput({ postPromotionRollback: { enabled: true, hours, target } });
@@ -274,7 +287,7 @@ describe('runSoakCheck: post-promotion rollback', () => {
 
   it('when enabled, within the window, moves all traffic back to the old record, loudly, once', async () => {
     // Prepare
-    const { deps, traffic, incidents, log, soaks, rollouts, locks, clock } = await promotedSetup(steady(breaching), 30);
+    const { deps, traffic, incidents, log, soaks, rollouts, clock } = await promotedSetup(steady(breaching), 30);
     const config = parseSoakConfig(enabled(), { rollbackAllowed: true });
 
     // Act
@@ -286,20 +299,21 @@ describe('runSoakCheck: post-promotion rollback', () => {
     expect(first.rollback).toMatchObject({ action: 'ROLLED_BACK', rolloutId: 'r-42', changeId: traffic.changes()[0]!.id });
     expect(traffic.changes()).toHaveLength(1);
     expect(traffic.weights(target)).toEqual({ baseline: 100, canary: 0 });
+    expect((await traffic.read(target)).definition).toEqual(readAtPreflight); // the old record as it was, the canary at 0
     expect(log.entries.filter((e) => e.level === 'warn' && e.message.startsWith('SOAK POST-PROMOTION ROLLBACK'))).toHaveLength(1);
     expect(incidents.opened).toHaveLength(1);
     expect(incidents.opened[0]!.incident.summary).toMatch(/Traffic: this soak check moved all traffic of Z0123456789ABCDEFGHIJ\/api.example.com\/A back to the previous version \('blue'/);
     expect((await soaks.get('checkout-live'))!.postPromotionRollback).toMatchObject({ rolloutId: 'r-42', changeId: first.rollback!.changeId });
-    expect((await rollouts.get('r-42'))!.events).toEqual([expect.objectContaining({ type: 'NOTE', message: expect.stringMatching(/post-promotion rollback/) })]);
-    expect(locks.holder(`${ZONE}/api.example.com/A`)).toBeNull();
+    expect((await rollouts.history('r-42'))!.events).toEqual([expect.objectContaining({ type: 'NOTE', message: expect.stringMatching(/post-promotion rollback/) })]);
+    expect(await rollouts.lockHolder(`${ZONE}/api.example.com/A`)).toBeNull();
     expect(second.rollback).toMatchObject({ action: 'SKIPPED', detail: expect.stringMatching(/already rolled back after rollout r-42/) });
   });
 
   it('tells the open incident when the rollback comes after the breach was reported', async () => {
     // Prepare: the target is locked by a running rollout at the first breach, free at the second.
-    const { deps, incidents, locks, clock } = await promotedSetup(steady(breaching), 30);
+    const { deps, incidents, rollouts, clock } = await promotedSetup(steady(breaching), 30);
     const key = `${ZONE}/api.example.com/A`;
-    await locks.acquire(key, 'r-43', 240, clock.now());
+    await rollouts.acquireLock(key, 'r-43', 240, clock.now());
     const config = parseSoakConfig(enabled(), { rollbackAllowed: true });
 
     // Act
@@ -320,7 +334,7 @@ describe('runSoakCheck: post-promotion rollback', () => {
     const late = await promotedSetup(steady(breaching), 3 * 60);
     const gone = setup(steady(breaching));
     gone.traffic.putRecord(target, { setIdentifier: 'green', weight: 100, ttl: 60 });
-    await gone.rollouts.create({ ...(await late.rollouts.get('r-42'))!, updatedAt: START.toISOString(), decision: { outcome: 'PROMOTED', at: START.toISOString(), stageIndex: 4, weight: 100, reasons: [], failing: [] } });
+    await storeRollout(gone.rollouts, { ...(await late.rollouts.get('r-42'))!, updatedAt: START.toISOString(), decision: { outcome: 'PROMOTED', at: START.toISOString(), stageIndex: 4, weight: 100, reasons: [], failing: [] } });
     const fine = await promotedSetup(steady(healthy), 30);
     const config = parseSoakConfig(enabled(2), { rollbackAllowed: true });
 
@@ -331,7 +345,9 @@ describe('runSoakCheck: post-promotion rollback', () => {
 
     // Assess
     expect(a.rollback).toMatchObject({ action: 'SKIPPED', detail: 'rollout r-42 was promoted 3.0 h ago, outside the 2 h window' });
-    expect(b.rollback).toMatchObject({ action: 'SKIPPED', detail: "the old record 'blue' no longer exists" });
+    // The old record was deleted after the promotion (its version may be gone): not re-created, no traffic sent to it.
+    expect(b.rollback).toMatchObject({ action: 'SKIPPED', detail: expect.stringMatching(/no weighted record with the baseline 'blue' SetIdentifier/) });
+    expect(gone.traffic.weights(target)).toBeNull();
     expect(c.rollback).toBeUndefined();
     for (const s of [late, gone, fine]) expect(s.traffic.changes()).toEqual([]);
   });

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { overrideAwsDeps, resetAwsDeps } from '../../functions/commons/aws-deps.ts';
 import { defaultJudge } from '../../functions/core/default-judge.ts';
 import { SimClock } from '../../sim/clock.ts';
-import { MemoryIncidents, MemoryLocks, MemoryLog, MemoryRollouts, MemorySoakStore, MemoryTraffic } from '../../sim/memory-adapters.ts';
+import { MemoryIncidents, MemoryLog, MemoryRollouts, MemorySoakStore, MemoryTraffic } from '../../sim/memory-adapters.ts';
 import { mulberry32 } from '../../sim/prng.ts';
 import { ScriptedMetrics } from '../helpers/fake-metrics.ts';
 
@@ -44,7 +44,7 @@ function memoryPorts() {
   const ports = {
     clock, metrics: new ScriptedMetrics((_m, _v, role) => (role === 'denominator' ? 1000 : 50)),
     incidents: new MemoryIncidents(), soaks: new MemorySoakStore(), log: new MemoryLog(), rollouts: new MemoryRollouts(),
-    traffic: new MemoryTraffic({ clock, rng: mulberry32(3) }), locks: new MemoryLocks(), judge: defaultJudge,
+    traffic: new MemoryTraffic({ clock, rng: mulberry32(3) }), judge: defaultJudge,
   };
   resetAwsDeps();
   overrideAwsDeps(ports);
@@ -113,9 +113,10 @@ describe('verify-recovery handler', () => {
     const ports = memoryPorts();
     const { handler } = await import('../../functions/verify-recovery.ts');
     const state = {
-      rolloutId: 'r-1', stageIndex: 0, weight: 0, phase: 'FORWARD', next: 'CONCLUDE', outcome: 'PROMOTED',
-      counters: { passed: 1, failed: 0, inconclusive: 0 }, wait: { until: '2026-03-09T12:00:00.000Z' }, ttlSeconds: 60,
+      rolloutId: 'r-1', token: 'r-1@', routerDefinition: { kind: 'route53', records: [] }, stageIndex: 0, weight: 0, phase: 'FORWARD', next: 'CONCLUDE', outcome: 'PROMOTED',
+      counters: { passed: 1, failed: 0, inconclusive: 0 }, wait: { until: '2026-03-09T12:00:00.000Z' }, settleSeconds: 60,
       config: { recovery: { watchSeconds: 900, checkIntervalSeconds: 60 } },
+      segment: { no: 1, iterations: 7, handOver: false }, segmentPrefix: 'r-1',
     };
 
     // Act
@@ -123,6 +124,7 @@ describe('verify-recovery handler', () => {
 
     // Assess
     expect(result).toMatchObject({ next: 'DONE', recovery: { outcome: 'NOT_WATCHED', detail: 'the rollout was not rolled back' } });
+    expect(result).toMatchObject({ segment: { no: 1, iterations: 8 } }); // a counted step of the segment
     expect(ports.metrics.fetches).toEqual([]);
   });
 });

@@ -7,7 +7,8 @@ describe('Lambda wiring (functions/commons/aws-deps.ts)', () => {
 
   it('fails loudly when a step uses a port its handler did not wire', () => {
     const deps = depsWith({});
-    expect(() => deps.traffic.setWeights).toThrow('the traffic port is not wired in this Lambda (asked for setWeights)');
+    expect(() => deps.traffic.shift).toThrow('the traffic port is not wired in this Lambda (asked for shift)');
+    expect(() => deps.rollouts.fence).toThrow('the rollouts port is not wired in this Lambda (asked for fence)');
   });
 
   it('puts test overrides over the wired ports, and forgets them on reset', () => {

@@ -13,7 +13,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CloudWatchMetrics } from '../../functions/adapters/cloudwatch-metrics.ts';
-import { DynamoLocks, DynamoRollouts } from '../../functions/adapters/dynamodb-store.ts';
+import { DynamoRollouts } from '../../functions/adapters/dynamodb-store.ts';
 import { Route53Traffic } from '../../functions/adapters/route53-traffic.ts';
 import { parseRolloutConfig, type RolloutConfig, type RolloutConfigInput } from '../../functions/core/config.ts';
 import { defaultJudge } from '../../functions/core/default-judge.ts';
@@ -257,8 +257,7 @@ describe('preflight on a refused config', () => {
       deps: {
         traffic: new Route53Traffic(new Route53Client({ region: 'us-east-1' })),
         metrics: new CloudWatchMetrics(new CloudWatchClient({ region: 'us-east-1' })),
-        locks: new DynamoLocks(doc, 'rollouts'),
-        rollouts: new DynamoRollouts(doc, 'rollouts'),
+        rollouts: new DynamoRollouts(doc, 'rollouts'), // the records and the traffic-target locks
         incidents: incidentPort,
         judge: defaultJudge,
         clock: { now: () => new Date('2026-01-01T00:00:00Z') },

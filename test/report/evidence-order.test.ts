@@ -1,19 +1,20 @@
 /**
  * The evidence is stored before anything acts on it: a check's raw datapoints and judgement
- * before the check is recorded and the rollback decided, the record's snapshot before the
- * rollback touches traffic, the final snapshot at the end; and a failing evidence store never
- * holds a rollback back. The steps run on in-memory ports whose every call is logged in order.
+ * before the check is recorded and the rollback decided. A rollback restores traffic first and
+ * snapshots the record (with its decision and the rollback's change) right after, and again at the
+ * end; a failing evidence store never holds a rollback back. The steps run on in-memory ports whose
+ * every call is logged in order.
  */
 import { describe, expect, it } from 'vitest';
 import { parseRolloutConfig, type RolloutMetric } from '../../functions/core/config.ts';
 import { defaultJudge } from '../../functions/core/default-judge.ts';
 import type { MetricData } from '../../functions/core/judge.ts';
 import type { Deps, MetricRange, MetricsPort } from '../../functions/core/ports.ts';
-import type { RolloutEvent, RolloutRecord } from '../../functions/core/rollout-record.ts';
+import type { RolloutEvent, RolloutHistory } from '../../functions/core/rollout-record.ts';
 import { analyze, checkSync, conclude, preflight, rollback, shiftTraffic, type RolloutState } from '../../functions/core/rollout-steps.ts';
 import { safetyNet } from '../../functions/core/safety-net.ts';
 import { SimClock } from '../../sim/clock.ts';
-import { MemoryEvidence, MemoryIncidents, MemoryLocks, MemoryLog, MemoryRollouts, MemoryTraffic } from '../../sim/memory-adapters.ts';
+import { MemoryEvidence, MemoryIncidents, MemoryLog, MemoryRollouts, MemoryTraffic } from '../../sim/memory-adapters.ts';
 import { mulberry32 } from '../../sim/prng.ts';
 import { albEcsConfig } from '../fixtures/configs.ts';
 
@@ -40,7 +41,7 @@ interface World {
   rollouts: MemoryRollouts;
   incidents: MemoryIncidents;
   log: MemoryLog;
-  snapshots: RolloutRecord[];
+  snapshots: RolloutHistory[];
 }
 
 /** Every port call, as `port.method` (rollouts.update with the types of the events it appends). */
@@ -55,7 +56,7 @@ function setUp(options: { failEvidence?: boolean } = {}): World {
   const incidents = new MemoryIncidents();
   const log = new MemoryLog();
   const calls: string[] = [];
-  const snapshots: RolloutRecord[] = [];
+  const snapshots: RolloutHistory[] = [];
   const wrap = <T extends object>(port: T, name: string): T => new Proxy(port, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver);
@@ -64,14 +65,14 @@ function setUp(options: { failEvidence?: boolean } = {}): World {
       return async (...args: unknown[]) => {
         const events = prop === 'update' ? (args[2] as RolloutEvent[] | undefined) ?? [] : [];
         calls.push(`${name}.${String(prop)}${events.length ? `[${events.map((e) => e.type).join(',')}]` : ''}`);
-        if (name === 'evidence' && prop === 'putRecord') snapshots.push(structuredClone(args[1] as RolloutRecord));
+        if (name === 'evidence' && prop === 'putRecord') snapshots.push(structuredClone(args[1] as RolloutHistory));
         if (name === 'evidence' && options.failEvidence) throw Object.assign(new Error('Access Denied'), { name: 'AccessDenied' });
         return value.apply(target, args);
       };
     },
   });
   const deps: Deps = {
-    traffic: wrap(traffic, 'traffic'), metrics: wrap(new FailingCanary(), 'metrics'), locks: wrap(new MemoryLocks(), 'locks'),
+    traffic: wrap(traffic, 'traffic'), metrics: wrap(new FailingCanary(), 'metrics'),
     rollouts: wrap(rollouts, 'rollouts'), incidents: wrap(incidents, 'incidents'), evidence: wrap(evidence, 'evidence'),
     judge: defaultJudge, clock, log, allowedHostedZoneIds: [],
     reportCommand: (id) => `canary report ${id} --stack canary-analyzer`,
@@ -121,13 +122,14 @@ describe('evidence is stored before it is acted on', () => {
     expect(stored).toMatchObject({ rolloutId: 'r-1', checkNo: 1, stageIndex: 0, weight: 10, judgement: { verdict: 'FAIL', criticalFailure: true } });
     const errorRate = stored.window.metrics['error-rate']!;
     expect(errorRate.canary).toEqual({ numerator: expect.arrayContaining([50]), denominator: expect.arrayContaining([1000]) });
-    const record = (await world.rollouts.get('r-1'))!;
+    const record = (await world.rollouts.history('r-1'))!;
     const check = record.events.find((e) => e.type === 'CHECK')!;
     expect(check.type === 'CHECK' && check.window).toEqual(stored.range);
     expect(stored.at).toBe(check.at);
+    expect(record.lastCheck).toEqual(check);
   });
 
-  it('rollback snapshots the record, with its decision, before it sets the weights; conclude snapshots the end', async () => {
+  it('rollback restores the baseline first, then records the decision and snapshots the record; conclude snapshots the end', async () => {
     // Prepare
     const world = setUp();
     let state = await step(world, analyze, await upToAnalysis(world));
@@ -139,20 +141,23 @@ describe('evidence is stored before it is acted on', () => {
     state = await step(world, conclude, state);
 
     // Assess
+    // Traffic first: nothing is written (record or evidence) before the baseline is restored.
+    const restore = indexOf(world.calls, 'traffic.restore', from);
+    const decided = indexOf(world.calls, 'rollouts.update[DECISION,WEIGHTS_SET]', from);
     const snapshot = indexOf(world.calls, 'evidence.putRecord', from);
-    const setWeights = indexOf(world.calls, 'traffic.setWeights', from);
-    expect(snapshot).toBeLessThan(setWeights);
-    expect(indexOf(world.calls, 'rollouts.update[DECISION]', from)).toBeLessThan(snapshot);
-    const before = world.snapshots[0]!;
-    expect(before.status).toBe('ROLLING_BACK');
-    expect(before.events.map((e) => e.type)).toContain('DECISION');
-    expect(before.events.filter((e) => e.type === 'WEIGHTS_SET').map((e) => e.type === 'WEIGHTS_SET' && e.canary)).toEqual([10]);
+    expect(world.calls.slice(from, restore).filter((c) => c.startsWith('evidence.') || c.startsWith('rollouts.update'))).toEqual([]);
+    expect(restore).toBeLessThan(decided);
+    expect(decided).toBeLessThan(snapshot);
+    const after = world.snapshots[0]!;
+    expect(after.status).toBe('ROLLING_BACK');
+    expect(after.events.map((e) => e.type)).toContain('DECISION');
+    expect(after.events.filter((e) => e.type === 'WEIGHTS_SET').map((e) => e.type === 'WEIGHTS_SET' && e.canary)).toEqual([10, 0]);
 
     const last = world.snapshots.at(-1)!;
     expect(indexOf(world.calls, 'incidents.open', from)).toBeLessThan(world.calls.lastIndexOf('evidence.putRecord'));
     expect(last.status).toBe('ROLLED_BACK');
     expect(last.events.map((e) => e.type)).toEqual(expect.arrayContaining(['WEIGHTS_SET', 'IN_SYNC', 'INCIDENT']));
-    expect((await world.evidence.getRollout('r-1')).record).toEqual(await world.rollouts.get('r-1'));
+    expect((await world.evidence.getRollout('r-1')).record).toEqual(await world.rollouts.history('r-1'));
   });
 
   it('puts the link to the evidence and the report command in the incident', async () => {
@@ -194,7 +199,7 @@ describe('evidence is stored before it is acted on', () => {
     expect((await world.evidence.getRollout('r-1')).checks).toHaveLength(1);
   });
 
-  it('the safety net snapshots the record before it restores the baseline, and at the end', async () => {
+  it('the safety net restores the baseline before it writes anything, and snapshots the record at the end', async () => {
     // Prepare: the execution died while the canary had 10 %.
     const world = setUp();
     await upToAnalysis(world);
@@ -205,9 +210,13 @@ describe('evidence is stored before it is acted on', () => {
 
     // Assess
     expect(result.action).toBe('RESTORED_BASELINE');
-    expect(indexOf(world.calls, 'evidence.putRecord', from)).toBeLessThan(indexOf(world.calls, 'traffic.setWeights', from));
-    expect(world.snapshots[0]!.status).toBe('ROLLING_BACK');
-    expect(world.snapshots.at(-1)!.status).toBe('ROLLED_BACK');
+    const restore = indexOf(world.calls, 'traffic.restore', from);
+    expect(world.calls.slice(from, restore).filter((c) => c.startsWith('evidence.') || c.startsWith('rollouts.update'))).toEqual([]);
+    expect(restore).toBeLessThan(indexOf(world.calls, 'evidence.putRecord', from));
+    expect(world.snapshots).toHaveLength(1);
+    const last = world.snapshots.at(-1)!;
+    expect(last.status).toBe('ROLLED_BACK');
+    expect(last.events.filter((e) => e.type === 'WEIGHTS_SET').map((e) => e.type === 'WEIGHTS_SET' && e.canary)).toEqual([10, 0]);
   });
 
   it('never lets a failing evidence store hold back the rollback: traffic is restored, the gap is noted', async () => {
@@ -222,17 +231,17 @@ describe('evidence is stored before it is acted on', () => {
 
     // Assess
     expect(state.outcome).toBe('ROLLED_BACK');
-    const record = (await world.rollouts.get('r-1'))!;
+    const record = (await world.rollouts.history('r-1'))!;
     expect(record.status).toBe('ROLLED_BACK');
     expect(record.weight).toBe(0);
     const notes = record.events.filter((e) => e.type === 'NOTE').map((e) => e.type === 'NOTE' && e.message);
     expect(notes).toEqual([
       'the evidence of check #1 could not be stored (see the step\'s log)',
-      'the evidence of the record before the rollback could not be stored (see the step\'s log)',
+      'the evidence of the record after the rollback could not be stored (see the step\'s log)',
       'the evidence of the record at the end could not be stored (see the step\'s log)',
     ]);
     expect(world.log.entries.filter((e) => e.level === 'error').map((e) => e.message)).toEqual(expect.arrayContaining([
-      'could not store the evidence of check #1', 'could not store the evidence of the record before the rollback',
+      'could not store the evidence of check #1', 'could not store the evidence of the record after the rollback',
     ]));
   });
 });

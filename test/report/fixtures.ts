@@ -6,7 +6,7 @@
 import type { JudgeMetric } from '../../functions/core/config.ts';
 import type { MetricVerdict } from '../../functions/core/judge.ts';
 import type { StoredCheck } from '../../functions/core/ports.ts';
-import type { Decision, RolloutEvent, RolloutRecord } from '../../functions/core/rollout-record.ts';
+import type { CheckEvent, Decision, RolloutEvent, RolloutHistory } from '../../functions/core/rollout-record.ts';
 
 export const METRICS: JudgeMetric[] = [
   { name: 'error-rate', kind: 'ratio', unit: 'percent', threshold: { max: 1 }, critical: true },
@@ -32,12 +32,15 @@ export const DECISION: Decision = {
   failing: [errorFail(5)],
 };
 
-const check = (at: string, stageIndex: number, weight: number, v: MetricVerdict['verdict'], window: [string, string], metrics: MetricVerdict[]): RolloutEvent => ({
+const check = (at: string, stageIndex: number, weight: number, v: MetricVerdict['verdict'], window: [string, string], metrics: MetricVerdict[]): CheckEvent => ({
   type: 'CHECK', at: t(at), stageIndex, weight, verdict: v, window: { start: t(window[0]), end: t(window[1]) },
   metrics: metrics.map(({ name, verdict: mv, reason, canaryValue, baselineValue }) => ({ name, verdict: mv, reason, canaryValue, baselineValue })),
 });
 
-export function rolledBackRecord(): RolloutRecord {
+/** The rollout's head with its events, as the store's `history` (and the evidence's record.json) gives it. */
+export function rolledBackRecord(): RolloutHistory {
+  const lastCheck = check('10:16:00', 1, 50, 'FAIL', ['10:09:00', '10:15:00'], [errorFail(5), latencyPass]);
+  const deliveries = [{ target: 'sns' as const, ok: true, attempts: 1, id: 'msg-1' }];
   const events: RolloutEvent[] = [
     { type: 'STARTED', at: t('10:00:00'), stages: [10, 50, 100] },
     { type: 'WEIGHTS_SET', at: t('10:00:01'), canary: 10, baseline: 90, changeId: 'C1', stageIndex: 0 },
@@ -46,17 +49,20 @@ export function rolledBackRecord(): RolloutRecord {
     { type: 'WEIGHTS_SET', at: t('10:07:01'), canary: 50, baseline: 50, changeId: 'C2', stageIndex: 1 },
     { type: 'IN_SYNC', at: t('10:07:41'), changeId: 'C2', canary: 50 },
     check('10:14:00', 1, 50, 'FAIL', ['10:09:00', '10:13:00'], [errorFail(4), latencyPass]),
-    check('10:16:00', 1, 50, 'FAIL', ['10:09:00', '10:15:00'], [errorFail(5), latencyPass]),
+    lastCheck,
     { type: 'DECISION', at: t('10:16:01'), decision: DECISION },
     { type: 'WEIGHTS_SET', at: t('10:16:01'), canary: 0, baseline: 100, changeId: 'C3', stageIndex: 1 },
     { type: 'IN_SYNC', at: t('10:16:46'), changeId: 'C3', canary: 0 },
-    { type: 'INCIDENT', at: t('10:16:47'), deliveries: [{ target: 'sns', ok: true, attempts: 1, id: 'msg-1' }] },
+    { type: 'INCIDENT', at: t('10:16:47'), deliveries },
   ];
   return {
     rolloutId: 'checkout-api-20260302T100000Z-abcd', name: 'checkout-api', targetKey: 'Z0123456789ABCDEFGHIJ/api.example.com/A',
     executionArn: 'arn:aws:states:eu-west-1:111122223333:execution:CanaryRollout:checkout-api-20260302T100000Z-abcd',
     status: 'ROLLED_BACK', startedAt: t('10:00:00'), updatedAt: t('10:16:47'), stageIndex: 1, weight: 0,
-    decision: DECISION, incidentOpened: true, events,
+    decision: DECISION, checkCount: 3, lastCheck,
+    lastChange: { id: 'C3', canary: 0, submittedAt: t('10:16:01'), inSyncAt: t('10:16:46') },
+    incident: { dedupKey: 'canary-rollout-checkout-api-20260302T100000Z-abcd', openedAt: t('10:16:47'), deliveries },
+    eventCount: events.length, events,
   };
 }
 

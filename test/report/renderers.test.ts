@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { buildReport } from '../../functions/core/report.ts';
-import type { RolloutRecord } from '../../functions/core/rollout-record.ts';
+import type { RolloutHistory } from '../../functions/core/rollout-record.ts';
 import { makeStyle } from '../../cli/io.ts';
 import { esc, renderHtml } from '../../cli/report/html.ts';
 import { printable, renderTerminal } from '../../cli/report/terminal.ts';
@@ -15,7 +15,7 @@ const ATTR = '"><img src=x onerror=alert(1)>';
 const HOSTILE_METRIC = '<svg onload=alert(2)>';
 
 /** The fixture, with hostile text in a reason, an abort message, the name, and a metric name. */
-function hostileRecord(): RolloutRecord {
+function hostileRecord(): RolloutHistory {
   const record = rolledBackRecord();
   record.name = `checkout${SCRIPT}`;
   record.decision = { ...record.decision!, reasons: [`aborted: ${SCRIPT}`, `quote ${ATTR}`] };

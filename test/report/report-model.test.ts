@@ -1,7 +1,7 @@
 /** The report model of a known rollout: the post-incident facts, the merged series, the timeline. */
 import { describe, expect, it } from 'vitest';
 import { buildReport, formatDuration, periodValues } from '../../functions/core/report.ts';
-import type { RolloutRecord } from '../../functions/core/rollout-record.ts';
+import type { RolloutHistory } from '../../functions/core/rollout-record.ts';
 import { DECISION, METRICS, rolledBackRecord, storedChecks } from './fixtures.ts';
 
 const GENERATED = '2026-03-02T11:00:00.000Z';
@@ -98,7 +98,7 @@ describe('buildReport: post-incident summary', () => {
   });
 
   it('has no post-incident summary for a promotion', () => {
-    const record: RolloutRecord = {
+    const record: RolloutHistory = {
       ...rolledBackRecord(), status: 'PROMOTED',
       decision: { outcome: 'PROMOTED', trigger: 'VERDICT', at: '2026-03-02T10:20:00.000Z', stageIndex: 2, weight: 100, failing: [], reasons: ['every stage passed'] },
     };

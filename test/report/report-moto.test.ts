@@ -5,6 +5,7 @@
  */
 import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
 import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +15,8 @@ import { checkKey, S3Evidence } from '../../functions/adapters/s3-evidence.ts';
 import type { CliIO } from '../../cli/io.ts';
 import { main } from '../../cli/main.ts';
 import { motoClientConfig, motoEnv, motoSkipReason, useMoto } from '../helpers/moto.ts';
-import { awsClients, createRolloutsTable } from '../integration/support/aws.ts';
+import { awsClients } from '../integration/support/aws.ts';
+import { createRolloutsTableFromTemplate } from '../helpers/rollouts-table.ts';
 import { rolledBackRecord, storedChecks } from './fixtures.ts';
 
 const skip = motoSkipReason();
@@ -33,9 +35,14 @@ describe.skipIf(skip !== null)('evidence on S3 (moto) and canary report against 
     s3 = new S3Client({ ...motoClientConfig(moto.endpoint), forcePathStyle: true });
     await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
     const clients = awsClients(moto.endpoint);
-    await createRolloutsTable(clients.dynamo, TABLE);
+    await createRolloutsTableFromTemplate(clients.dynamo, TABLE);
     const record = rolledBackRecord();
-    await new DynamoRollouts(clients.doc, TABLE).create(record);
+    // The head and its events, as the workflow's steps would have left them (the lock given back at the end).
+    const { events, ...head } = record;
+    const store = new DynamoRollouts(clients.doc, TABLE);
+    expect(await store.begin(head, events, { key: head.targetKey, leaseSeconds: 60, now: new Date(head.startedAt) })).toEqual({ started: true });
+    await store.releaseLock(head.targetKey, head.rolloutId);
+    expect(await store.history(head.rolloutId)).toEqual(record);
     const evidence = new S3Evidence(s3, BUCKET);
     for (const { rolloutId, checkNo, ...check } of storedChecks()) await evidence.putCheck(rolloutId, checkNo, check);
     await evidence.putRecord(record.rolloutId, record);
@@ -96,6 +103,27 @@ describe.skipIf(skip !== null)('evidence on S3 (moto) and canary report against 
     const model = JSON.parse(out.stdout.join('\n'));
     expect(model.evidence).toEqual({ checksRecorded: 3, checksWithRawData: 3 });
     expect(model.source).toBe('stack canary-analyzer');
+  });
+
+  it('reports a rollout recorded before the upgrade, whose events are inline on its one item', async () => {
+    // Prepare: the item as the previous DynamoRollouts wrote it (head and events in one item, no event items).
+    const { events, ...head } = rolledBackRecord();
+    const old = { ...head, rolloutId: 'checkout-api-before-upgrade' };
+    const { incident: _new, eventCount: _count, lastChange: _change, lastCheck: _check, checkCount: _checks, ...oldHead } = old;
+    await awsClients(moto.endpoint).doc.send(new PutCommand({
+      TableName: TABLE, Item: { ...oldHead, incidentOpened: true, events, pk: `rollout#${old.rolloutId}`, gsi1pk: 'rollout' },
+    }));
+    const out = io();
+
+    // Act
+    const code = await main(['report', old.rolloutId, '--table', TABLE, '--bucket', BUCKET, '--json', '--out', 'old.html'], out);
+
+    // Assess
+    expect(code).toBe(0);
+    const model = JSON.parse(out.stdout.join('\n'));
+    expect(model.timeline.map((e: { title: string }) => e.title)).toContain('decision: ROLL BACK at stage 2 (50 %)');
+    expect(model.timeline).toHaveLength(events.length);
+    expect(model.summary.durations.timeToRestore).toBe(46);
   });
 
   it('still reports, from the record alone, when the evidence cannot be read', async () => {
