@@ -12,7 +12,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { Target } from '../../functions/core/config.ts';
 import { ThrottledError, TrafficStateError, TransientAwsError } from '../../functions/core/errors.ts';
-import { normalizeRecordName, Route53Traffic } from '../../functions/adapters/route53-traffic.ts';
+import { normalizeRecordName, route53RegionFor, Route53Traffic } from '../../functions/adapters/route53-traffic.ts';
 
 const r53Mock = mockClient(Route53Client);
 
@@ -42,30 +42,22 @@ describe('Route53Traffic', () => {
   beforeEach(() => {
     r53Mock.reset();
   });
+  const traffic = () => new Route53Traffic(new Route53Client({ region: 'us-east-1' }));
+  const listed = (...records: ResourceRecordSet[]) => ({ ResourceRecordSets: records, IsTruncated: false, MaxItems: 300 });
 
-  describe('readRecords', () => {
-    it('lists from the record name and type and picks the two weighted records', async () => {
+  describe('read', () => {
+    it('lists from the record name and type, picks the two weighted records, and keeps them whole as the definition', async () => {
       // Prepare
-      r53Mock.on(ListResourceRecordSetsCommand).resolves({
-        ResourceRecordSets: [record('amber', 5), blue, green, record('blue', 1, { Name: 'api.example.com.', Type: 'AAAA' })],
-        IsTruncated: false,
-        MaxItems: 300,
-      });
-      const traffic = new Route53Traffic(new Route53Client({ region: 'us-east-1' }));
+      r53Mock.on(ListResourceRecordSetsCommand).resolves(listed(record('amber', 5), blue, green, record('blue', 1, { Type: 'AAAA' })));
 
       // Act
-      const records = await traffic.readRecords(target);
+      const reading = await traffic().read(target);
 
       // Assess
-      expect(records).toEqual({
-        baseline: { setIdentifier: 'blue', weight: 100, ttl: 60 },
-        canary: { setIdentifier: 'green', weight: 0, ttl: 60 },
-      });
+      expect(reading).toEqual({ canaryPercent: 0, problems: [], settleSeconds: 60, definition: { kind: 'route53', baseline: blue, canary: green } });
       const calls = r53Mock.commandCalls(ListResourceRecordSetsCommand);
       expect(calls).toHaveLength(1);
-      expect(calls[0]!.args[0].input).toEqual({
-        HostedZoneId: 'Z0123456789ABCDEFGHIJ', StartRecordName: 'api.example.com', StartRecordType: 'A',
-      });
+      expect(calls[0]!.args[0].input).toEqual({ HostedZoneId: 'Z0123456789ABCDEFGHIJ', StartRecordName: 'api.example.com', StartRecordType: 'A' });
     });
 
     it('follows pages while the next record still has the same name and type', async () => {
@@ -75,14 +67,13 @@ describe('Route53Traffic', () => {
           ResourceRecordSets: [blue], IsTruncated: true, MaxItems: 1,
           NextRecordName: 'API.example.com.', NextRecordType: 'A', NextRecordIdentifier: 'green',
         })
-        .resolvesOnce({ ResourceRecordSets: [green], IsTruncated: false, MaxItems: 1 });
-      const traffic = new Route53Traffic(new Route53Client({ region: 'us-east-1' }));
+        .resolvesOnce({ ResourceRecordSets: [record('green', 25)], IsTruncated: false, MaxItems: 1 });
 
       // Act
-      const records = await traffic.readRecords(target);
+      const reading = await traffic().read(target);
 
       // Assess
-      expect(records.canary).toEqual({ setIdentifier: 'green', weight: 0, ttl: 60 });
+      expect(reading.canaryPercent).toBe(20); // 25 / (100 + 25)
       const calls = r53Mock.commandCalls(ListResourceRecordSetsCommand);
       expect(calls).toHaveLength(2);
       expect(calls[1]!.args[0].input).toEqual({
@@ -90,70 +81,73 @@ describe('Route53Traffic', () => {
       });
     });
 
-    it('stops paging once the listing has moved past the name, and reports a missing record as null', async () => {
+    it('stops paging once the listing has moved past the name, and names a missing record as a problem', async () => {
       // Prepare
       r53Mock.on(ListResourceRecordSetsCommand).resolves({
         ResourceRecordSets: [blue], IsTruncated: true, MaxItems: 1, NextRecordName: 'b.example.com.', NextRecordType: 'A',
       });
-      const traffic = new Route53Traffic(new Route53Client({ region: 'us-east-1' }));
 
       // Act
-      const records = await traffic.readRecords(target);
+      const reading = await traffic().read(target);
 
       // Assess
-      expect(records).toEqual({ baseline: { setIdentifier: 'blue', weight: 100, ttl: 60 }, canary: null });
+      expect(reading.canaryPercent).toBeNull();
+      expect(reading.problems).toEqual([expect.stringMatching(/has no weighted record with the canary 'green' SetIdentifier; create both/)]);
       expect(r53Mock.commandCalls(ListResourceRecordSetsCommand)).toHaveLength(1);
     });
 
-    it('matches an escaped wildcard name and reports alias records with ttl 0', async () => {
+    it('matches an escaped wildcard name and reports alias records with the 60 s an ELB alias answers with', async () => {
       // Prepare
       const alias = { HostedZoneId: 'Z35SXDOTRQ7X7K', DNSName: 'dualstack.my-alb-1.us-east-1.elb.amazonaws.com.', EvaluateTargetHealth: true };
-      r53Mock.on(ListResourceRecordSetsCommand).resolves({
-        ResourceRecordSets: [
-          { Name: '\\052.example.com.', Type: 'A', SetIdentifier: 'blue', Weight: 90, AliasTarget: alias },
-          { Name: '\\052.example.com.', Type: 'A', SetIdentifier: 'green', Weight: 10, AliasTarget: alias },
-        ],
-        IsTruncated: false, MaxItems: 300,
-      });
-      const traffic = new Route53Traffic(new Route53Client({ region: 'us-east-1' }));
+      r53Mock.on(ListResourceRecordSetsCommand).resolves(listed(
+        { Name: '\\052.example.com.', Type: 'A', SetIdentifier: 'blue', Weight: 90, AliasTarget: alias },
+        { Name: '\\052.example.com.', Type: 'A', SetIdentifier: 'green', Weight: 10, AliasTarget: alias },
+      ));
 
       // Act
-      const records = await traffic.readRecords({ ...target, recordName: '*.example.com' });
+      const reading = await traffic().read({ ...target, recordName: '*.example.com' });
 
       // Assess
-      expect(records).toEqual({
-        baseline: { setIdentifier: 'blue', weight: 90, ttl: 60 },
-        canary: { setIdentifier: 'green', weight: 10, ttl: 60 },
-      });
+      expect(reading).toMatchObject({ canaryPercent: 10, problems: [], settleSeconds: 60 });
     });
 
     it('ignores a record with the identifier but another routing policy (no Weight)', async () => {
       // Prepare
-      r53Mock.on(ListResourceRecordSetsCommand).resolves({
-        ResourceRecordSets: [blue, { Name: 'api.example.com.', Type: 'A', SetIdentifier: 'green', Region: 'us-east-1', TTL: 60 }],
-        IsTruncated: false, MaxItems: 300,
-      });
-      const traffic = new Route53Traffic(new Route53Client({ region: 'us-east-1' }));
+      r53Mock.on(ListResourceRecordSetsCommand).resolves(listed(blue, { Name: 'api.example.com.', Type: 'A', SetIdentifier: 'green', Region: 'us-east-1', TTL: 60 }));
 
       // Act
-      const records = await traffic.readRecords(target);
+      const reading = await traffic().read(target);
 
       // Assess
-      expect(records.canary).toBeNull();
+      expect(reading.canaryPercent).toBeNull();
+      expect(reading.problems[0]).toMatch(/canary 'green'/);
+    });
+
+    it('names a TTL above the limit and an all-zero pair (which Route 53 answers as an equal split)', async () => {
+      // Prepare
+      r53Mock.on(ListResourceRecordSetsCommand).resolves(listed(record('blue', 0, { TTL: 3600 }), record('green', 0)));
+
+      // Act
+      const reading = await traffic().read(target);
+
+      // Assess
+      expect(reading.canaryPercent).toBeNull();
+      expect(reading.settleSeconds).toBe(3600);
+      expect(reading.problems).toEqual([
+        expect.stringContaining('has TTL 3600 s, above target.maxTtlSeconds 60 s'),
+        'both weighted records have weight 0, which Route 53 answers as an equal split',
+      ]);
     });
   });
 
-  describe('setWeights', () => {
-    it('sends one change batch of two UPSERTs that change only the weights', async () => {
+  describe('shift', () => {
+    it('sends one batch that DELETEs both records exactly as read and CREATEs them with the new weights', async () => {
       // Prepare
-      r53Mock.on(ListResourceRecordSetsCommand).resolves({ ResourceRecordSets: [blue, green], IsTruncated: false, MaxItems: 300 });
-      r53Mock.on(ChangeResourceRecordSetsCommand).resolves({
-        ChangeInfo: { Id: '/change/C2682N5HXP0BZ4', Status: 'PENDING', SubmittedAt: new Date() },
-      });
-      const traffic = new Route53Traffic(new Route53Client({ region: 'us-east-1' }));
+      r53Mock.on(ListResourceRecordSetsCommand).resolves(listed(blue, green));
+      r53Mock.on(ChangeResourceRecordSetsCommand).resolves({ ChangeInfo: { Id: '/change/C2682N5HXP0BZ4', Status: 'PENDING', SubmittedAt: new Date() } });
 
       // Act
-      const result = await traffic.setWeights(target, { canary: 10, baseline: 90 });
+      const result = await traffic().shift(target, 10, { expectedPercent: 0, definition: {} });
 
       // Assess
       expect(result).toEqual({ changeId: 'C2682N5HXP0BZ4' });
@@ -164,32 +158,34 @@ describe('Route53Traffic', () => {
         ChangeBatch: {
           Comment: 'canary-analyzer: canary 10 / baseline 90',
           Changes: [
-            {
-              Action: 'UPSERT',
-              ResourceRecordSet: {
-                Name: 'api.example.com.', Type: 'A', SetIdentifier: 'green', Weight: 10, TTL: 60,
-                ResourceRecords: [{ Value: '192.0.2.20' }],
-              },
-            },
-            {
-              Action: 'UPSERT',
-              ResourceRecordSet: {
-                Name: 'api.example.com.', Type: 'A', SetIdentifier: 'blue', Weight: 90, TTL: 60,
-                ResourceRecords: [{ Value: '192.0.2.10' }], HealthCheckId: 'hc-blue',
-              },
-            },
+            { Action: 'DELETE', ResourceRecordSet: green },
+            { Action: 'CREATE', ResourceRecordSet: { ...green, Weight: 10 } },
+            { Action: 'DELETE', ResourceRecordSet: blue },
+            { Action: 'CREATE', ResourceRecordSet: { ...blue, Weight: 90 } },
           ],
         },
       });
     });
 
-    it('throws TrafficStateError and changes nothing when a record is missing', async () => {
+    it('refuses, changing nothing, when the weights are not the ones expected (someone moved them)', async () => {
       // Prepare
-      r53Mock.on(ListResourceRecordSetsCommand).resolves({ ResourceRecordSets: [blue], IsTruncated: false, MaxItems: 300 });
-      const traffic = new Route53Traffic(new Route53Client({ region: 'us-east-1' }));
+      r53Mock.on(ListResourceRecordSetsCommand).resolves(listed(record('blue', 50), record('green', 50)));
 
       // Act
-      const result = traffic.setWeights(target, { canary: 0, baseline: 100 });
+      const result = traffic().shift(target, 10, { expectedPercent: 5, definition: {} });
+
+      // Assess
+      await expect(result).rejects.toThrow(TrafficStateError);
+      await expect(result).rejects.toThrow('the weights changed outside the rollout: expected canary 5 / baseline 95, found 50 / 50');
+      expect(r53Mock.commandCalls(ChangeResourceRecordSetsCommand)).toHaveLength(0);
+    });
+
+    it('throws TrafficStateError and changes nothing when a record is missing', async () => {
+      // Prepare
+      r53Mock.on(ListResourceRecordSetsCommand).resolves(listed(blue));
+
+      // Act
+      const result = traffic().shift(target, 5, { expectedPercent: 0, definition: {} });
 
       // Assess
       await expect(result).rejects.toThrow(TrafficStateError);
@@ -199,30 +195,70 @@ describe('Route53Traffic', () => {
 
     it('maps PriorRequestNotComplete on the change to Throttled', async () => {
       // Prepare
-      r53Mock.on(ListResourceRecordSetsCommand).resolves({ ResourceRecordSets: [blue, green], IsTruncated: false, MaxItems: 300 });
+      r53Mock.on(ListResourceRecordSetsCommand).resolves(listed(blue, green));
       r53Mock.on(ChangeResourceRecordSetsCommand).rejects(new PriorRequestNotComplete({ message: 'The request was rejected', $metadata: { httpStatusCode: 400 } }));
-      const traffic = new Route53Traffic(new Route53Client({ region: 'us-east-1' }));
 
       // Act
-      const result = traffic.setWeights(target, { canary: 0, baseline: 100 });
+      const result = traffic().shift(target, 5, { expectedPercent: 0, definition: {} });
 
       // Assess
       await expect(result).rejects.toThrow(ThrottledError);
       await expect(result).rejects.toMatchObject({ name: 'Throttled' });
     });
 
-    it('rethrows a rejected change batch unchanged', async () => {
+    it('turns a refused batch (a DELETE that no longer matches) into TrafficStateError, naming the record', async () => {
       // Prepare
-      r53Mock.on(ListResourceRecordSetsCommand).resolves({ ResourceRecordSets: [blue, green], IsTruncated: false, MaxItems: 300 });
-      const invalid = new InvalidChangeBatch({ message: 'bad batch', $metadata: { httpStatusCode: 400 } });
-      r53Mock.on(ChangeResourceRecordSetsCommand).rejects(invalid);
-      const traffic = new Route53Traffic(new Route53Client({ region: 'us-east-1' }));
+      r53Mock.on(ListResourceRecordSetsCommand).resolves(listed(blue, green));
+      r53Mock.on(ChangeResourceRecordSetsCommand).rejects(new InvalidChangeBatch({ message: 'Tried to delete resource record set but the values do not match', $metadata: { httpStatusCode: 400 } }));
 
       // Act
-      const result = traffic.setWeights(target, { canary: 5, baseline: 95 });
+      const result = traffic().shift(target, 5, { expectedPercent: 0, definition: {} });
 
       // Assess
-      await expect(result).rejects.toBe(invalid);
+      await expect(result).rejects.toThrow(TrafficStateError);
+      await expect(result).rejects.toThrow(/refused the change of api.example.com .*a record changed outside the rollout/);
+    });
+
+    it('refuses a share that is not an integer percent', async () => {
+      // Act
+      const result = traffic().shift(target, 12.5, { definition: {} });
+
+      // Assess
+      await expect(result).rejects.toThrow(RangeError);
+      expect(r53Mock.calls()).toHaveLength(0);
+    });
+  });
+
+  describe('restore', () => {
+    it('UPSERTs both records as preflight read them, the canary at 0, without reading first', async () => {
+      // Prepare
+      r53Mock.on(ChangeResourceRecordSetsCommand).resolves({ ChangeInfo: { Id: '/change/CROLLBACK', Status: 'PENDING', SubmittedAt: new Date() } });
+
+      // Act
+      const result = await traffic().restore(target, { kind: 'route53', baseline: blue, canary: record('green', 0) });
+
+      // Assess
+      expect(result).toEqual({ changeId: 'CROLLBACK' });
+      expect(r53Mock.commandCalls(ListResourceRecordSetsCommand)).toHaveLength(0);
+      expect(r53Mock.commandCalls(ChangeResourceRecordSetsCommand)[0]!.args[0].input).toEqual({
+        HostedZoneId: 'Z0123456789ABCDEFGHIJ',
+        ChangeBatch: {
+          Comment: 'canary-analyzer: rollback: canary 0 / baseline 100',
+          Changes: [
+            { Action: 'UPSERT', ResourceRecordSet: { ...green, Weight: 0 } },
+            { Action: 'UPSERT', ResourceRecordSet: blue },
+          ],
+        },
+      });
+    });
+
+    it('refuses a definition that is not a complete Route 53 pair, saying so', async () => {
+      // Act
+      const result = traffic().restore(target, { kind: 'route53', incomplete: true });
+
+      // Assess
+      await expect(result).rejects.toThrow(/no Route 53 definition of api.example.com to restore/);
+      expect(r53Mock.calls()).toHaveLength(0);
     });
   });
 
@@ -232,11 +268,11 @@ describe('Route53Traffic', () => {
       r53Mock.on(GetChangeCommand)
         .resolvesOnce({ ChangeInfo: { Id: '/change/C1', Status: 'PENDING', SubmittedAt: new Date() } })
         .resolvesOnce({ ChangeInfo: { Id: '/change/C1', Status: 'INSYNC', SubmittedAt: new Date() } });
-      const traffic = new Route53Traffic(new Route53Client({ region: 'us-east-1' }));
+      const router = traffic();
 
       // Act
-      const first = await traffic.isInSync('C1');
-      const second = await traffic.isInSync('C1');
+      const first = await router.isInSync(target, 'C1');
+      const second = await router.isInSync(target, 'C1');
 
       // Assess
       expect([first, second]).toEqual([false, true]);
@@ -248,16 +284,24 @@ describe('Route53Traffic', () => {
       const throttling = new Route53ServiceException({ name: 'Throttling', $fault: 'client', message: 'Rate exceeded', $metadata: { httpStatusCode: 400 } });
       const unavailable = new Route53ServiceException({ name: 'ServiceUnavailable', $fault: 'server', message: 'try later', $metadata: { httpStatusCode: 503 } });
       r53Mock.on(GetChangeCommand).rejectsOnce(throttling).rejectsOnce(unavailable);
-      const traffic = new Route53Traffic(new Route53Client({ region: 'us-east-1' }));
+      const router = traffic();
 
       // Act
-      const [first, second] = await Promise.allSettled([traffic.isInSync('C1'), traffic.isInSync('C1')]);
+      const [first, second] = await Promise.allSettled([router.isInSync(target, 'C1'), router.isInSync(target, 'C1')]);
 
       // Assess
       expect(first).toMatchObject({ status: 'rejected', reason: { name: 'Throttled', message: expect.stringContaining('Route 53 throttled') } });
       expect(first.status === 'rejected' && first.reason).toBeInstanceOf(ThrottledError);
       expect(second.status === 'rejected' && second.reason).toBeInstanceOf(TransientAwsError);
     });
+  });
+});
+
+describe('route53RegionFor', () => {
+  it("calls Route 53 in its partition's region: aws-cn and GovCloud are not us-east-1", () => {
+    // Act + Assess
+    expect(['eu-west-1', 'us-east-1', 'cn-north-1', 'cn-northwest-1', 'us-gov-east-1', undefined].map(route53RegionFor))
+      .toEqual(['us-east-1', 'us-east-1', 'cn-northwest-1', 'cn-northwest-1', 'us-gov-west-1', 'us-east-1']);
   });
 });
 
