@@ -568,10 +568,11 @@ export class StepFunctionsSim {
     if (status !== 'SUCCEEDED' && ex.current) ex.restart = ex.current;
     ex.timeout?.cancel();
     ex.scope.cancel();
-    for (const child of [...ex.syncChildren]) this.#stop(child, 'States.Aborted', `The parent execution ${ex.arn} ended ${status}`);
-    ex.syncChildren.clear();
     ex.finished.fire();
     this.#emit(ex);
+    // Then the `.sync` children it was waiting for: Step Functions stops them with their parent.
+    for (const child of [...ex.syncChildren]) this.#stop(child, 'States.Aborted', `The parent execution ${ex.arn} ended ${status}`);
+    ex.syncChildren.clear();
   }
 
   #redrive(ex: Execution): void {
