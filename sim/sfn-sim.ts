@@ -752,10 +752,6 @@ export class StepFunctionsSim {
   }
 
   async #wait(state: Json, input: unknown, ctx: Json, name: string, scope: CancelScope): Promise<void> {
-    if (this.#instant) {
-      if (this.#options.waitMs) await new Promise((resolve) => setTimeout(resolve, this.#options.waitMs));
-      return;
-    }
     const now = this.scheduler.nowMs();
     let until: number;
     if (state.Seconds !== undefined) until = now + Number(state.Seconds) * 1000;
@@ -772,6 +768,11 @@ export class StepFunctionsSim {
         throw runtimeError(`An error occurred while executing the state '${name}'. The TimestampPath '${state.TimestampPath}' must give an RFC 3339 timestamp.`);
       }
       until = Date.parse(got.value);
+    }
+    // Without simulated time the Wait is checked as AWS would check it, but takes no time.
+    if (this.#instant) {
+      if (this.#options.waitMs) await new Promise((resolve) => setTimeout(resolve, this.#options.waitMs));
+      return;
     }
     if (until > now) await this.scheduler.sleepUntil(until, scope);
   }
