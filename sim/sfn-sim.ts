@@ -376,6 +376,9 @@ class Execution {
 type TaskOutcome = { kind: 'ok'; value: unknown } | { kind: 'error'; error: unknown } | { kind: 'timeout' };
 
 const iso = (ms: number) => new Date(ms).toISOString();
+/** Whether a state's definition mentions `$$` (cached per state object). */
+const readsContext = new WeakMap<object, boolean>();
+const NO_CONTEXT = Object.freeze({});
 const toMs = (when: Date | string | number) => (typeof when === 'number' ? when : new Date(when).getTime());
 
 /** Execution names: 1–80 characters, none of whitespace, brackets, wildcards, `"#%\^|~`$&,;:/` or control characters. */
@@ -641,7 +644,11 @@ export class StepFunctionsSim {
     return text;
   }
 
-  #context(ex: Execution, stateName: string, enteredMs: number, retryCount: number, mapItem?: { Index: number; Value: unknown }): Json {
+  /** The context object ($$), built only for states that read it (formatting its dates is not free). */
+  #context(ex: Execution, state: Json, stateName: string, enteredMs: number, retryCount: number, mapItem?: { Index: number; Value: unknown }): Json {
+    let reads = readsContext.get(state);
+    if (reads === undefined) readsContext.set(state, (reads = JSON.stringify(state).includes('$$')));
+    if (!reads) return NO_CONTEXT;
     return {
       Execution: {
         Id: ex.arn, Input: ex.input, Name: ex.name, RoleArn: ROLE_ARN, StartTime: iso(ex.startMs), RedriveCount: ex.redriveCount,
@@ -674,7 +681,7 @@ export class StepFunctionsSim {
     const next = state.End ? undefined : state.Next;
     switch (state.Type) {
       case 'Pass': {
-        const ctx = this.#context(ex, name, enteredMs, 0);
+        const ctx = this.#context(ex, state, name, enteredMs, 0);
         const effective = this.#effectiveInput(ex, state, input, ctx, name);
         const result = 'Result' in state ? state.Result : effective;
         const output = this.#stateOutput(ex, state, input, result, ctx, name);
@@ -682,7 +689,7 @@ export class StepFunctionsSim {
         return { output, next };
       }
       case 'Wait': {
-        const ctx = this.#context(ex, name, enteredMs, 0);
+        const ctx = this.#context(ex, state, name, enteredMs, 0);
         const effective = selectPath(state.InputPath, input, ctx, 'InputPath', name);
         await this.#wait(state, effective, ctx, name, scope);
         const output = this.#output(ex, state, input, effective, ctx, name);
@@ -690,7 +697,7 @@ export class StepFunctionsSim {
         return { output, next };
       }
       case 'Choice': {
-        const ctx = this.#context(ex, name, enteredMs, 0);
+        const ctx = this.#context(ex, state, name, enteredMs, 0);
         const effective = selectPath(state.InputPath, input, ctx, 'InputPath', name);
         let chosen: string | undefined;
         for (const rule of state.Choices as Json[]) {
@@ -706,14 +713,14 @@ export class StepFunctionsSim {
         return { output, next: chosen };
       }
       case 'Succeed': {
-        const ctx = this.#context(ex, name, enteredMs, 0);
+        const ctx = this.#context(ex, state, name, enteredMs, 0);
         const effective = selectPath(state.InputPath, input, ctx, 'InputPath', name);
         const output = this.#output(ex, state, input, effective, ctx, name);
         this.#record(ex, scope, 1);
         return { output };
       }
       case 'Fail': {
-        const ctx = this.#context(ex, name, enteredMs, 0);
+        const ctx = this.#context(ex, state, name, enteredMs, 0);
         const read = (path: string | undefined, literal: unknown) => {
           if (path === undefined) return literal === undefined ? undefined : String(literal);
           const got = queryPath(path, input, ctx);
@@ -783,7 +790,7 @@ export class StepFunctionsSim {
     const attempts = retriers.map(() => 0);
     let retryCount = 0;
     for (;;) {
-      const ctx = this.#context(ex, name, enteredMs, retryCount);
+      const ctx = this.#context(ex, state, name, enteredMs, retryCount);
       try {
         const effective = this.#effectiveInput(ex, state, input, ctx, name);
         let result: unknown;
@@ -967,7 +974,7 @@ export class StepFunctionsSim {
     const results = await this.#branches(ex, scope, items.length, limit, async (index, branchScope) => {
       const itemInput = selector === undefined
         ? items[index]
-        : applyTemplate(selector, effective, this.#context(ex, name, this.scheduler.nowMs(), 0, { Index: index, Value: items[index] }), this.#intrinsics, name);
+        : applyTemplate(selector, effective, this.#context(ex, state, name, this.scheduler.nowMs(), 0, { Index: index, Value: items[index] }), this.#intrinsics, name);
       this.#record(ex, branchScope, 1); // MapIterationStarted
       try {
         const out = await this.#runStates(ex, processor, processor.StartAt, itemInput, branchScope, false);

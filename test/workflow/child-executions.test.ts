@@ -117,6 +117,39 @@ describe('a .sync:2 child execution', () => {
     expect((run.output as { error: { Error: string } }).error.Error).toBe('States.TaskFailed');
   });
 
+  it('makes a redriven parent fail to start its child again under the same name (a closed name cannot be reused)', async () => {
+    // Prepare: the segment fails once, so the parent fails; then the cause is fixed.
+    let broken = true;
+    const flaky: SimTaskFunction = async (input, ctx) => work({ fail: broken } as never, ctx);
+    const sim = new StepFunctionsSim({ clock: new SimClock(START), tasks: { WorkFunctionArn: flaky }, stateMachines: { SegmentStateMachineArn: fixture('segment') } });
+    const parent = sim.startExecution({ file: fixture('parent-strict'), name: 'r1', input: { fail: false } });
+    await sim.run();
+    broken = false;
+
+    // Act
+    parent.redrive();
+    await sim.run();
+
+    // Assess
+    const result = parent.result();
+    expect(result).toMatchObject({ status: 'FAILED', error: 'StepFunctions.ExecutionAlreadyExistsException', redriveCount: 1 });
+    expect(result.cause).toContain('execution:SegmentStateMachine:r1-segment-1');
+    expect(result.children.map((c) => c.status)).toEqual(['FAILED']); // no second child was started
+  });
+
+  it('answers a repeated StartExecution like AWS: the running execution for the same input, an error otherwise', async () => {
+    // Prepare
+    const sim = new StepFunctionsSim({ clock: new SimClock(START), tasks: { WorkFunctionArn: work } });
+    const first = sim.startExecution({ file: fixture('segment'), stateMachineName: 'Seg', name: 's1', input: { fail: false } });
+
+    // Act + Assess
+    expect(sim.startExecution({ stateMachine: 'Seg', name: 's1', input: { fail: false } })).toBe(first);
+    expect(() => sim.startExecution({ stateMachine: 'Seg', name: 's1', input: { fail: true } })).toThrow(/Execution Already Exists/);
+    await sim.run();
+    expect(() => sim.startExecution({ stateMachine: 'Seg', name: 's1', input: { fail: false } })).toThrow(/Execution Already Exists/);
+    expect(() => sim.startExecution({ stateMachine: 'Seg', name: 'has space', input: {} })).toThrow(/Invalid Name/);
+  });
+
   it('refuses a definition that starts a state machine nobody registered, naming the fix', () => {
     // Act + Assess
     expect(() => new StepFunctionsSim({ clock: new SimClock(START), tasks: { WorkFunctionArn: work } })
