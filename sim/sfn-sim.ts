@@ -61,7 +61,11 @@ export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' |
 export interface TaskContext {
   /** Simulated now. */
   now(): Date;
-  /** Takes simulated time (a Lambda that runs 3 s; a handler waiting before it re-checks). */
+  /**
+   * Takes simulated time (a Lambda that runs 3 s; a handler waiting before it re-checks). A task
+   * is one simulated activity: await one sleep at a time (not several in Promise.all); for work
+   * in parallel start activities with StepFunctionsSim.spawn.
+   */
   sleep(seconds: number): Promise<void>;
   sleepUntil(when: Date | string | number): Promise<void>;
   executionArn: string;

@@ -150,6 +150,22 @@ describe('a .sync:2 child execution', () => {
     expect(() => sim.startExecution({ stateMachine: 'Seg', name: 'has space', input: {} })).toThrow(/Invalid Name/);
   });
 
+  it('starts a successor without waiting with the request-response integration (continue-as-new)', async () => {
+    // Act
+    const run = await runWorkflow({
+      file: fixture('continue-as-new'), executionName: 'r1', input: {}, clock: new SimClock(START),
+      tasks: { WorkFunctionArn: work }, stateMachines: { SegmentStateMachineArn: fixture('segment') },
+    });
+
+    // Assess: the parent ends at once; the successor runs on by itself.
+    expect(run).toMatchObject({ status: 'SUCCEEDED', stopDate: START.toISOString() });
+    expect((run.output as { next: unknown }).next).toEqual({
+      ExecutionArn: 'arn:aws:states:us-east-1:123456789012:execution:SegmentStateMachine:r1-next', StartDate: START.getTime(),
+    });
+    expect(run.aws.historyEvents).toBe(2 + 5); // Entered, Scheduled, Started, Succeeded, Exited
+    expect(run.children[0]).toMatchObject({ status: 'SUCCEEDED', stopDate: '2026-01-01T00:01:10.000Z' });
+  });
+
   it('refuses a definition that starts a state machine nobody registered, naming the fix', () => {
     // Act + Assess
     expect(() => new StepFunctionsSim({ clock: new SimClock(START), tasks: { WorkFunctionArn: work } })
