@@ -96,7 +96,7 @@ export async function simulateCommand(opts: SimulateCommandOptions, io: CliIO): 
 
 function jsonReport(r: SimulationResult, configPath: string, description: string, expected: string, exitCode: number) {
   const events = r.record?.events ?? [];
-  const checks = events.filter((e): e is Extract<RolloutEvent, { type: 'CHECK' }> => e.type === 'CHECK' && !e.duringBake);
+  const checks = events.filter((e): e is Extract<RolloutEvent, { type: 'CHECK' }> => e.type === 'CHECK' && !e.duringBake && !e.hold);
   return {
     scenario: { name: r.scenario, description, expected },
     seed: r.seed,
@@ -111,6 +111,7 @@ function jsonReport(r: SimulationResult, configPath: string, description: string
     },
     simulated: { startedAt: r.startedAt, endedAt: r.endedAt, seconds: r.simulatedSeconds },
     workflow: r.workflow,
+    aws: r.aws,
     checks: { total: checks.length, passed: checks.filter((c) => c.verdict === 'PASS').length, failed: checks.filter((c) => c.verdict === 'FAIL').length, inconclusive: checks.filter((c) => c.verdict === 'INCONCLUSIVE').length },
     finalWeights: r.finalWeights,
     lock: { key: targetKey(r.config.target), releasedAtEnd: r.lockHolder === null },

@@ -23,7 +23,8 @@ import {
 import { rngFor } from './prng.ts';
 import { findScenario, type Scenario } from './scenarios.ts';
 import { checkModelCoverage, ServiceModel } from './service-model.ts';
-import { loadDefinition, runWorkflow, SEGMENT_ASL, type TaskFunction } from './workflow-runner.ts';
+import { dynamoItemSize, ROUTE53_ACCOUNT_BUCKET, TokenBucket } from './aws-limits.ts';
+import { loadDefinition, runWorkflow, SEGMENT_ASL, type ExecutionResult, type TaskFunction } from './workflow-runner.ts';
 
 /** TTL of the simulated weighted records. */
 export const SIM_TTL_SECONDS = 60;
@@ -76,8 +77,14 @@ export interface SimulationResult {
   startedAt: string;
   endedAt: string;
   simulatedSeconds: number;
-  /** The workflow's end: SUCCEEDED (promoted) or FAILED (rolled back, or refused). */
-  workflow: { status: 'SUCCEEDED' | 'FAILED'; error?: string; cause?: string; states: number; retries: number };
+  /** The workflow's end: SUCCEEDED (promoted) or FAILED (rolled back, or refused); TIMED_OUT or ABORTED as AWS would end it. */
+  workflow: { status: ExecutionResult['status']; error?: string; cause?: string; states: number; retries: number };
+  /**
+   * What AWS would have counted, per execution (the rollout's and each segment): history events
+   * (25,000 at most), the largest state payload (262,144 bytes at most); and the largest DynamoDB
+   * item the rollout wrote (409,600 bytes at most). Over a limit, the run already failed as AWS fails it.
+   */
+  aws: { executions: { name: string; status: string; historyEvents: number; maxStatePayloadBytes: number }[]; maxRecordItemBytes: number };
   /** PROMOTED or ROLLED_BACK; null when the workflow ended without a decision (refused at preflight). */
   outcome: 'PROMOTED' | 'ROLLED_BACK' | null;
   decision: Decision | null;
@@ -106,12 +113,14 @@ export async function simulate(options: SimulateOptions): Promise<SimulationResu
 
   const start = options.start ?? DEFAULT_SIM_START;
   const clock = new SimClock(start);
-  const traffic = new MemoryTraffic({ clock, rng: rngFor(seed, 'route53') });
+  // Route 53's account-wide request quota, as a token bucket on the simulated clock.
+  const route53Quota = new TokenBucket({ ...ROUTE53_ACCOUNT_BUCKET, now: () => clock.now() });
+  const traffic = new MemoryTraffic({ clock, rng: rngFor(seed, 'route53'), quota: { take: () => route53Quota.tryTake() } });
   const t = config.target;
   traffic.putRecord(t, { setIdentifier: t.baselineSetIdentifier, weight: 100, ttl: SIM_TTL_SECONDS, value: '10.0.0.1' });
   traffic.putRecord(t, { setIdentifier: t.canarySetIdentifier, weight: 0, ttl: SIM_TTL_SECONDS, value: '10.0.0.2' });
   const model = new ServiceModel({ profile: scenario.profile, traffic, target: t, clock, seed, startedAt: start, ttlSeconds: SIM_TTL_SECONDS });
-  const memoryRollouts = new MemoryRollouts();
+  const memoryRollouts = new MemoryRollouts({ itemSize: (item) => dynamoItemSize(item as Record<string, unknown>) });
   const rollouts: RolloutStore = options.rollouts ?? memoryRollouts;
   const incidents = new MemoryIncidents();
   const log = new MemoryLog(options.onLog);
@@ -137,16 +146,10 @@ export async function simulate(options: SimulateOptions): Promise<SimulationResu
     });
   };
 
-  /** A task: the clock first catches up with what the workflow waited for, then the step runs. */
+  /** A task: the runner moved the clock through the Waits; a person may have answered a gate meanwhile. */
   const task = <I>(step: (input: I, deps: Deps) => Promise<unknown>): TaskFunction => (async (input: I) => {
-    const until = (input as { wait?: { until?: string } } | null)?.wait?.until;
-    if (until) clock.advanceTo(until);
     await approver();
-    try {
-      return await step(input, deps);
-    } finally {
-      clock.advance(SIM_TASK_SECONDS);
-    }
+    return step(input, deps);
   }) as TaskFunction;
 
   // Every Task of the state machine runs the step its substitution names: ${CheckSyncFunctionArn} → checkSync.
@@ -156,14 +159,14 @@ export async function simulate(options: SimulateOptions): Promise<SimulationResu
     if (!step) throw new Error(`the state machine names ${substitution}, and rollout-steps.ts exports no step for it`);
     tasks[substitution] = task(step);
   }
-  // The runner's context has the wall clock's start time: the simulated one replaces it.
-  tasks.PreflightFunctionArn = task((input: PreflightInput, d) =>
-    steps.preflight({ ...input, execution: { ...input.execution, startTime: clock.now().toISOString() } }, d));
 
   const run = await runWorkflow({
     input: options.config,
     executionName: rolloutId,
     tasks,
+    clock,
+    seed,
+    taskSeconds: SIM_TASK_SECONDS,
     onState: progress ? (state, type) => progress({ kind: 'state', state, type, at: clock.now().toISOString() }) : undefined,
   });
 
@@ -180,7 +183,11 @@ export async function simulate(options: SimulateOptions): Promise<SimulationResu
     startedAt: start.toISOString(),
     endedAt: end.toISOString(),
     simulatedSeconds: (end.getTime() - start.getTime()) / 1000,
-    workflow: { status: run.status, error: run.error, cause: run.cause, states: run.states.length, retries: run.retries },
+    workflow: { status: run.status, error: run.error, cause: run.cause, states: run.states.length + childStates(run), retries: run.retries + childRetries(run) },
+    aws: {
+      executions: [run, ...run.children].map((e) => ({ name: e.name, status: e.status, ...e.aws })),
+      maxRecordItemBytes: memoryRollouts.maxItemBytes,
+    },
     outcome,
     decision: record?.decision ?? output?.decision ?? null,
     record,
@@ -191,3 +198,6 @@ export async function simulate(options: SimulateOptions): Promise<SimulationResu
     checks: (await evidence.getRollout(rolloutId)).checks,
   };
 }
+
+const childStates = (run: ExecutionResult): number => run.children.reduce((n, c) => n + c.states.length + childStates(c), 0);
+const childRetries = (run: ExecutionResult): number => run.children.reduce((n, c) => n + c.retries + childRetries(c), 0);

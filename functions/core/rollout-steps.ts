@@ -141,12 +141,12 @@ function rolloutIdOf(input: PreflightInput, deps: Deps): string {
   return `local-${deps.clock.now().getTime()}`;
 }
 
-/** Segment execution names: `<prefix>-<n>`, at most 80 characters, distinct per rollout id. */
+/** Segment execution names: `<prefix>-<n>-r<redrives>`, at most 80 characters, distinct per rollout id. */
 export function segmentPrefixOf(rolloutId: string): string {
-  if (rolloutId.length <= 70) return rolloutId;
+  if (rolloutId.length <= 68) return rolloutId;
   let h = 2166136261;
   for (let i = 0; i < rolloutId.length; i++) h = Math.imul(h ^ rolloutId.charCodeAt(i), 16777619);
-  return `${rolloutId.slice(0, 61)}-${(h >>> 0).toString(36).padStart(7, '0').slice(0, 8)}`;
+  return `${rolloutId.slice(0, 59)}-${(h >>> 0).toString(36).padStart(7, '0').slice(0, 8)}`;
 }
 
 /** Judges the baseline alone against the absolute thresholds, over the last bake period. */
