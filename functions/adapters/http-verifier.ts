@@ -6,7 +6,7 @@
  * secret: `{"url": "https://verify.example.com/canary", "signingSecret": "<32+ random bytes, hex or base64>"}`.
  * The secret is read once per warm Lambda and kept for `secretCacheSeconds` (default 300).
  *
- * What a receiver gets, and must check (see README, "Writing a verification endpoint"):
+ * What a receiver gets, and must check (a receiver doing so: verifySignature in test/adapters/http-verifier.test.ts):
  *   POST <url>
  *   Content-Type: application/json
  *   X-Canary-Timestamp: <unix seconds when this attempt was sent>
