@@ -239,10 +239,11 @@ export const EMPTY_HOOKS: Hooks = { preRollout: [], beforeShift: [], afterPromot
  */
 export const verificationConfigShape = {
   /** Checks judged beside the metrics at every check of every stage. */
-  verification: z.array(VerificationCheckSchema).max(20, 'at most 20 verification checks').default([]),
+  verification: z.array(VerificationCheckSchema).max(20, 'at most 20 verification checks')
+    .superRefine((checks, ctx) => uniqueNames(checks, ctx, [])).default([]),
   hooks: HooksSchema.default(EMPTY_HOOKS),
 };
-export const VerificationConfigSchema = z.object(verificationConfigShape).superRefine((c, ctx) => uniqueNames(c.verification, ctx, ['verification']));
+export const VerificationConfigSchema = z.object(verificationConfigShape);
 export type VerificationConfig = z.infer<typeof VerificationConfigSchema>;
 export type VerificationConfigInput = z.input<typeof VerificationConfigSchema>;
 

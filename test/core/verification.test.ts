@@ -6,14 +6,15 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseRolloutConfig } from '../../functions/core/config.ts';
+import { z } from 'zod';
+import { formatIssues, parseRolloutConfig } from '../../functions/core/config.ts';
 import { decideAfterCheck } from '../../functions/core/decision.ts';
 import { ConfigValidationError } from '../../functions/core/errors.ts';
 import { combineVerdicts } from '../../functions/core/judge.ts';
 import {
   buildVerificationContext, beforeShiftGates, checkVerdict, hookResultLine, judgeAlarms, MAX_ANSWER_BYTES, MAX_REASON_CHARS,
   parseVerificationAnswer, parseVerificationConfig, renderHookParameters, routeHooks, routeVerification, runChecks, runGate, runHooks,
-  verificationAllowListFromEnv, verificationCrossIssues, verificationPermissionIssues,
+  verificationAllowListFromEnv, verificationConfigShape, verificationCrossIssues, verificationPermissionIssues,
   type AlarmCheck, type CheckOutcome, type HookPort, type MomentInput, type VerificationCheck, type VerificationConfigInput, type VerificationPort,
 } from '../../functions/core/verification.ts';
 
@@ -118,6 +119,25 @@ describe('verification config', () => {
     expect(issues).toEqual([
       { path: ['verification', 0, 'name'], message: "'error-rate' is also a metric's name: give the check a name of its own" },
       { path: ['hooks', 'beforeShift', 0, 'weights', 1], message: '50 is not the weight of any stage (1, 10, 100)' },
+    ]);
+  });
+
+  it('keeps its own checks when its shape is spread into another object, as the rollout config will', () => {
+    // Prepare
+    const host = z.object({ name: z.string(), ...verificationConfigShape }).strict();
+
+    // Act
+    const result = host.safeParse({
+      name: 'orders',
+      verification: [{ name: 'a', type: 'alarm', alarms: ['x'] }, { name: 'a', type: 'alarm', alarms: ['y'] }],
+      hooks: { afterRollback: [{ name: 'h', type: 'lambda', function: 'f', invocation: 'request-response' }] },
+    });
+
+    // Assess
+    expect(result.success).toBe(false);
+    expect(result.error && formatIssues(result.error)).toEqual([
+      "verification[1].name: duplicate name 'a'",
+      "hooks.afterRollback[0].invocation: an afterRollback hook is started, never awaited (the rollback must not wait on it): use 'event' or leave invocation out",
     ]);
   });
 
