@@ -8,7 +8,7 @@
  * variant's query it is), the way CloudWatch would: one datapoint per complete period, none
  * for a period that has not ended, and ALB's habit of publishing counts only when non-zero.
  */
-import type { MetricQuery, RolloutMetric, Target } from '../functions/core/config.ts';
+import { isMetricStatQuery, metricQueryText, type MetricQuery, type RolloutMetric, type Target } from '../functions/core/config.ts';
 import type { MetricData, MetricWindow, Series } from '../functions/core/judge.ts';
 import type { Clock, MetricRange, MetricsPort } from '../functions/core/ports.ts';
 import type { MemoryTraffic, WeightChange, Weights } from './memory-adapters.ts';
@@ -78,6 +78,9 @@ export class SimulationModelError extends Error {
 
 /** Which modelled signal a query reads; throws, naming the metric, when there is none. */
 export function signalOf(metric: string, q: MetricQuery): Signal {
+  if (!isMetricStatQuery(q)) {
+    throw new SimulationModelError(`metric '${metric}': the simulator models single metrics only, not ${metricQueryText(q)}`);
+  }
   const signal = SIGNALS[q.metricName];
   if (!signal) {
     throw new SimulationModelError(`metric '${metric}': the simulator has no model for ${q.namespace} ${q.metricName}; it models ${Object.keys(SIGNALS).join(', ')}`);
@@ -249,7 +252,7 @@ export class ServiceModel implements MetricsPort {
       case 'errors':
         return s.errors > 0 ? s.errors : null;
       case 'latency':
-        return s.latencies.length > 0 ? round(statistic(s.latencies, s.requests, query.stat), 6) : null;
+        return s.latencies.length > 0 ? round(statistic(s.latencies, s.requests, query.stat!), 6) : null;
     }
   }
 

@@ -3,6 +3,12 @@
  * call (up to 500 queries a call), pages followed, and the datapoints aligned to the window's
  * periods with `null` where a period has none. Missing data stays visible as null; the judge
  * decides what it means.
+ *
+ * A query may also be a metric-math expression (its input metrics ride in the same call with
+ * ReturnData false, their ids prefixed so that two metrics' `m1` never meet) or a Metrics
+ * Insights query. CloudWatch takes at most one Metrics Insights query per call, so each one
+ * after the first opens another call. An expression or query that gives more than one time
+ * series cannot be judged: that is an error naming the metric, not a silent pick of one series.
  */
 import {
   GetMetricDataCommand,
@@ -10,7 +16,7 @@ import {
   type MetricDataQuery,
   type MetricDataResult,
 } from '@aws-sdk/client-cloudwatch';
-import type { MetricQuery, RolloutMetric } from '../core/config.ts';
+import { isMetricStatQuery, renameMathIds, type MetricQuery, type MetricStatQuery, type RolloutMetric } from '../core/config.ts';
 import { TransientAwsError } from '../core/errors.ts';
 import type { MetricData, MetricWindow, Series } from '../core/judge.ts';
 import type { MetricRange, MetricsPort } from '../core/ports.ts';
@@ -50,25 +56,81 @@ function planQueries(metrics: RolloutMetric[]): PlannedQuery[] {
   return planned;
 }
 
-function toSdkQuery(q: PlannedQuery, periodSeconds: number): MetricDataQuery {
+function metricStat(id: string, query: MetricStatQuery, periodSeconds: number, returnData: boolean): MetricDataQuery {
   return {
-    Id: q.id,
+    Id: id,
     MetricStat: {
       Metric: {
-        Namespace: q.query.namespace,
-        MetricName: q.query.metricName,
-        Dimensions: Object.entries(q.query.dimensions ?? {}).map(([Name, Value]) => ({ Name, Value })),
+        Namespace: query.namespace,
+        MetricName: query.metricName,
+        Dimensions: Object.entries(query.dimensions ?? {}).map(([Name, Value]) => ({ Name, Value })),
       },
       Period: periodSeconds,
-      Stat: q.query.stat,
+      Stat: query.stat,
     },
-    ReturnData: true,
+    ReturnData: returnData,
   };
 }
 
-/** The GetMetricData queries for these metrics: ids `m<index>_<variant>_<value|numerator|denominator>`. */
+/**
+ * The SDK queries of one planned query: the query itself last, after the inputs of an
+ * expression (ids `<id>_<input id>`, not returned). Period is set on expressions too: SEARCH and
+ * Metrics Insights take theirs from it.
+ */
+function toSdkQueries(q: PlannedQuery, periodSeconds: number): MetricDataQuery[] {
+  const query: MetricQuery = q.query;
+  if (isMetricStatQuery(query)) return [metricStat(q.id, query, periodSeconds, true)];
+  if (query.expression !== undefined) {
+    const inputId = (id: string) => `${q.id}_${id}`;
+    return [
+      ...Object.entries(query.metrics).map(([id, input]) => metricStat(inputId(id), input, periodSeconds, false)),
+      { Id: q.id, Expression: renameMathIds(query.expression, inputId), Period: periodSeconds, ReturnData: true },
+    ];
+  }
+  return [{ Id: q.id, Expression: query.query, Period: periodSeconds, ReturnData: true }];
+}
+
+const isInsights = (q: PlannedQuery) => typeof q.query.query === 'string';
+
+/**
+ * Planned queries packed into GetMetricData calls: at most 500 SDK queries a call, at most one
+ * Metrics Insights query a call, an expression always with its inputs.
+ */
+function packCalls(planned: PlannedQuery[], periodSeconds: number): MetricDataQuery[][] {
+  const calls: { queries: MetricDataQuery[]; insights: boolean }[] = [];
+  for (const q of planned) {
+    const sdk = toSdkQueries(q, periodSeconds);
+    const insights = isInsights(q);
+    let call = calls.find((c) => c.queries.length + sdk.length <= MAX_QUERIES_PER_CALL && !(insights && c.insights));
+    if (!call) {
+      call = { queries: [], insights: false };
+      calls.push(call);
+    }
+    call.queries.push(...sdk);
+    call.insights ||= insights;
+  }
+  return calls.map((c) => c.queries);
+}
+
+/**
+ * The GetMetricData queries for these metrics, one list per call: ids
+ * `m<index>_<variant>_<value|numerator|denominator>` (an expression's inputs add `_<input id>`).
+ */
+export function buildMetricDataCalls(metrics: RolloutMetric[], periodSeconds: number): MetricDataQuery[][] {
+  return packCalls(planQueries(metrics), periodSeconds);
+}
+
+/** The GetMetricData queries for these metrics, all calls' together (see buildMetricDataCalls). */
 export function buildMetricDataQueries(metrics: RolloutMetric[], periodSeconds: number): MetricDataQuery[] {
-  return planQueries(metrics).map((q) => toSdkQuery(q, periodSeconds));
+  return buildMetricDataCalls(metrics, periodSeconds).flat();
+}
+
+/** A metric's expression or Metrics Insights query gave several time series: nothing to judge. */
+export class MetricQueryShapeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MetricQueryShapeError';
+  }
 }
 
 export class CloudWatchMetrics implements MetricsPort {
@@ -87,9 +149,9 @@ export class CloudWatchMetrics implements MetricsPort {
     // Per query id: the value of each period index.
     const byId = new Map<string, Map<number, number>>(planned.map((q) => [q.id, new Map()]));
     if (periods > 0) {
-      for (let i = 0; i < planned.length; i += MAX_QUERIES_PER_CALL) {
-        const chunk = planned.slice(i, i + MAX_QUERIES_PER_CALL).map((q) => toSdkQuery(q, range.periodSeconds));
-        for (const result of await this.#fetchAll(chunk, range)) {
+      const describe = new Map(planned.map((q) => [q.id, `metric '${q.metric}' (${q.variant} ${q.role})`]));
+      for (const call of packCalls(planned, range.periodSeconds)) {
+        for (const result of await this.#fetchAll(call, range, describe)) {
           const slots = result.Id ? byId.get(result.Id) : undefined;
           if (!slots) continue;
           const timestamps = result.Timestamps ?? [];
@@ -121,8 +183,11 @@ export class CloudWatchMetrics implements MetricsPort {
   }
 
   /** One GetMetricData, every page of it. */
-  async #fetchAll(queries: MetricDataQuery[], range: MetricRange): Promise<MetricDataResult[]> {
+  async #fetchAll(queries: MetricDataQuery[], range: MetricRange, describe: Map<string, string>): Promise<MetricDataResult[]> {
     const results: MetricDataResult[] = [];
+    // A series continues across pages under the same id and label; a second label under one id
+    // (or the same id twice on a page) is a second series.
+    const labels = new Map<string, string>();
     let nextToken: string | undefined;
     for (let page = 0; page < MAX_PAGES; page++) {
       const out = await callAws(SERVICE, () => this.#client.send(new GetMetricDataCommand({
@@ -132,6 +197,7 @@ export class CloudWatchMetrics implements MetricsPort {
         ScanBy: 'TimestampAscending',
         ...(nextToken ? { NextToken: nextToken } : {}),
       })));
+      const pageIds = new Set<string>();
       for (const result of out.MetricDataResults ?? []) {
         if (result.StatusCode === 'InternalError') {
           const detail = (result.Messages ?? []).map((m) => `${m.Code ?? ''} ${m.Value ?? ''}`.trim()).join('; ');
@@ -139,6 +205,15 @@ export class CloudWatchMetrics implements MetricsPort {
         }
         if (result.StatusCode === 'Forbidden') {
           throw new Error(`CloudWatch denied query ${result.Id} (Forbidden): check the metric's account and the function's cloudwatch:GetMetricData permission`);
+        }
+        if (result.Id) {
+          const seen = labels.get(result.Id);
+          const label = result.Label ?? '';
+          if (seen !== undefined && (seen !== label || pageIds.has(result.Id))) {
+            throw new MetricQueryShapeError(`${describe.get(result.Id) ?? `query ${result.Id}`} gave more than one time series ('${seen}', '${label}'): its expression or Metrics Insights query must give one (aggregate it, e.g. SUM(SEARCH(...)), and no GROUP BY)`);
+          }
+          labels.set(result.Id, label);
+          pageIds.add(result.Id);
         }
         results.push(result);
       }

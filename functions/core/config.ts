@@ -17,14 +17,98 @@ const cwString = (what: string, max = 255) =>
 
 const STAT = /^(SampleCount|Average|Sum|Minimum|Maximum|p\d{1,2}(\.\d{1,2})?|tm\d{1,2}|IQM)$/;
 
-export const MetricQuerySchema = z.object({
+/** One CloudWatch metric and statistic (GetMetricData's MetricStat). */
+export const MetricStatQuerySchema = z.object({
   namespace: cwString('namespace'),
   metricName: cwString('metricName'),
   dimensions: z.record(cwString('dimension name'), cwString('dimension value', 1024))
     .refine((d) => Object.keys(d).length <= 30, 'at most 30 dimensions').default({}),
   stat: z.string().regex(STAT, 'stat must be a CloudWatch statistic such as Average, Sum, Maximum or p99'),
 }).strict();
-export type MetricQuery = z.infer<typeof MetricQuerySchema>;
+export type MetricStatQuery = z.infer<typeof MetricStatQuerySchema>;
+
+/** Ids a metric-math expression names its inputs by (CloudWatch's rule: a lowercase letter first). */
+const MATH_ID = /^[a-z][A-Za-z0-9_]{0,63}$/;
+/** Where a metric-math expression's text is scanned: quoted strings, numbers, names. */
+const MATH_TOKEN = /'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|[A-Za-z_][A-Za-z0-9_]*/g;
+
+/** The input ids an expression names: lowercase-first names outside quotes (functions are uppercase). */
+export function mathExpressionIds(expression: string): string[] {
+  const ids = new Set<string>();
+  for (const [token] of expression.matchAll(MATH_TOKEN)) {
+    if (/^[a-z]/.test(token)) ids.add(token);
+  }
+  return [...ids];
+}
+
+/** The expression with each input id renamed (text in quotes, numbers and functions left alone). */
+export function renameMathIds(expression: string, rename: (id: string) => string): string {
+  return expression.replace(MATH_TOKEN, (token) => (/^[a-z]/.test(token) ? rename(token) : token));
+}
+
+/**
+ * A CloudWatch metric-math expression over the metrics it names by id, e.g.
+ * `{ expression: '100 * errors / requests', metrics: { errors: {...}, requests: {...} } }`, or
+ * a self-contained one such as `SUM(SEARCH('{AWS/ApplicationELB,TargetGroup} RequestCount', 'Sum'))`.
+ * It must give one time series.
+ */
+export const MetricMathQuerySchema = z.object({
+  expression: cwString('expression', 2048),
+  metrics: z.record(z.string(), MetricStatQuerySchema)
+    .refine((m) => Object.keys(m).length <= 10, 'at most 10 metrics per expression').default({}),
+}).strict().superRefine((q, ctx) => {
+  const declared = new Set(Object.keys(q.metrics));
+  for (const id of declared) {
+    // Checked here rather than on the record's keys, so that the issue names the id's path.
+    if (!MATH_ID.test(id)) ctx.addIssue({ code: 'custom', path: ['metrics', id], message: 'a metric id must start with a lowercase letter and hold only letters, digits and _ (at most 64)' });
+  }
+  for (const id of mathExpressionIds(q.expression)) {
+    if (!declared.has(id)) {
+      ctx.addIssue({ code: 'custom', path: ['expression'], message: `names '${id}', which is not in \`metrics\`: declare it there (ids start with a lowercase letter; functions such as SUM are uppercase)` });
+    }
+  }
+});
+export type MetricMathQuery = z.infer<typeof MetricMathQuerySchema>;
+
+/**
+ * A CloudWatch Metrics Insights query, e.g. `SELECT SUM(RequestCount) FROM SCHEMA("AWS/ApplicationELB",
+ * LoadBalancer, TargetGroup) WHERE TargetGroup = 'targetgroup/green/2'`. It must give one time series
+ * (no GROUP BY), and it sees only recent data (see CloudWatch's Metrics Insights quotas).
+ */
+export const MetricsInsightsQuerySchema = z.object({
+  query: cwString('query', 2048)
+    .regex(/^\s*SELECT\s/i, 'query must be a Metrics Insights query starting with SELECT')
+    .refine((s) => !/\bGROUP\s+BY\b/i.test(s), 'query must give one time series: remove GROUP BY (and ORDER BY / LIMIT, which need it)'),
+}).strict();
+export type MetricsInsightsQuery = z.infer<typeof MetricsInsightsQuerySchema>;
+
+/**
+ * What a metric queries: one metric and statistic, a metric-math `expression`, or a Metrics
+ * Insights `query`. The `?: never` fields let code read `q.namespace` on any form (undefined
+ * when it is not a single metric); `isMetricStatQuery` narrows.
+ */
+export type MetricQuery =
+  | (MetricStatQuery & { expression?: never; metrics?: never; query?: never })
+  | (MetricMathQuery & { namespace?: never; metricName?: never; dimensions?: never; stat?: never; query?: never })
+  | (MetricsInsightsQuery & { namespace?: never; metricName?: never; dimensions?: never; stat?: never; expression?: never });
+type MetricQueryInput = z.input<typeof MetricStatQuerySchema> | z.input<typeof MetricMathQuerySchema> | z.input<typeof MetricsInsightsQuerySchema>;
+
+/** zod reports a mistake against the form it resembles most (tested in test/core/config.test.ts). */
+export const MetricQuerySchema: z.ZodType<MetricQuery, MetricQueryInput> = z.union([
+  MetricStatQuerySchema, MetricMathQuerySchema, MetricsInsightsQuerySchema,
+]) as unknown as z.ZodType<MetricQuery, MetricQueryInput>;
+
+export function isMetricStatQuery(q: MetricQuery): q is MetricStatQuery {
+  return typeof q.namespace === 'string';
+}
+
+/** One line naming what a query reads, for plans and reports. */
+export function metricQueryText(q: MetricQuery): string {
+  if (q.expression !== undefined) return `expression ${q.expression}`;
+  if (q.query !== undefined) return `Metrics Insights ${q.query}`;
+  const dims = Object.entries(q.dimensions ?? {}).map(([k, v]) => `${k}=${v}`).join(', ');
+  return `${q.namespace} ${q.metricName} (${q.stat})${dims ? ` {${dims}}` : ''}`;
+}
 
 const GaugeQueriesSchema = z.object({ value: MetricQuerySchema }).strict();
 const RatioQueriesSchema = z.object({ numerator: MetricQuerySchema, denominator: MetricQuerySchema }).strict();

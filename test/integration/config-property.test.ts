@@ -15,7 +15,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CloudWatchMetrics } from '../../functions/adapters/cloudwatch-metrics.ts';
 import { DynamoRollouts } from '../../functions/adapters/dynamodb-store.ts';
 import { Route53Traffic } from '../../functions/adapters/route53-traffic.ts';
-import { parseRolloutConfig, type RolloutConfig, type RolloutConfigInput } from '../../functions/core/config.ts';
+import { isMetricStatQuery, parseRolloutConfig, type RolloutConfig, type RolloutConfigInput } from '../../functions/core/config.ts';
 import { defaultJudge } from '../../functions/core/default-judge.ts';
 import { ConfigValidationError } from '../../functions/core/errors.ts';
 import { buildIncident, cleanText } from '../../functions/core/incident.ts';
@@ -63,6 +63,9 @@ function expectInvariants(config: RolloutConfig): void {
       expect('numerator' in q).toBe(m.kind === 'ratio');
       const queries = 'numerator' in q ? [q.numerator, q.denominator] : [q.value];
       for (const query of queries) {
+        // The arbitraries make single-metric queries only.
+        expect(isMetricStatQuery(query)).toBe(true);
+        if (!isMetricStatQuery(query)) continue;
         for (const text of [query.namespace, query.metricName, ...Object.entries(query.dimensions).flat()]) {
           expect(text.length).toBeGreaterThan(0);
           expect(text).not.toMatch(CONTROL);

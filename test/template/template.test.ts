@@ -289,8 +289,14 @@ const SCENARIOS: Scenario[] = ['aws', 'aws-cn', 'aws-us-gov'].flatMap((partition
       WebhookSecretArn: `arn:${partition}:secretsmanager:eu-west-1:111122223333:secret:pagerduty-AbCdEf`,
       AdditionalIncidentTopicArns: `arn:${partition}:sns:eu-west-1:111122223333:oncall,arn:${partition}:sns:eu-west-1:111122223333:team`,
       SoakPostPromotionRollback: 'true',
+      VerificationFunctionArns: `arn:${partition}:lambda:eu-west-1:111122223333:function:orders-reconcile,arn:${partition}:lambda:eu-west-1:111122223333:function:capture-heap`,
+      VerificationSecretArns: `arn:${partition}:secretsmanager:eu-west-1:111122223333:secret:canary/cdc-AbCdEf`,
+      VerificationAlarmPrefixes: 'orders-,payments-',
+      HookAutomationDocumentArns: `arn:${partition}:ssm:eu-west-1:111122223333:automation-definition/CanaryCaptureHeapDump`,
+      HookAutomationRoleArn: `arn:${partition}:iam::111122223333:role/canary-runbooks`,
     },
   },
+  { name: `${partition}, alarm checks only`, partition, params: { AllowedHostedZoneIds: ZONES.join(','), VerificationAlarmPrefixes: 'orders-' } },
 ]);
 
 /**
@@ -357,6 +363,18 @@ describe.each(SCENARIOS)('IAM ($name)', (scenario) => {
       return [...new Set(all.filter((g) => policies.has(g.owner)).flatMap((g) => list(g.statement.Action)))].sort();
     };
     const webhook = scenario.params.WebhookSecretArn ? ['secretsmanager:GetSecretValue'] : [];
+    // Verification checks and gates (preflight, shift, analysis) and action hooks (conclude,
+    // rollback): only what the parameters name, nothing when they are empty.
+    const p = scenario.params;
+    const checks = [
+      ...(p.VerificationFunctionArns ? ['lambda:InvokeFunction'] : []), ...(p.VerificationSecretArns ? ['secretsmanager:GetSecretValue'] : []),
+      ...(p.VerificationAlarmPrefixes ? ['cloudwatch:DescribeAlarms'] : []),
+    ];
+    const hooks = p.VerificationFunctionArns || p.HookAutomationDocumentArns ? [
+      ...(p.VerificationFunctionArns ? ['lambda:InvokeFunction'] : []), ...(p.HookAutomationDocumentArns ? ['ssm:StartAutomationExecution'] : []),
+      ...(p.HookAutomationRoleArn ? ['iam:PassRole'] : []),
+    ] : [];
+    const withAll = (...lists: string[][]) => [...new Set(lists.flat())].sort();
     expect({
       PreflightFunction: actionsOf('PreflightFunction'),
       ShiftTrafficFunction: actionsOf('ShiftTrafficFunction'),
@@ -370,13 +388,13 @@ describe.each(SCENARIOS)('IAM ($name)', (scenario) => {
       SoakCheckFunction: actionsOf('SoakCheckFunction'),
       SoakSchedulerRole: actionsOf('SoakSchedulerRole'),
     }).toEqual({
-      PreflightFunction: ['cloudwatch:GetMetricData', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'route53:ListResourceRecordSets'],
-      ShiftTrafficFunction: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'route53:ChangeResourceRecordSets', 'route53:ListResourceRecordSets'],
+      PreflightFunction: withAll(['cloudwatch:GetMetricData', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'route53:ListResourceRecordSets'], checks),
+      ShiftTrafficFunction: withAll(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'route53:ChangeResourceRecordSets', 'route53:ListResourceRecordSets'], checks),
       CheckSyncFunction: ['dynamodb:UpdateItem', 'route53:GetChange'],
       CheckApprovalFunction: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
-      AnalyzeFunction: ['cloudwatch:GetMetricData', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 's3:PutObject'],
-      RollbackFunction: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'route53:ChangeResourceRecordSets', 'route53:ListResourceRecordSets', 's3:PutObject'],
-      ConcludeFunction: ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 's3:PutObject', ...webhook, 'sns:Publish', 'ssm:AddTagsToResource', 'ssm:CreateOpsItem'].sort(),
+      AnalyzeFunction: withAll(['cloudwatch:GetMetricData', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 's3:PutObject'], checks),
+      RollbackFunction: withAll(['dynamodb:GetItem', 'dynamodb:UpdateItem', 'route53:ChangeResourceRecordSets', 'route53:ListResourceRecordSets', 's3:PutObject'], hooks),
+      ConcludeFunction: withAll(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 's3:PutObject', ...webhook, 'sns:Publish', 'ssm:AddTagsToResource', 'ssm:CreateOpsItem'], hooks),
       SafetyNetFunction: [
         'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'route53:ChangeResourceRecordSets', 'route53:ListResourceRecordSets',
         's3:PutObject', ...webhook, 'sns:Publish', 'sqs:SendMessage', 'ssm:AddTagsToResource', 'ssm:CreateOpsItem',
@@ -420,8 +438,32 @@ describe.each(SCENARIOS)('IAM ($name)', (scenario) => {
         const extra = scenario.params.AdditionalIncidentTopicArns?.split(',') ?? [];
         expect(resources.sort(), owner).toEqual(['{IncidentTopic}', ...extra].sort());
       }
-      if (actions.includes('secretsmanager:GetSecretValue')) expect(resources, owner).toEqual([scenario.params.WebhookSecretArn]);
-      if (actions.some((a) => a.startsWith('ssm:'))) expect(resources, owner).toEqual(['arn:' + scenario.partition + ':ssm:eu-west-1:111122223333:opsitem/*']);
+      if (actions.includes('secretsmanager:GetSecretValue')) {
+        expect(resources, owner).toEqual(owner === 'VerificationChecksPolicy' ? scenario.params.VerificationSecretArns!.split(',') : [scenario.params.WebhookSecretArn]);
+      }
+      if (actions.some((a) => a.startsWith('ssm:') && a !== 'ssm:StartAutomationExecution')) expect(resources, owner).toEqual(['arn:' + scenario.partition + ':ssm:eu-west-1:111122223333:opsitem/*']);
     }
+  });
+
+  it('lets checks and hooks invoke, read, start and pass only what the Verification* / Hook* parameters name', () => {
+    const p = scenario.params;
+    const grantsOf = (action: string) => all.filter((g) => list(g.statement.Action).includes(action));
+    const functions = p.VerificationFunctionArns?.split(',') ?? [];
+    // The stack's own functions ({Logical ids}) are invoked by its state machines and schedules: not these.
+    const invokes = grantsOf('lambda:InvokeFunction').filter((g) => list(g.statement.Resource).some((r) => !r.includes('{')));
+    expect(invokes.map((g) => g.owner).sort()).toEqual(functions.length ? ['HookActionsPolicy', 'VerificationChecksPolicy'] : []);
+    for (const { owner, statement } of invokes) {
+      expect(list(statement.Resource).sort(), owner).toEqual([...functions, ...functions.map((f) => `${f}:*`)].sort());
+    }
+    const starts = grantsOf('ssm:StartAutomationExecution');
+    expect(starts.map((g) => [g.owner, list(g.statement.Resource)])).toEqual(
+      p.HookAutomationDocumentArns ? [['HookActionsPolicy', p.HookAutomationDocumentArns.split(',').map((d) => `${d}:*`)]] : [],
+    );
+    const passes = grantsOf('iam:PassRole');
+    expect(passes.map((g) => [g.owner, list(g.statement.Resource), g.statement.Condition])).toEqual(
+      p.HookAutomationRoleArn ? [['HookActionsPolicy', [p.HookAutomationRoleArn], { StringEquals: { 'iam:PassedToService': 'ssm.amazonaws.com' } }]] : [],
+    );
+    const alarms = grantsOf('cloudwatch:DescribeAlarms');
+    expect(alarms.map((g) => g.owner)).toEqual(p.VerificationAlarmPrefixes ? ['VerificationChecksPolicy'] : []);
   });
 });
