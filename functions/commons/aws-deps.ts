@@ -94,6 +94,7 @@ export function depsWith(ports: Partial<Pick<Deps, PortName>>): Deps {
     log: logger,
     decisionMetrics,
     allowedHostedZoneIds: (process.env.ALLOWED_HOSTED_ZONE_IDS ?? '').split(',').map((z) => z.trim()).filter(Boolean),
+    allowedRecordNames: (process.env.ALLOWED_RECORD_NAMES ?? '').split(',').map((n) => n.trim()).filter(Boolean),
     reportCommand: (rolloutId) => `canary report ${rolloutId}${stackName ? ` --stack ${stackName}` : ''}`,
     consoleLink: (arn) => `https://${arn.split(':')[3]}.console.aws.amazon.com/states/home?region=${arn.split(':')[3]}#/v2/executions/details/${arn}`,
     ...overrides,

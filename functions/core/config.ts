@@ -301,6 +301,12 @@ export const RolloutConfigSchema = z.object({
   if (weights.length > 0 && weights.at(-1) !== 100) {
     ctx.addIssue({ code: 'custom', path: ['stages', weights.length - 1], message: 'the last stage must be 100 (full promotion)' });
   }
+  if (weights.length > 0 && weights.every((w) => w === 100)) {
+    ctx.addIssue({
+      code: 'custom', path: ['stages'],
+      message: 'at least one stage below 100 is needed: the canary is judged against the baseline while it takes part of the traffic, before it takes all of it (e.g. stages: [10, 100])',
+    });
+  }
   // Every check is an event on the rollout record, a DynamoDB item of at most 400 KB.
   const extensionChecks = Math.ceil(c.maxBakeExtensionSeconds / c.checkIntervalSeconds);
   if (extensionChecks > MAX_EXTENSION_CHECKS) {
@@ -415,6 +421,21 @@ function resolve(parsed: ParsedRolloutConfig): RolloutConfig {
 export interface ParseOptions {
   /** Hosted zones this stack may change (the template's parameter). Empty or absent: any. */
   allowedHostedZoneIds?: string[];
+  /** Record names this stack may change, as IAM compares them (lowercase, no trailing dot, `*` as `\052`). Empty or absent: any. */
+  allowedRecordNames?: string[];
+}
+
+/**
+ * The largest config accepted (its JSON, UTF-8). The config travels in every state of the workflow
+ * (Step Functions refuses a state over 256 KiB) and on the rollout record (DynamoDB refuses an item
+ * over 400 KB), beside the judge's state, the router's definition and the decision: 32 KiB keeps
+ * every state far below the limit whatever the rollout does (see test/workflow/quota-sweep.test.ts).
+ */
+export const MAX_CONFIG_BYTES = 32 * 1024;
+
+/** A record name as Route 53 normalizes it for IAM's ChangeResourceRecordSetsNormalizedRecordNames. */
+export function iamRecordName(name: string): string {
+  return name.toLowerCase().replace(/\.$/, '').replace(/\*/g, '\\052');
 }
 
 /** Validates and resolves a rollout config, or throws ConfigValidationError naming every bad field. */
@@ -422,12 +443,25 @@ export function parseRolloutConfig(input: unknown, options: ParseOptions = {}): 
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
     throw new ConfigValidationError(['(config): expected a JSON object with at least `name`, `target` and `metrics` or `preset`']);
   }
+  const bytes = new TextEncoder().encode(JSON.stringify(input)).length;
+  if (bytes > MAX_CONFIG_BYTES) {
+    throw new ConfigValidationError([
+      `(config): the config is ${bytes} bytes as JSON, above the ${MAX_CONFIG_BYTES} accepted: it travels in every state of the workflow (Step Functions refuses a state over 262,144 bytes) and on the rollout record (DynamoDB refuses an item over 400 KB). Use a preset, fewer metrics or shorter names`,
+    ]);
+  }
   const result = RolloutConfigSchema.safeParse(input);
   if (!result.success) throw new ConfigValidationError(formatIssues(result.error));
   const allowed = (options.allowedHostedZoneIds ?? []).filter(Boolean);
   if (allowed.length > 0 && !allowed.includes(result.data.target.hostedZoneId)) {
     throw new ConfigValidationError([
       `target.hostedZoneId: ${result.data.target.hostedZoneId} is not one of the hosted zones this stack may change (${allowed.join(', ')}); redeploy with it in the AllowedHostedZoneIds parameter`,
+    ]);
+  }
+  const names = (options.allowedRecordNames ?? []).filter(Boolean);
+  if (names.length > 0 && !names.includes(iamRecordName(result.data.target.recordName))) {
+    // IAM would refuse the first shift, after the lock was taken: refuse it here, before anything.
+    throw new ConfigValidationError([
+      `target.recordName: ${result.data.target.recordName} is not one of the record names this stack may change (${names.join(', ')}); redeploy with ${iamRecordName(result.data.target.recordName)} in the AllowedRecordNames parameter`,
     ]);
   }
   return resolve(result.data);

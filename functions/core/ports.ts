@@ -225,6 +225,8 @@ export interface Deps {
   decisionMetrics?: DecisionMetrics;
   /** Hosted zones the stack may change; empty means any. */
   allowedHostedZoneIds: string[];
+  /** Record names the stack may change (IAM's normalized form); empty or absent means any. */
+  allowedRecordNames?: string[];
   /** Link to the execution in the console, for incidents. */
   consoleLink?: (executionArn: string) => string;
   /** Where checks' raw data and record snapshots are kept; none: only the rollout record. */

@@ -160,7 +160,7 @@ async function checkBaselineHealth(config: RolloutConfig, deps: Deps): Promise<M
 }
 
 export async function preflight(input: PreflightInput, deps: Deps): Promise<RolloutState> {
-  const config = parseRolloutConfig(input?.config, { allowedHostedZoneIds: deps.allowedHostedZoneIds });
+  const config = parseRolloutConfig(input?.config, { allowedHostedZoneIds: deps.allowedHostedZoneIds, allowedRecordNames: deps.allowedRecordNames });
   const rolloutId = rolloutIdOf(input, deps);
   const key = targetKey(config.target);
   deps.log.appendKeys?.({ rolloutId, target: key });

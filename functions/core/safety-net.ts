@@ -53,7 +53,7 @@ const iso = (d: Date) => d.toISOString();
 function configFromInput(input: string | null | undefined, deps: Deps): RolloutConfig | null {
   if (!input) return null;
   try {
-    return parseRolloutConfig(JSON.parse(input), { allowedHostedZoneIds: deps.allowedHostedZoneIds });
+    return parseRolloutConfig(JSON.parse(input), { allowedHostedZoneIds: deps.allowedHostedZoneIds, allowedRecordNames: deps.allowedRecordNames });
   } catch {
     return null;
   }
