@@ -142,7 +142,9 @@ export class MemoryAlbRouter implements TrafficRouter<AlbTarget> {
     if (!this.#actions.has(keyOf(target))) {
       throw new TrafficStateError(`${albWhere(target)} no longer exists (deleted outside the rollout?): the restore changed nothing; re-create the rule forwarding to the baseline target group by hand`);
     }
-    const base = d.actions && d.actions.length > 0 ? d.actions : this.#actions.get(keyOf(target))!;
+    const hasForward = (actions: AlbAction[] | undefined) => actions !== undefined && actions.some((a) => a.Type === 'forward');
+    const base = hasForward(d.actions) ? d.actions! : this.#actions.get(keyOf(target))!;
+    if (!hasForward(base)) throw new TrafficStateError(`${albWhere(target)} does not forward, and did not at preflight: there is no split to restore (nothing changed)`);
     const forwardIndex = base.findIndex((a) => a.Type === 'forward');
     if (!this.#targetGroups.has(target.baselineTargetGroupArn)) {
       throw new TrafficStateError(`cannot restore ${albWhere(target)}: the baseline target group ${target.baselineTargetGroupArn} no longer exists; point the rule at a healthy target group by hand`);

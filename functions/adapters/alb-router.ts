@@ -83,10 +83,15 @@ export class AlbRouter implements TrafficRouter<AlbTarget> {
 
   async restore(target: AlbTarget, definition: RouterDefinition): Promise<{ changeId: string }> {
     const def = asAlbDefinition(definition, target);
+    // The actions preflight read, or (when it read no forward) what is there now: a restore
+    // rewrites a forward action, and never turns a rule that does not forward into one that does.
+    const hasForward = (actions: AlbAction[] | null) => actions !== null && actions.some((a) => a.Type === 'forward');
     let base = def.actions;
-    if (base.length === 0) {
-      // Preflight could not read the rule: rewrite what is there now, or forward alone.
-      base = (await this.#actions(target)) ?? [];
+    if (!hasForward(base)) {
+      const now = await this.#actions(target);
+      if (now === null) throw new TrafficStateError(`${albWhere(target)} no longer exists (deleted outside the rollout?): the restore changed nothing; re-create the rule forwarding to the baseline target group by hand`);
+      if (!hasForward(now)) throw new TrafficStateError(`${albWhere(target)} does not forward, and did not at preflight: there is no split to restore (nothing changed)`);
+      base = now;
     }
     const forwardIndex = base.findIndex((a) => a.Type === 'forward');
     const weights = albRestoreWeights(def.weights);

@@ -62,6 +62,7 @@ interface Live {
 
 interface State {
   profileProblems: string[];
+  profileName?: string;
   /** A deployment holding the environment (of any profile), newest first. */
   inProgress: DeploymentSummary | null;
   live: Live | null;
@@ -148,7 +149,7 @@ export class AppConfigRouter implements TrafficRouter<AppConfigFlagTarget> {
     const state = await this.#state(target);
     if (state.inProgress) {
       const n = state.inProgress.DeploymentNumber!;
-      const ours = isOfProfile(state.inProgress, target);
+      const ours = isOfProfile(state.inProgress, target, state.profileName);
       if (!ours) {
         // Someone else's change is deploying: stopping it would revert it. Retried until it ends.
         throw new TransientAwsError(SERVICE, new Error(`${inProgressLine(target, state.inProgress)}; the rollback deploys ${target.flag} at 0 % once it ends`));
@@ -187,10 +188,12 @@ export class AppConfigRouter implements TrafficRouter<AppConfigFlagTarget> {
 
   async #state(target: AppConfigFlagTarget): Promise<State> {
     const profileProblems: string[] = [];
+    let profileName: string | undefined;
     try {
       const profile = await callAws(SERVICE, () => this.#client.send(new GetConfigurationProfileCommand({
         ApplicationId: target.applicationId, ConfigurationProfileId: target.configurationProfileId,
       })));
+      profileName = profile.Name;
       if (profile.Type !== FEATURE_FLAGS) profileProblems.push(`configuration profile ${target.configurationProfileId} is of type ${profile.Type ?? 'AWS.Freeform'}, not ${FEATURE_FLAGS}`);
       if (profile.LocationUri !== 'hosted') profileProblems.push(`configuration profile ${target.configurationProfileId} is stored at ${profile.LocationUri}, not in the AppConfig hosted store`);
     } catch (err) {
@@ -207,7 +210,7 @@ export class AppConfigRouter implements TrafficRouter<AppConfigFlagTarget> {
         deployments.push(...(out.Items ?? []));
         token = out.NextToken;
         // Newest first: once this profile's live deployment is found there is nothing older to need.
-        if (!token || deployments.some((d) => isOfProfile(d, target) && APPCONFIG_LIVE.has(d.State ?? ''))) break;
+        if (!token || deployments.some((d) => isOfProfile(d, target, profileName) && APPCONFIG_LIVE.has(d.State ?? ''))) break;
       }
     } catch (err) {
       if (!isAwsError(err, 'ResourceNotFoundException')) throw err;
@@ -215,7 +218,7 @@ export class AppConfigRouter implements TrafficRouter<AppConfigFlagTarget> {
     }
     deployments.sort((a, b) => (b.DeploymentNumber ?? 0) - (a.DeploymentNumber ?? 0));
     const inProgress = deployments.find((d) => APPCONFIG_IN_PROGRESS.has(d.State ?? '')) ?? null;
-    const liveSummary = deployments.find((d) => isOfProfile(d, target) && APPCONFIG_LIVE.has(d.State ?? ''));
+    const liveSummary = deployments.find((d) => isOfProfile(d, target, profileName) && APPCONFIG_LIVE.has(d.State ?? ''));
     let live: Live | null = null;
     if (liveSummary) {
       const version = Number(liveSummary.ConfigurationVersion);
@@ -232,7 +235,7 @@ export class AppConfigRouter implements TrafficRouter<AppConfigFlagTarget> {
         profileProblems.push(`the deployed hosted configuration version ${version} of profile ${target.configurationProfileId} was deleted: deploy a current version first`);
       }
     }
-    return { profileProblems, inProgress, live };
+    return { profileProblems, profileName, inProgress, live };
   }
 
   /** A hosted version newer than `deployed`, if the first page of versions shows one. */
@@ -318,8 +321,10 @@ export class AppConfigRouter implements TrafficRouter<AppConfigFlagTarget> {
   }
 }
 
-function isOfProfile(d: DeploymentSummary, target: AppConfigFlagTarget): boolean {
-  return d.ConfigurationProfileId === target.configurationProfileId;
+/** A summary without ConfigurationProfileId (older responses) is matched by the profile's name. */
+function isOfProfile(d: DeploymentSummary, target: AppConfigFlagTarget, profileName?: string): boolean {
+  if (d.ConfigurationProfileId !== undefined) return d.ConfigurationProfileId === target.configurationProfileId;
+  return profileName !== undefined && d.ConfigurationName === profileName;
 }
 
 function inProgressLine(target: AppConfigFlagTarget, d: DeploymentSummary): string {

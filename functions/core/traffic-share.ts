@@ -162,7 +162,8 @@ export function checkTrafficShare(input: TrafficShareInput, options: TrafficShar
   if (total < minRequests) {
     return verdictOf(name, 'INCONCLUSIVE', `too few requests to check the traffic share: ${count(total)} over ${minutes(settled.length * P)} after settling (at least ${count(minRequests)} needed)`, 'sample-size', fields);
   }
-  if (w < 1 && total * w < minExpected) {
+  // At 0 % (after a rollback) the check is that the canary serves next to nothing: no expected count.
+  if (w > 0 && w < 1 && total * w < minExpected) {
     return verdictOf(name, 'INCONCLUSIVE', `too few requests to check a ${formatPercent(w * 100)} share: ${count(total)} requests would give the canary about ${count(total * w)} (at least ${count(minExpected)} needed)`, 'sample-size', fields);
   }
 
@@ -175,7 +176,8 @@ export function checkTrafficShare(input: TrafficShareInput, options: TrafficShar
       'wilson-share', { ...fields, details: { ...details, direction: 'starved' } });
   }
   if (bounds.lower * 100 > band.max) {
-    return verdictOf(name, 'FAIL', `traffic went elsewhere than its weight: ${served} (${span}; at least ${formatPercent(bounds.lower * 100)} at ${conf} confidence, tolerance ${tolText})`,
+    const lead = w === 0 ? `traffic did not move back: the canary still served ${formatPercent(observed * 100)} of requests at weight 0 %` : `traffic did not follow the weight: ${served}`;
+    return verdictOf(name, 'FAIL', `${lead} (${span}; at least ${formatPercent(bounds.lower * 100)} at ${conf} confidence, tolerance ${tolText})`,
       'wilson-share', { ...fields, details: { ...details, direction: 'over-served' } });
   }
   if (observed * 100 < band.min || observed * 100 > band.max) {

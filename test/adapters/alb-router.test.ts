@@ -334,6 +334,18 @@ describe('AlbRouter', () => {
       await expect(result).rejects.toThrow(/no longer exists .* re-create the rule forwarding to the baseline target group by hand/);
     });
 
+    it('never turns a rule that does not forward into one that does', async () => {
+      // Prepare
+      elbMock.on(DescribeRulesCommand).resolves(rule([{ Type: 'fixed-response', FixedResponseConfig: { StatusCode: '503' } }]));
+
+      // Act
+      const result = router().restore(target, { type: 'alb', actions: [{ Type: 'fixed-response' }], weights: null });
+
+      // Assess
+      await expect(result).rejects.toThrow(`rule ${RULE} does not forward, and did not at preflight: there is no split to restore (nothing changed)`);
+      expect(elbMock.commandCalls(ModifyRuleCommand)).toHaveLength(0);
+    });
+
     it('rewrites the current actions when preflight could not read any', async () => {
       // Prepare
       elbMock.on(DescribeRulesCommand).resolves(rule([forward(80, 20)]));

@@ -142,6 +142,17 @@ describe('AppConfigRouter', () => {
       ]);
     });
 
+    it('matches deployments by profile name when the summaries carry no profile id', async () => {
+      // Prepare
+      deployed(10, { deployments: [{ DeploymentNumber: 5, ConfigurationName: 'other', ConfigurationVersion: '8', State: 'COMPLETE' }, { DeploymentNumber: 4, ConfigurationName: 'flags', ConfigurationVersion: '3', State: 'COMPLETE' }] });
+
+      // Act
+      const reading = await router().read(target);
+
+      // Assess
+      expect(reading).toMatchObject({ canaryPercent: 10, problems: [] });
+    });
+
     it('reports a profile never deployed to the environment', async () => {
       // Prepare
       deployed(0, { deployments: [] });

@@ -47,7 +47,7 @@ describe('checkTrafficShare', () => {
 
     // Assess
     expect(v.verdict).toBe('FAIL');
-    expect(v.reason).toMatch(/^traffic went elsewhere than its weight: the canary served 40 % of requests at weight 10 %/);
+    expect(v.reason).toMatch(/^traffic did not follow the weight: the canary served 40 % of requests at weight 10 %/);
   });
 
   it('fails a promotion the baseline still serves a fifth of (the ALB that kept sending to the old version)', () => {
@@ -122,6 +122,17 @@ describe('checkTrafficShare', () => {
     // Assess
     expect(v.verdict).toBe('FAIL');
     expect(v.sample).toMatchObject({ canary: 3, canaryEvents: 0, baselineEvents: 3000 });
+  });
+
+  it('checks that a rolled-back canary serves next to nothing at weight 0', () => {
+    // Act
+    const gone = checkTrafficShare({ kind: 'alb', weight: 0, counts: perMinute(5, 0, 1000), secondsSinceInSync: 600 });
+    const lingering = checkTrafficShare({ kind: 'route53', weight: 0, counts: perMinute(5, 100, 900), secondsSinceInSync: 1200, routerSettleSeconds: 60 });
+
+    // Assess
+    expect(gone.verdict).toBe('PASS');
+    expect(lingering.verdict).toBe('FAIL');
+    expect(lingering.reason).toMatch(/^traffic did not move back: the canary still served 10 % of requests at weight 0 % \(500 of 5,000 requests over 5 min after settling; at least 9\.\d+ % at 99 % confidence, tolerance 0-0\.5 %\)$/);
   });
 
   it('honours a configured tolerance and settling allowance', () => {
