@@ -113,7 +113,7 @@ export class MemoryAlbRouter implements TrafficRouter<AlbTarget> {
 
   async read(target: AlbTarget): Promise<RouterReading> {
     const actions = this.#actions.get(keyOf(target));
-    const definition = { type: 'alb', listenerArn: target.listenerArn, ruleArn: target.ruleArn ?? null, actions: copy(actions ?? []), weights: null as SplitWeights | null };
+    const definition = { kind: 'alb', listenerArn: target.listenerArn, ruleArn: target.ruleArn ?? null, actions: copy(actions ?? []), weights: null as SplitWeights | null };
     if (!actions) return { canaryPercent: null, problems: [`${albWhere(target)} does not exist`], settleSeconds: 0, definition };
     const reading = readAlbActions(actions, target);
     const problems = [...reading.problems, ...this.#missing(target)];
@@ -243,7 +243,7 @@ export class MemoryLambdaAliasRouter implements TrafficRouter<LambdaAliasTarget>
   async read(target: LambdaAliasTarget, definition?: RouterDefinition): Promise<RouterReading> {
     const known = baselineOf(target, definition);
     const alias = this.#state(target);
-    const def = (baselineVersion: string | null) => ({ type: 'lambda-alias', functionName: target.functionName, alias: target.alias, canaryVersion: target.canaryVersion, baselineVersion });
+    const def = (baselineVersion: string | null) => ({ kind: 'lambda-alias', functionName: target.functionName, alias: target.alias, canaryVersion: target.canaryVersion, baselineVersion });
     if (!alias) return { canaryPercent: null, problems: [`${aliasName(target)} does not exist: create it pointing at the baseline version`], settleSeconds: 0, definition: def(known ?? null) };
     const reading = readAlias(alias, target, known);
     const problems = [...reading.problems];
@@ -453,7 +453,7 @@ export class MemoryAppConfigRouter implements TrafficRouter<AppConfigFlagTarget>
     return {
       canaryPercent: problems.length > 0 ? null : canaryPercent, problems, settleSeconds: target.clientPollSeconds,
       definition: {
-        type: 'appconfig-flag', applicationId: target.applicationId, environmentId: target.environmentId, configurationProfileId: target.configurationProfileId,
+        kind: 'appconfig-flag', applicationId: target.applicationId, environmentId: target.environmentId, configurationProfileId: target.configurationProfileId,
         flag: target.flag, attribute: target.attribute, deploymentStrategyId: target.deploymentStrategyId, contentType: 'application/json', snapshot,
       },
     };

@@ -27,7 +27,7 @@ const SERVICE = 'Elastic Load Balancing';
 
 /** What preflight keeps of an ALB target: the actions as read, re-written by a restore. */
 export interface AlbDefinition extends RouterDefinition {
-  type: 'alb';
+  kind: 'alb';
   listenerArn: string;
   ruleArn: string | null;
   actions: AlbAction[];
@@ -183,13 +183,13 @@ export class AlbRouter implements TrafficRouter<AlbTarget> {
 }
 
 function definitionOf(target: AlbTarget, actions: AlbAction[], weights: SplitWeights | null): AlbDefinition {
-  return { type: 'alb', listenerArn: target.listenerArn, ruleArn: target.ruleArn ?? null, actions: structuredClone(actions), weights };
+  return { kind: 'alb', listenerArn: target.listenerArn, ruleArn: target.ruleArn ?? null, actions: structuredClone(actions), weights };
 }
 
 function asAlbDefinition(definition: RouterDefinition, target: AlbTarget): AlbDefinition {
   const d = definition as Partial<AlbDefinition>;
   return {
-    type: 'alb', listenerArn: target.listenerArn, ruleArn: target.ruleArn ?? null,
+    kind: 'alb', listenerArn: target.listenerArn, ruleArn: target.ruleArn ?? null,
     actions: Array.isArray(d.actions) ? d.actions : [],
     weights: d.weights && typeof d.weights.canary === 'number' && typeof d.weights.baseline === 'number' ? d.weights : null,
   };

@@ -39,7 +39,7 @@ const DESCRIPTION = 'canary-analyzer';
 
 /** What preflight keeps of a flag: enough to re-create it at 0 % if it was deleted. */
 export interface AppConfigFlagDefinition extends RouterDefinition {
-  type: 'appconfig-flag';
+  kind: 'appconfig-flag';
   applicationId: string;
   environmentId: string;
   configurationProfileId: string;
@@ -105,7 +105,7 @@ export class AppConfigRouter implements TrafficRouter<AppConfigFlagTarget> {
       // Clients poll: they may keep the previous percentage one poll interval after COMPLETE.
       settleSeconds: target.clientPollSeconds,
       definition: {
-        type: 'appconfig-flag', applicationId: target.applicationId, environmentId: target.environmentId,
+        kind: 'appconfig-flag', applicationId: target.applicationId, environmentId: target.environmentId,
         configurationProfileId: target.configurationProfileId, flag: target.flag, attribute: target.attribute,
         deploymentStrategyId: target.deploymentStrategyId, contentType: state.live?.contentType ?? 'application/json', snapshot,
       } satisfies AppConfigFlagDefinition,

@@ -22,7 +22,7 @@ const SERVICE = 'Lambda';
 
 /** What preflight keeps of an alias: the baseline version a restore points it back at. */
 export interface LambdaAliasDefinition extends RouterDefinition {
-  type: 'lambda-alias';
+  kind: 'lambda-alias';
   functionName: string;
   alias: string;
   canaryVersion: string;
@@ -180,5 +180,5 @@ function baselineOf(target: LambdaAliasTarget, definition: RouterDefinition | un
 }
 
 function definitionOf(target: LambdaAliasTarget, baselineVersion: string | null): LambdaAliasDefinition {
-  return { type: 'lambda-alias', functionName: target.functionName, alias: target.alias, canaryVersion: target.canaryVersion, baselineVersion };
+  return { kind: 'lambda-alias', functionName: target.functionName, alias: target.alias, canaryVersion: target.canaryVersion, baselineVersion };
 }

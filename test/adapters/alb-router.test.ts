@@ -57,7 +57,7 @@ describe('AlbRouter', () => {
       // Assess
       expect(reading).toMatchObject({ canaryPercent: 5, problems: [], settleSeconds: 0 });
       expect(reading.definition).toEqual({
-        type: 'alb', listenerArn: LISTENER, ruleArn: RULE, actions: [oidc, forward(95, 5)], weights: { canary: 5, baseline: 95 },
+        kind: 'alb', listenerArn: LISTENER, ruleArn: RULE, actions: [oidc, forward(95, 5)], weights: { canary: 5, baseline: 95 },
       } satisfies AlbDefinition);
       expect(elbMock.commandCalls(DescribeRulesCommand)[0]!.args[0].input).toEqual({ RuleArns: [RULE] });
       expect(elbMock.commandCalls(DescribeTargetGroupsCommand).map((c) => c.args[0].input)).toEqual([{ TargetGroupArns: [BLUE, GREEN] }]);
@@ -279,7 +279,7 @@ describe('AlbRouter', () => {
 
   describe('restore', () => {
     const definition: AlbDefinition = {
-      type: 'alb', listenerArn: LISTENER, ruleArn: RULE, actions: [oidc, forward(1, 0, { Enabled: true, DurationSeconds: 60 } as never)], weights: { canary: 0, baseline: 1 },
+      kind: 'alb', listenerArn: LISTENER, ruleArn: RULE, actions: [oidc, forward(1, 0, { Enabled: true, DurationSeconds: 60 } as never)], weights: { canary: 0, baseline: 1 },
     };
 
     it("writes the preflight actions back at canary 0, stickiness off, whatever the rule holds now", async () => {
@@ -339,7 +339,7 @@ describe('AlbRouter', () => {
       elbMock.on(DescribeRulesCommand).resolves(rule([{ Type: 'fixed-response', FixedResponseConfig: { StatusCode: '503' } }]));
 
       // Act
-      const result = router().restore(target, { type: 'alb', actions: [{ Type: 'fixed-response' }], weights: null });
+      const result = router().restore(target, { kind: 'alb', actions: [{ Type: 'fixed-response' }], weights: null });
 
       // Assess
       await expect(result).rejects.toThrow(`rule ${RULE} does not forward, and did not at preflight: there is no split to restore (nothing changed)`);
@@ -352,7 +352,7 @@ describe('AlbRouter', () => {
       elbMock.on(ModifyRuleCommand).resolves({});
 
       // Act
-      await router().restore(target, { type: 'alb', actions: [], weights: null });
+      await router().restore(target, { kind: 'alb', actions: [], weights: null });
 
       // Assess
       expect(elbMock.commandCalls(ModifyRuleCommand)[0]!.args[0].input.Actions).toEqual([

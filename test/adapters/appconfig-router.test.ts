@@ -55,7 +55,7 @@ function deployed(percent: number, options: { version?: number; deployments?: De
 }
 
 const definition: AppConfigFlagDefinition = {
-  type: 'appconfig-flag', applicationId: 'app1234', environmentId: 'env5678', configurationProfileId: 'prof901', flag: 'new_checkout',
+  kind: 'appconfig-flag', applicationId: 'app1234', environmentId: 'env5678', configurationProfileId: 'prof901', flag: 'new_checkout',
   attribute: 'percentage', deploymentStrategyId: 'AppConfig.AllAtOnce', contentType: 'application/json',
   snapshot: { definition: doc(0).flags.new_checkout, value: { enabled: false, percentage: 0 } },
 };

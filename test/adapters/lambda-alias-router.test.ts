@@ -23,7 +23,7 @@ const alias = (version: string, weights?: Record<string, number>, revision = 're
   RevisionId: revision, ...(weights ? { RoutingConfig: { AdditionalVersionWeights: weights } } : {}),
 });
 const router = () => new LambdaAliasRouter(new LambdaClient({ region: 'eu-west-1' }));
-const definition: LambdaAliasDefinition = { type: 'lambda-alias', functionName: 'checkout', alias: 'live', canaryVersion: '7', baselineVersion: '6' };
+const definition: LambdaAliasDefinition = { kind: 'lambda-alias', functionName: 'checkout', alias: 'live', canaryVersion: '7', baselineVersion: '6' };
 
 function versions(extra: Record<string, Record<string, unknown>> = {}): void {
   for (const v of ['6', '7']) {
