@@ -294,6 +294,10 @@ const SCENARIOS: Scenario[] = ['aws', 'aws-cn', 'aws-us-gov'].flatMap((partition
       VerificationAlarmPrefixes: 'orders-,payments-',
       HookAutomationDocumentArns: `arn:${partition}:ssm:eu-west-1:111122223333:automation-definition/CanaryCaptureHeapDump`,
       HookAutomationRoleArn: `arn:${partition}:iam::111122223333:role/canary-runbooks`,
+      AllowedListenerArns: `arn:${partition}:elasticloadbalancing:eu-west-1:111122223333:listener/app/shop/50dc6c495c0c9188/f2f7dc8efc522ab2`,
+      AllowedLambdaFunctionArns: `arn:${partition}:lambda:eu-west-1:111122223333:function:checkout,arn:${partition}:lambda:eu-west-1:111122223333:function:cart`,
+      AllowedLambdaAliases: 'live',
+      AllowedAppConfigApplicationArns: `arn:${partition}:appconfig:eu-west-1:111122223333:application/app1234`,
     },
   },
   { name: `${partition}, alarm checks only`, partition, params: { AllowedHostedZoneIds: ZONES.join(','), VerificationAlarmPrefixes: 'orders-' } },
@@ -425,6 +429,27 @@ describe.each(SCENARIOS)('IAM ($name)', (scenario) => {
       expect(list(statement.Action), owner).toEqual(['s3:PutObject']);
       expect(list(statement.Resource), owner).toEqual(['{EvidenceBucket.Arn}/rollouts/*']);
     }
+  });
+
+  it('lets the ALB, Lambda alias and AppConfig routers change only what the stack names, and nothing when it names nothing', () => {
+    const p = scenario.partition;
+    const routers = all.filter((g) => list(g.statement.Action).some((a) => /^(elasticloadbalancing|lambda|appconfig):/.test(a) && a !== 'lambda:InvokeFunction'));
+    const by = (action: string) => routers.filter((g) => list(g.statement.Action).includes(action)).flatMap((g) => list(g.statement.Resource)).sort();
+    if (!scenario.params.AllowedListenerArns) {
+      expect(routers).toEqual([]);
+      return;
+    }
+    const listener = `arn:${p}:elasticloadbalancing:eu-west-1:111122223333:listener/app/shop/50dc6c495c0c9188/f2f7dc8efc522ab2`;
+    const fns = ['cart', 'checkout'].map((f) => `arn:${p}:lambda:eu-west-1:111122223333:function:${f}`);
+    const app = `arn:${p}:appconfig:eu-west-1:111122223333:application/app1234/*`;
+    const strategies = `arn:${p}:appconfig:eu-west-1:111122223333:deploymentstrategy/*`;
+    expect(by('elasticloadbalancing:ModifyListener')).toEqual([listener]);
+    expect(by('elasticloadbalancing:ModifyRule')).toEqual([`arn:${p}:elasticloadbalancing:eu-west-1:111122223333:listener-rule/app/shop/50dc6c495c0c9188/f2f7dc8efc522ab2/*`]);
+    expect(by('lambda:UpdateAlias')).toEqual([...fns, ...fns.map((f) => `${f}:*`)].sort());
+    expect(by('lambda:CreateAlias')).toEqual(by('lambda:UpdateAlias'));
+    expect(by('appconfig:CreateHostedConfigurationVersion')).toEqual([app]);
+    expect(by('appconfig:StopDeployment')).toEqual([app]);
+    expect(by('appconfig:StartDeployment')).toEqual([app, strategies].sort());
   });
 
   it('scopes DynamoDB to the table, SNS to the incident topics, secrets to the webhook secret', () => {
