@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { targetKey } from '../functions/core/config.ts';
 import type { RolloutEvent } from '../functions/core/rollout-record.ts';
 import { SIM_TASK_SECONDS, SIM_TTL_SECONDS, simulate, type SimulationResult } from '../sim/simulate.ts';
-import { findScenario, SCENARIOS } from '../sim/scenarios.ts';
+import { ALL_SCENARIOS, findScenario } from '../sim/scenarios.ts';
 import { checkConfigFile, displayPath, readConfigFile } from './config-file.ts';
 import { CliError, EXIT, makeStyle, type CliIO } from './io.ts';
 import { duration } from './plan.ts';
@@ -117,6 +117,9 @@ function jsonReport(r: SimulationResult, configPath: string, description: string
     lock: { key: targetKey(r.config.target), releasedAtEnd: r.lockHolder === null },
     weightChanges: r.weightChanges.map((c) => ({ id: c.id, submittedAt: c.submittedAt, inSyncAt: c.inSyncAt, canary: c.weights.canary, baseline: c.weights.baseline })),
     incidents: r.incidents,
+    safetyNet: r.safetyNet,
+    reconciler: r.reconciler,
+    route53: r.route53,
     events,
   };
 }
@@ -158,5 +161,5 @@ function summary(r: SimulationResult, style: ReturnType<typeof makeStyle>): stri
 }
 
 export function scenarioList(): string[] {
-  return SCENARIOS.map((s) => `  ${s.name.padEnd(20)} ${s.description}`);
+  return ALL_SCENARIOS.map((s) => `  ${s.name.padEnd(20)} ${s.description}`);
 }

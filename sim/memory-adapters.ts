@@ -6,7 +6,7 @@
  */
 import { targetKey, type RolloutConfig, type Target } from '../functions/core/config.ts';
 import {
-  FencedOutError, GateNotPendingError, PreflightError, RolloutNotFoundError, RolloutNotRunningError, TrafficStateError,
+  FencedOutError, GateNotPendingError, PreflightError, RolloutNotFoundError, RolloutNotRunningError, ThrottledError, TrafficStateError,
 } from '../functions/core/errors.ts';
 import type { Incident, IncidentChange, IncidentDelivery } from '../functions/core/incident.ts';
 import type {
@@ -105,7 +105,8 @@ export class MemoryTraffic implements TrafficRouter<Target> {
     this.calls.total++;
     if (this.#quota && !this.#quota.take(this.#clock.now())) {
       this.calls.throttled++;
-      throw new SimThrottlingError(what);
+      // What the Route 53 adapter makes of Route 53's Throttling answer (aws-errors.ts).
+      throw new ThrottledError('Route 53', new SimThrottlingError(what));
     }
   }
 
@@ -134,6 +135,11 @@ export class MemoryTraffic implements TrafficRouter<Target> {
     this.#record(target, { baseline: b.weight, canary: c.weight }, weights, by);
     b.weight = weights.baseline;
     c.weight = weights.canary;
+  }
+
+  /** The longest TTL of the target's records now (what clients may cache), without a Route 53 call. */
+  ttl(target: TargetRef): number {
+    return Math.max(0, ...[...(this.#sets.get(targetKey(target))?.records.values() ?? [])].map((r) => r.ttl));
   }
 
   /** The record's TTL (chaos scenarios raise it). */

@@ -3,7 +3,8 @@
  * Figures are those of a mid-sized web service behind an ALB: 100 requests/s, 0.05 % 5xx,
  * p99 250 ms with a median of about 110 ms, tasks at about half their memory.
  */
-import type { ServiceProfile, VariantBehaviour, VariantContext } from './service-model.ts';
+import { CHAOS_SCENARIOS } from './chaos.ts';
+import type { ServiceProfile } from './service-model.ts';
 
 export interface Scenario {
   name: string;
@@ -12,27 +13,24 @@ export interface Scenario {
   /** What a correct analyzer does with it. */
   expected: string;
   profile: ServiceProfile;
-}
-
-/** 5xx share of a healthy version: 1 request in 2,000. */
-const HEALTHY_ERROR_RATE = 0.0005;
-const HEALTHY_P99_SECONDS = 0.25;
-/** p99/median ≈ 2.25. */
-const LATENCY_SIGMA = 0.35;
-
-/** Healthy: memory depends a little on load (caches, buffers), errors and latency are flat. */
-export function healthy(overrides: Partial<VariantBehaviour> = {}): VariantBehaviour {
-  return {
-    errorRate: () => HEALTHY_ERROR_RATE,
-    latencyP99Seconds: () => HEALTHY_P99_SECONDS,
-    memoryPercent: (c: VariantContext) => 44 + 6 * c.share,
-    ...overrides,
+  /** Config changes the scenario needs (a manual gate, say), applied to the user's config. */
+  adjustConfig?: (config: unknown) => unknown;
+  /** What happens to the world while the rollout runs (sim/chaos.ts): a person, a Stop, a redrive. */
+  chaos?: {
+    start?: (w: import('./simulate.ts').ChaosWorld) => void;
+    onState?: (w: import('./simulate.ts').ChaosWorld, state: string, inParent: boolean) => void;
   };
+  /** EventBridge loses the execution's status events: the reconciler must finish the rollout. */
+  dropStatusEvents?: boolean;
+  /** Seconds before a person approves a manual gate; null: nobody answers. */
+  approveAfterSeconds?: number | null;
+  /** Simulated seconds each router call takes (a Stop can land while a shift is in flight). */
+  routerLatencySeconds?: number;
 }
 
-const profile = (requestsPerMinute: number, canary: VariantBehaviour): ServiceProfile => ({
-  requestsPerMinute, latencySigma: LATENCY_SIGMA, memoryNoisePercent: 1.5, baseline: healthy(), canary,
-});
+import { HEALTHY_ERROR_RATE, healthy, profile } from './profiles.ts';
+
+export { healthy, profile };
 
 export const SCENARIOS: readonly Scenario[] = [
   {
@@ -77,10 +75,12 @@ export const SCENARIOS: readonly Scenario[] = [
   },
 ];
 
-export const SCENARIO_NAMES = SCENARIOS.map((s) => s.name);
+/** The service scenarios, then the chaos scenarios (sim/chaos.ts). */
+export const ALL_SCENARIOS: readonly Scenario[] = [...SCENARIOS, ...CHAOS_SCENARIOS];
+export const SCENARIO_NAMES = ALL_SCENARIOS.map((s) => s.name);
 
 export function findScenario(name: string): Scenario {
-  const found = SCENARIOS.find((s) => s.name === name);
+  const found = ALL_SCENARIOS.find((s) => s.name === name);
   if (!found) throw new Error(`unknown scenario '${name}': choose one of ${SCENARIO_NAMES.join(', ')}`);
   return found;
 }

@@ -1,35 +1,32 @@
 /**
- * A whole rollout on this machine, with no AWS account: the real state machine
- * (`statemachines/rollout.asl.json`, run by aws-local-stepfunctions) calls the real steps of
- * `functions/core/rollout-steps.ts`, bound to in-memory Route 53 records, lock, rollout store
- * and incident sink, and to a service model that answers the config's CloudWatch queries.
+ * A whole rollout on this machine, with no AWS account: the real state machines
+ * (`statemachines/rollout.asl.json` and its segments, run by sim/sfn-sim.ts with Step Functions'
+ * quotas) call the real steps of `functions/core/rollout-steps.ts`, bound to in-memory Route 53
+ * records (with the account's request quota), lock, rollout store and incident sink, and to a
+ * service model that answers the config's CloudWatch queries; the safety net runs on the
+ * execution's end and the reconciler on its schedule (sim/world.ts). A scenario may also act on
+ * the world while the rollout runs (sim/chaos.ts: a person moving the weights, a Stop, a redrive).
  *
- * Time is simulated: Wait states take no real time; before each task the clock jumps to the
- * `wait.until` the workflow was waiting for, and each task takes one simulated second. A run
- * of an hour of rollout takes well under a second, and a seed always gives the same run.
+ * Time is simulated: Waits, retry pauses and tasks move one simulated clock. A run of an hour of
+ * rollout takes well under a second, and a seed always gives the same run.
  */
 import { parseRolloutConfig, targetKey, type RolloutConfig } from '../functions/core/config.ts';
 import type { Incident } from '../functions/core/incident.ts';
 import type { Judge } from '../functions/core/judge.ts';
-import { defaultJudge } from '../functions/core/default-judge.ts';
 import type { Deps, MetricsPort, RolloutStore, StoredCheck } from '../functions/core/ports.ts';
 import type { Decision, RolloutEvent, RolloutHistory, RolloutRecord } from '../functions/core/rollout-record.ts';
 import * as steps from '../functions/core/rollout-steps.ts';
-import type { PreflightInput, RolloutState } from '../functions/core/rollout-steps.ts';
+import type { RolloutState } from '../functions/core/rollout-steps.ts';
 import { DEFAULT_SIM_START, SimClock } from './clock.ts';
-import {
-  MemoryEvidence, MemoryIncidents, MemoryLog, MemoryRollouts, MemoryTraffic, type LogEntry, type WeightChange,
-} from './memory-adapters.ts';
-import { rngFor } from './prng.ts';
+import type { LogEntry, WeightChange } from './memory-adapters.ts';
 import { findScenario, type Scenario } from './scenarios.ts';
 import { checkModelCoverage, ServiceModel } from './service-model.ts';
-import { dynamoItemSize, ROUTE53_ACCOUNT_BUCKET, TokenBucket } from './aws-limits.ts';
-import { loadDefinition, runWorkflow, SEGMENT_ASL, type ExecutionResult, type TaskFunction } from './workflow-runner.ts';
+import type { ExecutionHandle, ExecutionResult } from './workflow-runner.ts';
+import { SIM_TASK_SECONDS, SimWorld } from './world.ts';
 
 /** TTL of the simulated weighted records. */
 export const SIM_TTL_SECONDS = 60;
-/** Simulated time each task (Lambda invocation) takes. */
-export const SIM_TASK_SECONDS = 1;
+export { SIM_TASK_SECONDS };
 /** A manual gate is approved (by 'sim-approver') this long after it asked. */
 export const SIM_APPROVAL_SECONDS = 120;
 
@@ -37,7 +34,7 @@ type Step = (input: never, deps: Deps) => Promise<unknown>;
 
 /** The step a Task's substitution names: `CheckSyncFunctionArn` → `checkSync`. */
 export function stepFor(substitution: string): Step | undefined {
-  return (steps.STEPS_BY_FUNCTION as Record<string, Step | undefined>)[substitution];
+  return steps.STEPS_BY_FUNCTION[substitution] as Step | undefined;
 }
 
 export type SimProgress =
@@ -66,6 +63,8 @@ export interface SimulateOptions {
    * one. Live progress (`onProgress` events) needs the in-memory store.
    */
   rollouts?: RolloutStore;
+  /** Route 53's account-wide request bucket (default 10 requests/s, burst 50). */
+  route53?: { ratePerSecond: number; burst: number };
 }
 
 export interface SimulationResult {
@@ -92,10 +91,17 @@ export interface SimulationResult {
   incidents: Incident[];
   weightChanges: WeightChange[];
   finalWeights: { baseline: number; canary: number } | null;
+  /** The records' TTL at the end (a rollback puts back the one preflight read). */
+  finalTtlSeconds: number;
   /** Whoever still holds the traffic target's lock at the end (null: released). */
   lockHolder: string | null;
   /** The evidence store's checks (raw datapoints and judgements), oldest first: what `canary report` draws. */
   checks: StoredCheck[];
+  /** What the safety net did on the execution's end (each invocation), and what the reconciler finished. */
+  safetyNet: { at: string; action: string; detail: string; reapplied: boolean }[];
+  reconciler: { at: string; action: string; detail: string }[];
+  /** Route 53 requests the rollout made, and how many the account's quota refused. */
+  route53: { calls: number; throttled: number };
 }
 
 /** A deterministic rollout id: the scenario and the seed. */
@@ -107,69 +113,41 @@ export async function simulate(options: SimulateOptions): Promise<SimulationResu
   const scenario = typeof options.scenario === 'string' ? findScenario(options.scenario) : options.scenario;
   const seed = options.seed ?? 1;
   if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`seed must be a non-negative integer, not ${seed}`);
+  const input = scenario.adjustConfig ? scenario.adjustConfig(options.config) : options.config;
   // Validated up front (the Preflight task validates it again, as in AWS) to set up the records.
-  const config = parseRolloutConfig(options.config);
+  const config = parseRolloutConfig(input);
   if (!options.metrics) checkModelCoverage(config.metrics);
 
   const start = options.start ?? DEFAULT_SIM_START;
   const clock = new SimClock(start);
-  // Route 53's account-wide request quota, as a token bucket on the simulated clock.
-  const route53Quota = new TokenBucket({ ...ROUTE53_ACCOUNT_BUCKET, now: () => clock.now() });
-  const traffic = new MemoryTraffic({ clock, rng: rngFor(seed, 'route53'), quota: { take: () => route53Quota.tryTake() } });
-  const t = config.target;
-  traffic.putRecord(t, { setIdentifier: t.baselineSetIdentifier, weight: 100, ttl: SIM_TTL_SECONDS, value: '10.0.0.1' });
-  traffic.putRecord(t, { setIdentifier: t.canarySetIdentifier, weight: 0, ttl: SIM_TTL_SECONDS, value: '10.0.0.2' });
-  const model = new ServiceModel({ profile: scenario.profile, traffic, target: t, clock, seed, startedAt: start, ttlSeconds: SIM_TTL_SECONDS });
-  const memoryRollouts = new MemoryRollouts({ itemSize: (item) => dynamoItemSize(item as Record<string, unknown>) });
-  const rollouts: RolloutStore = options.rollouts ?? memoryRollouts;
-  const incidents = new MemoryIncidents();
-  const log = new MemoryLog(options.onLog);
-  const evidence = new MemoryEvidence();
-  const deps: Deps = {
-    traffic, metrics: options.metrics ?? model, rollouts, incidents, log, clock, evidence,
-    judge: options.judge ?? defaultJudge,
-    allowedHostedZoneIds: [],
-  };
-  const progress = options.onProgress;
-  if (progress) memoryRollouts.subscribe((_id, events, record) => progress({ kind: 'events', events, record }));
-
   const rolloutId = simulationRolloutId(scenario.name, seed);
-  const approveAfter = options.approveAfterSeconds ?? SIM_APPROVAL_SECONDS;
-  /** A person at a manual gate: approves it some simulated time after it was requested. */
-  const approver = async () => {
-    const record = await rollouts.get(rolloutId);
-    const pending = record?.pendingApproval;
-    if (!pending || record?.approval?.stageIndex === pending.stageIndex) return;
-    if (clock.now().getTime() < Date.parse(pending.requestedAt) + approveAfter * 1000) return;
-    await rollouts.answerApproval(rolloutId, {
-      stageIndex: pending.stageIndex, approved: true, by: 'sim-approver', reason: 'simulated approval', at: clock.now().toISOString(),
-    });
-  };
-
-  /** A task: the runner moved the clock through the Waits; a person may have answered a gate meanwhile. */
-  const task = <I>(step: (input: I, deps: Deps) => Promise<unknown>): TaskFunction => (async (input: I) => {
-    await approver();
-    return step(input, deps);
-  }) as TaskFunction;
-
-  // Every Task of the state machine runs the step its substitution names: ${CheckSyncFunctionArn} → checkSync.
-  const tasks: Record<string, TaskFunction> = {};
-  for (const substitution of [...loadDefinition().functions.keys(), ...loadDefinition(SEGMENT_ASL).functions.keys()]) {
-    const step = stepFor(substitution);
-    if (!step) throw new Error(`the state machine names ${substitution}, and rollout-steps.ts exports no step for it`);
-    tasks[substitution] = task(step);
-  }
-
-  const run = await runWorkflow({
-    input: options.config,
-    executionName: rolloutId,
-    tasks,
-    clock,
-    seed,
-    taskSeconds: SIM_TASK_SECONDS,
-    onState: progress ? (state, type) => progress({ kind: 'state', state, type, at: clock.now().toISOString() }) : undefined,
+  const progress = options.onProgress;
+  const parent = { arn: '' };
+  const world = new SimWorld({
+    clock, seed, judge: options.judge, onLog: options.onLog, route53: options.route53, rollouts: options.rollouts,
+    dropStatusEvent: scenario.dropStatusEvents ? () => true : undefined,
+    onState: (state, type, executionArn) => {
+      progress?.({ kind: 'state', state, type, at: clock.now().toISOString() });
+      scenario.chaos?.onState?.(chaosWorld, state, executionArn === parent.arn);
+    },
   });
+  const t = config.target;
+  world.traffic.putRecord(t, { setIdentifier: t.baselineSetIdentifier, weight: 100, ttl: SIM_TTL_SECONDS, value: '10.0.0.1' });
+  world.traffic.putRecord(t, { setIdentifier: t.canarySetIdentifier, weight: 0, ttl: SIM_TTL_SECONDS, value: '10.0.0.2' });
+  const model = new ServiceModel({ profile: scenario.profile, traffic: world.traffic, target: t, clock, seed, startedAt: start, ttlSeconds: SIM_TTL_SECONDS });
+  if (progress) world.memoryRollouts.subscribe((id, events, record) => id === rolloutId && progress({ kind: 'events', events, record }));
 
+  const approveAfter = scenario.approveAfterSeconds === null ? undefined : (options.approveAfterSeconds ?? scenario.approveAfterSeconds ?? SIM_APPROVAL_SECONDS);
+  const handle = world.start({
+    rolloutId, input, metrics: options.metrics ?? model, approveAfterSeconds: approveAfter, routerLatencySeconds: scenario.routerLatencySeconds,
+  });
+  parent.arn = handle.executionArn;
+  const chaosWorld: ChaosWorld = { world, rolloutId, config, handle, start };
+  scenario.chaos?.start?.(chaosWorld);
+  await world.run();
+
+  const run = handle.result();
+  const rollouts = world.rollouts;
   const record = await rollouts.history(rolloutId);
   const output = run.output as RolloutState | undefined;
   const recorded = record?.status === 'PROMOTED' || record?.status === 'ROLLED_BACK' ? record.status : null;
@@ -185,19 +163,34 @@ export async function simulate(options: SimulateOptions): Promise<SimulationResu
     simulatedSeconds: (end.getTime() - start.getTime()) / 1000,
     workflow: { status: run.status, error: run.error, cause: run.cause, states: run.states.length + childStates(run), retries: run.retries + childRetries(run) },
     aws: {
-      executions: [run, ...run.children].map((e) => ({ name: e.name, status: e.status, ...e.aws })),
-      maxRecordItemBytes: memoryRollouts.maxItemBytes,
+      executions: flatten(run).map((e) => ({ name: e.name, status: e.status, ...e.aws })),
+      maxRecordItemBytes: world.memoryRollouts.maxItemBytes,
     },
     outcome,
     decision: record?.decision ?? output?.decision ?? null,
     record,
-    incidents: incidents.opened.map((o) => o.incident),
-    weightChanges: traffic.changes(t),
-    finalWeights: traffic.weights(t),
+    incidents: world.incidents.opened.map((o) => o.incident),
+    weightChanges: world.traffic.changes(t),
+    finalWeights: world.traffic.weights(t),
+    finalTtlSeconds: world.traffic.ttl(t),
     lockHolder: (await rollouts.lockHolder(targetKey(t)))?.owner ?? null,
-    checks: (await evidence.getRollout(rolloutId)).checks,
+    checks: (await world.evidence.getRollout(rolloutId)).checks,
+    safetyNet: world.safetyNetRuns.map((r) => ({ at: r.at, action: r.result?.action ?? 'FAILED', detail: r.result?.detail ?? r.error ?? '', reapplied: r.result?.reapplied ?? false })),
+    reconciler: world.reconcilerRuns.flatMap((r) => r.finished.map((f) => ({ at: r.at, action: f.action, detail: f.detail }))),
+    route53: { calls: world.traffic.calls.total, throttled: world.traffic.calls.throttled },
   };
 }
 
+/** What a scenario that acts on the world (sim/chaos.ts) gets to act with. */
+export interface ChaosWorld {
+  world: SimWorld;
+  rolloutId: string;
+  config: RolloutConfig;
+  /** The rollout's execution (stop it, redrive it). */
+  handle: ExecutionHandle;
+  start: Date;
+}
+
+const flatten = (run: ExecutionResult): ExecutionResult[] => [run, ...run.children.flatMap(flatten)];
 const childStates = (run: ExecutionResult): number => run.children.reduce((n, c) => n + c.states.length + childStates(c), 0);
 const childRetries = (run: ExecutionResult): number => run.children.reduce((n, c) => n + c.retries + childRetries(c), 0);

@@ -38,9 +38,9 @@ export interface WorkflowRun {
   output?: unknown;
   error?: string;
   cause?: string;
-  /** States entered, in order. */
+  /** States entered, the execution's then each child's (segments), in order. */
   states: string[];
-  /** Task retries the workflow's Retry policies made. */
+  /** Task retries the workflow's Retry policies made, children included. */
   retries: number;
   executionArn: string;
   /** What AWS would have counted: history events and the largest state payload. */
@@ -112,10 +112,14 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<Workflow
   return {
     status: result.status,
     ...(result.status === 'SUCCEEDED' ? { output: result.output } : { error: result.error, cause: result.cause }),
-    states: result.states,
-    retries: result.retries,
+    // The rollout's states and retries with its segments' (children's), as one run.
+    states: allOf(result).flatMap((r) => r.states),
+    retries: allOf(result).reduce((n, r) => n + r.retries, 0),
     executionArn: result.executionArn,
     aws: result.aws,
     children: result.children,
   };
 }
+
+/** An execution and every execution it started, depth first. */
+export const allOf = (run: ExecutionResult): ExecutionResult[] => [run, ...run.children.flatMap(allOf)];

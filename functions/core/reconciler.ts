@@ -7,7 +7,8 @@
  * that failed to finish stays active and is swept again. Pure core: the ports do the I/O.
  */
 import type { Deps } from './ports.ts';
-import { finishRollout, type SafetyNetResult } from './safety-net.ts';
+import { targetKey } from './config.ts';
+import { finishRollout, isCloserToken, type SafetyNetResult } from './safety-net.ts';
 
 /** A rollout younger than this is left to its workflow (its execution may not be visible yet). */
 export const RECONCILE_GRACE_SECONDS = 120;
@@ -27,6 +28,11 @@ export async function reconcile(deps: Deps): Promise<ReconcileReport> {
     const now = deps.clock.now();
     if (now.getTime() - Date.parse(record.startedAt) < RECONCILE_GRACE_SECONDS * 1000) continue;
     try {
+      // The safety net (or an earlier run) is finishing it right now: leave it its lease.
+      if (isCloserToken(record.token) && record.config) {
+        const holder = await deps.rollouts.lockHolder(targetKey(record.config.target));
+        if (holder?.owner === record.rolloutId && holder.token === record.token && Date.parse(holder.expiresAt) > now.getTime()) continue;
+      }
       const execution = record.executionArn ? await deps.executions.describe(record.executionArn) : { status: 'NOT_FOUND' as const };
       if (execution.status === 'RUNNING' || execution.status === 'PENDING_REDRIVE') continue;
       const why = `execution ended ${execution.status}${execution.error ? `: ${execution.error}` : ''} and its rollout was still ${record.status}`;

@@ -16,8 +16,7 @@ import { parseRolloutConfig, targetKey, type RolloutConfig } from './config.ts';
 import { snapshotRecord } from './evidence.ts';
 import { openIncidentOnce } from './open-incident.ts';
 import type { Deps } from './ports.ts';
-import { isActive, type Decision, type RolloutEvent, type RolloutRecord } from './rollout-record.ts';
-import { leaseSeconds } from './rollout-steps.ts';
+import { isActive, type Decision, type RolloutRecord } from './rollout-record.ts';
 
 export interface ExecutionEnded {
   executionArn: string;
@@ -47,6 +46,15 @@ export interface SafetyNetResult {
  * timeout (template.yaml, Globals) and a margin. Stop does not stop a running Lambda.
  */
 export const LATE_LAMBDA_SECONDS = 60 + 15;
+
+/**
+ * The lease the safety net or the reconciler holds while it finishes a rollout: long enough for
+ * its wait for a late Lambda, short enough that the reconciler takes over from one that died.
+ */
+export const FINISH_LEASE_SECONDS = 600;
+
+/** Tokens of the closers: a rollout carrying one is being finished by the safety net or the reconciler. */
+export const isCloserToken = (token: string | undefined) => Boolean(token?.startsWith('safety-net@') || token?.startsWith('reconciler@'));
 
 const iso = (d: Date) => d.toISOString();
 
@@ -92,7 +100,7 @@ export async function finishRollout(record: RolloutRecord, why: string, deps: De
   }
   const now = deps.clock.now();
   const token = `${options.by}@${iso(now)}`;
-  const taken = await deps.rollouts.takeOver(rolloutId, { lockKey: key, token, leaseSeconds: leaseSeconds(config), now });
+  const taken = await deps.rollouts.takeOver(rolloutId, { lockKey: key, token, leaseSeconds: FINISH_LEASE_SECONDS, now });
   if (!taken.ok && taken.reason === 'NOT_FOUND') return { rolloutId, action: 'NOTHING_TO_DO', detail: 'the record is gone' };
   if (!taken.ok && taken.reason === 'CLOSED') {
     await deps.rollouts.releaseLock(key, rolloutId);
@@ -132,6 +140,16 @@ export async function finishRollout(record: RolloutRecord, why: string, deps: De
   let { changeId } = await deps.traffic.restore(config.target, definition);
   let reapplied = false;
   deps.log.warn(`${by} restored the baseline`, { changeId, why });
+  const restoredAt = iso(deps.clock.now());
+  const decision: Decision = record.decision ?? {
+    outcome: 'ROLLED_BACK', trigger: 'SAFETY_NET', at: restoredAt, stageIndex: record.stageIndex, weight: record.weight, failing: [],
+    reasons: [`${by} restored the baseline: the ${why}`],
+  };
+  // Then the record, so `canary status` says what happened while the late-Lambda wait runs.
+  await deps.rollouts.update(rolloutId, { status: 'ROLLING_BACK', decision, weight: 0, lastChange: { id: changeId, canary: 0, submittedAt: restoredAt }, updatedAt: restoredAt }, [
+    record.decision ? { type: 'NOTE', at: restoredAt, message: `${by}: ${why}` } : { type: 'DECISION', at: restoredAt, decision },
+    { type: 'WEIGHTS_SET', at: restoredAt, canary: 0, baseline: 100, changeId, stageIndex: record.stageIndex },
+  ], { token });
 
   if (options.stoppedAt) {
     // Stop does not stop a running Lambda: one may still land a weight change. Wait until it must
@@ -148,16 +166,12 @@ export async function finishRollout(record: RolloutRecord, why: string, deps: De
   }
 
   const at = iso(deps.clock.now());
-  const decision: Decision = record.decision ?? {
-    outcome: 'ROLLED_BACK', trigger: 'SAFETY_NET', at, stageIndex: record.stageIndex, weight: record.weight, failing: [],
-    reasons: [`${by} restored the baseline: the ${why}`],
-  };
-  const events: RolloutEvent[] = [
-    record.decision ? { type: 'NOTE', at, message: `${by}: ${why}` } : { type: 'DECISION', at, decision },
-    { type: 'WEIGHTS_SET', at, canary: 0, baseline: 100, changeId, stageIndex: record.stageIndex },
-  ];
-  if (reapplied) events.push({ type: 'NOTE', at, message: 'a weight change landed after the execution stopped (a Lambda still running); the rollback was applied again' });
-  await deps.rollouts.update(rolloutId, { status: 'ROLLING_BACK', decision, weight: 0, lastChange: { id: changeId, canary: 0, submittedAt: at }, updatedAt: at }, events, { token });
+  if (reapplied) {
+    await deps.rollouts.update(rolloutId, { lastChange: { id: changeId, canary: 0, submittedAt: at }, updatedAt: at }, [
+      { type: 'WEIGHTS_SET', at, canary: 0, baseline: 100, changeId, stageIndex: record.stageIndex },
+      { type: 'NOTE', at, message: 'a weight change landed after the execution stopped (a Lambda still running); the rollback was applied again' },
+    ], { token });
+  }
   if (!decision.trigger || !['ABORTED', 'REJECTED', 'MANUAL_ROLLBACK'].includes(decision.trigger)) {
     await openIncidentOnce(deps, { rolloutId, config, decision, executionArn: record.executionArn });
   }
