@@ -90,6 +90,7 @@ export class MemoryTraffic implements TrafficRouter<Target> {
   readonly #quota?: { take(now: Date): boolean };
   readonly #sets = new Map<string, RecordPair>();
   readonly #changes: WeightChange[] = [];
+  readonly #changesByKey = new Map<string, WeightChange[]>();
   #seq = 0;
   /** Route 53 requests made and refused for the quota, over the whole run. */
   readonly calls = { total: 0, throttled: 0 };
@@ -202,11 +203,23 @@ export class MemoryTraffic implements TrafficRouter<Target> {
     const now = this.#clock.now();
     const delay = uniformInt(this.#rng, this.#delay[0], this.#delay[1]);
     const id = `CSIM${String(++this.#seq).padStart(6, '0')}`;
-    this.#changes.push({
+    const change: WeightChange = {
       id, targetKey: targetKey(target), submittedAt: now, inSyncAt: new Date(now.getTime() + delay * 1000),
       weights: { ...weights }, previous: { ...previous }, ...(by ? { by } : {}),
-    });
+    };
+    this.#changes.push(change);
+    const log = this.#changesByKey.get(change.targetKey) ?? [];
+    log.push(change);
+    this.#changesByKey.set(change.targetKey, log);
     return id;
+  }
+
+  /**
+   * The target's change batches as kept (not copied: read them, never change them), oldest first:
+   * what the service model follows on every datapoint, so it must not cost a copy each time.
+   */
+  changeLog(target: TargetRef): readonly WeightChange[] {
+    return this.#changesByKey.get(targetKey(target)) ?? [];
   }
 
   /** Every change batch submitted for a target, oldest first. */

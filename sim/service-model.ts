@@ -12,7 +12,8 @@ import { isMetricStatQuery, metricQueryText, type MetricQuery, type RolloutMetri
 import type { MetricData, MetricWindow, Series } from '../functions/core/judge.ts';
 import type { Clock, MetricRange, MetricsPort } from '../functions/core/ports.ts';
 import type { MemoryTraffic, WeightChange, Weights } from './memory-adapters.ts';
-import { binomial, normal, poisson, rngFor, type Rng } from './prng.ts';
+import { normalQuantile } from '../functions/core/stats.ts';
+import { binomial, hashSeed, normal, poisson, rngFor, type Rng } from './prng.ts';
 
 export type Variant = 'baseline' | 'canary';
 
@@ -108,14 +109,14 @@ interface PeriodSample {
   /** Requests in the period; 0 means ALB publishes no datapoint. */
   requests: number;
   errors: number;
-  /** Response times of the period's requests, sorted (a sample of them when there are very many). */
-  latencies: Float64Array;
+  /** The period's response times are log-normal(mu, sigma): each statistic is drawn from it (below). */
+  latency: { mu: number; sigma: number; seed: number };
   memory: number;
   reporting: boolean;
 }
 
-/** Response times drawn per request up to this many per period; beyond, a sample this big stands for them. */
-const MAX_LATENCY_SAMPLES = 20_000;
+/** An Average over this many requests or fewer is drawn request by request; beyond, from its normal limit. */
+const EXACT_AVERAGE_MAX = 200;
 /** z of the 99th percentile of a standard normal. */
 const Z99 = 2.3263478740408408;
 
@@ -130,6 +131,13 @@ export interface ServiceModelOptions {
   /** TTL of the weighted records: clients move to a new split over this long after INSYNC. */
   ttlSeconds: number;
 }
+
+interface History {
+  initial: Weights;
+  changes: readonly WeightChange[];
+}
+
+const shareOf = (w: Weights) => (w.baseline + w.canary === 0 ? 0.5 : w.canary / (w.baseline + w.canary));
 
 export class ServiceModel implements MetricsPort {
   readonly #o: ServiceModelOptions;
@@ -149,37 +157,50 @@ export class ServiceModel implements MetricsPort {
     return this.#o.profile;
   }
 
-  #history(): { initial: Weights; changes: WeightChange[] } {
-    const changes = this.#o.traffic.changes(this.#o.target);
+  #history(): History {
+    const changes = this.#o.traffic.changeLog(this.#o.target);
     const initial = changes[0]?.previous ?? this.#o.traffic.weights(this.#o.target) ?? { baseline: 100, canary: 0 };
     return { initial, changes };
   }
 
   /** The canary's share of requests at `t` (0..1): each change moves clients over one TTL after INSYNC. */
   canaryShareAt(t: number, history = this.#history()): number {
-    const share = (w: Weights) => (w.baseline + w.canary === 0 ? 0.5 : w.canary / (w.baseline + w.canary));
-    let value = share(history.initial);
+    let value = shareOf(history.initial);
     const ttlMs = this.#o.ttlSeconds * 1000;
     for (const c of history.changes) {
       const since = t - c.inSyncAt.getTime();
       const ramp = ttlMs <= 0 ? (since >= 0 ? 1 : 0) : Math.min(1, Math.max(0, since / ttlMs));
-      value += (share(c.weights) - share(c.previous)) * ramp;
+      value += (shareOf(c.weights) - shareOf(c.previous)) * ramp;
     }
     return Math.min(1, Math.max(0, value));
   }
 
-  #shareOf(variant: Variant, t: number, history: { initial: Weights; changes: WeightChange[] }): number {
-    const canary = this.canaryShareAt(t, history);
-    return variant === 'canary' ? canary : 1 - canary;
+  /**
+   * The integral of the canary's share over [from, to) (share × milliseconds), exactly: the share
+   * is piecewise linear (each change ramps over one TTL after INSYNC). O(changes), whatever the span,
+   * so a check at hour 40 of a stage costs what one at minute 5 costs.
+   */
+  #canaryShareIntegral(from: number, to: number, history: History): number {
+    const ttlMs = this.#o.ttlSeconds * 1000;
+    // F(t) = ∫ ramp from -∞ to t of one change whose ramp starts at a.
+    const ramped = (t: number, a: number) => {
+      if (t <= a) return 0;
+      if (ttlMs <= 0) return t - a;
+      return t <= a + ttlMs ? ((t - a) ** 2) / (2 * ttlMs) : ttlMs / 2 + (t - a - ttlMs);
+    };
+    let total = shareOf(history.initial) * (to - from);
+    for (const c of history.changes) {
+      const a = c.inSyncAt.getTime();
+      total += (shareOf(c.weights) - shareOf(c.previous)) * (ramped(to, a) - ramped(from, a));
+    }
+    return total;
   }
 
   /** Mean share of a variant over [from, to). */
-  #meanShare(variant: Variant, from: number, to: number, history: { initial: Weights; changes: WeightChange[] }): number {
-    const step = 5_000;
-    const n = Math.max(1, Math.round((to - from) / step));
-    let sum = 0;
-    for (let i = 0; i < n; i++) sum += this.#shareOf(variant, from + ((i + 0.5) * (to - from)) / n, history);
-    return sum / n;
+  #meanShare(variant: Variant, from: number, to: number, history: History): number {
+    if (to <= from) return variant === 'canary' ? this.canaryShareAt(from, history) : 1 - this.canaryShareAt(from, history);
+    const canary = Math.min(1, Math.max(0, this.#canaryShareIntegral(from, to, history) / (to - from)));
+    return variant === 'canary' ? canary : 1 - canary;
   }
 
   /** Slow traffic wander (±4 %), the same for both variants. */
@@ -230,11 +251,9 @@ export class ServiceModel implements MetricsPort {
     const errors = binomial(rng, requests, Math.min(1, Math.max(0, behaviour.errorRate(c))));
     const sigma = profile.latencySigma;
     const mu = Math.log(behaviour.latencyP99Seconds(c)) - Z99 * sigma;
-    const latencies = new Float64Array(Math.min(requests, MAX_LATENCY_SAMPLES));
-    for (let i = 0; i < latencies.length; i++) latencies[i] = Math.exp(mu + sigma * normal(rng));
-    latencies.sort();
     const memory = Math.min(100, Math.max(0, behaviour.memoryPercent(c) + this.#memoryNoise(variant, c.at.getTime(), rng)));
-    const sample: PeriodSample = { requests, errors, latencies, memory, reporting: behaviour.reporting?.(c) ?? true };
+    const latency = { mu, sigma, seed: hashSeed(this.#o.seed, variant, start, periodSeconds, 'latency') };
+    const sample: PeriodSample = { requests, errors, latency, memory, reporting: behaviour.reporting?.(c) ?? true };
     this.#cache.set(key, sample);
     return sample;
   }
@@ -252,7 +271,7 @@ export class ServiceModel implements MetricsPort {
       case 'errors':
         return s.errors > 0 ? s.errors : null;
       case 'latency':
-        return s.latencies.length > 0 ? round(statistic(s.latencies, s.requests, query.stat!), 6) : null;
+        return s.requests > 0 ? round(latencyStatistic(s.latency, s.requests, query.stat!), 6) : null;
     }
   }
 
@@ -282,13 +301,44 @@ function round(value: number, digits: number): number {
   return Math.round(value * f) / f;
 }
 
-/** A CloudWatch statistic over sorted values; pNN by nearest rank. */
-function statistic(sorted: Float64Array, count: number, stat: string): number {
-  if (stat === 'SampleCount') return count;
-  if (stat === 'Minimum') return sorted[0]!;
-  if (stat === 'Maximum') return sorted[sorted.length - 1]!;
-  if (stat === 'Average') return sorted.reduce((a, b) => a + b, 0) / sorted.length;
-  const p = Number(stat.slice(1)) / 100;
-  const rank = Math.max(1, Math.ceil(p * sorted.length));
-  return sorted[rank - 1]!;
+/**
+ * A CloudWatch statistic of `n` log-normal(mu, sigma) response times, drawn as the statistic of a
+ * real sample of n requests would be, at O(1) cost: pNN is the nearest-rank order statistic, and
+ * the k-th smallest of n uniforms is G_k / (G_k + G_{n-k+1}) with G_a ~ Gamma(a) (exact for the
+ * tails, where one of the shapes is small); Maximum and Minimum are its extremes; an Average of a
+ * few requests is drawn request by request, of many from its normal limit.
+ */
+function latencyStatistic(l: PeriodSample['latency'], n: number, stat: string): number {
+  const rng = rngFor(l.seed, stat);
+  const at = (u: number) => Math.exp(l.mu + l.sigma * normalQuantile(Math.min(1 - 1e-12, Math.max(1e-12, u))));
+  if (stat === 'SampleCount') return n;
+  if (stat === 'Average') {
+    if (n <= EXACT_AVERAGE_MAX) {
+      let sum = 0;
+      for (let i = 0; i < n; i++) sum += Math.exp(l.mu + l.sigma * normal(rng));
+      return sum / n;
+    }
+    const mean = Math.exp(l.mu + (l.sigma ** 2) / 2);
+    const sd = Math.sqrt((Math.exp(l.sigma ** 2) - 1) * Math.exp(2 * l.mu + l.sigma ** 2));
+    return Math.max(1e-6, mean + (sd / Math.sqrt(n)) * normal(rng));
+  }
+  const p = stat === 'Maximum' ? 1 : stat === 'Minimum' ? 0 : Number(stat.slice(1)) / 100;
+  const k = Math.min(n, Math.max(1, Math.ceil(p * n)));
+  const a = gammaInt(rng, k);
+  return at(a / (a + gammaInt(rng, n - k + 1)));
+}
+
+/** Gamma(shape) for an integer shape: a sum of exponentials when small, Wilson-Hilferty when large. */
+function gammaInt(rng: Rng, shape: number): number {
+  if (shape <= 30) {
+    let sum = 0;
+    for (let i = 0; i < shape; i++) {
+      let u = 0;
+      while (u === 0) u = rng();
+      sum -= Math.log(u);
+    }
+    return sum;
+  }
+  const z = normal(rng);
+  return shape * (1 - 1 / (9 * shape) + z / (3 * Math.sqrt(shape))) ** 3;
 }

@@ -32,7 +32,7 @@ import type { RouterDefinition, RouterReading } from './router.ts';
 import { decideAfterCheck, type StageCounters } from './decision.ts';
 import { evidenceNote, snapshotRecord, storeEvidence } from './evidence.ts';
 
-export type Next = 'SHIFT' | 'AWAIT_APPROVAL' | 'WAIT_SYNC' | 'ANALYZE' | 'ROLLBACK' | 'CONCLUDE' | 'WAIT_RECOVERY' | 'DONE';
+export type Next = 'SHIFT' | 'RETRY_SHIFT' | 'AWAIT_APPROVAL' | 'WAIT_SYNC' | 'ANALYZE' | 'ROLLBACK' | 'CONCLUDE' | 'WAIT_RECOVERY' | 'DONE';
 
 /** Where the current segment (child execution) stands; the parent starts each with iterations 0. */
 export interface SegmentProgress {
@@ -72,8 +72,10 @@ export interface RolloutState {
   approvalDeadline?: string;
   /** Seconds clients may keep the previous split after a change is in sync (Route 53: the TTL). */
   settleSeconds: number;
-  /** When the target was last read back for drift, and the back-off after a throttled read. */
+  /** When the target was last read back for drift, and how long until the next read (longer after a throttled one). */
   drift?: { lastReadAt?: string; backoffSeconds?: number };
+  /** Throttled attempts of the current shift (it waits, backing off, and tries again). */
+  shiftAttempts?: number;
   decision?: Decision;
   outcome?: 'PROMOTED' | 'ROLLED_BACK' | 'SUPERSEDED';
   /** The decision in one line (the execution's failure cause on a rollback). */
@@ -109,6 +111,9 @@ export const SEGMENT_MAX_STEPS = 1000;
 export const SEGMENT_MAX_SECONDS = 7 * 86_400;
 /** How long the drift read-back backs off at most after a throttled read (it never fails a check). */
 export const DRIFT_BACKOFF_MAX_SECONDS = 600;
+/** A throttled shift waits this long (doubling, with jitter, up to SHIFT_BACKOFF_MAX_SECONDS) and tries again. */
+export const SHIFT_BACKOFF_SECONDS = 5;
+export const SHIFT_BACKOFF_MAX_SECONDS = 300;
 
 const iso = (d: Date) => d.toISOString();
 const addSeconds = (d: Date, s: number) => new Date(d.getTime() + s * 1000);
@@ -250,11 +255,13 @@ async function readBack(state: RolloutState, deps: Deps, force: boolean): Promis
   const backoff = state.drift?.backoffSeconds ?? 0;
   if (!force && now.getTime() < last + backoff * 1000) return { drift: state.drift };
   try {
-    return { reading: await deps.traffic.read(state.config.target), drift: { lastReadAt: iso(now), backoffSeconds: 0 } };
+    // A read that went through lets the next one come sooner (halving the back-off): under a busy
+    // account the fleet's reads settle below Route 53's rate instead of saturating it.
+    return { reading: await deps.traffic.read(state.config.target), drift: { lastReadAt: iso(now), backoffSeconds: backoff >= 120 ? backoff / 2 : 0 } };
   } catch (error) {
     if (force || !(error instanceof ThrottledError)) throw error;
-    const next = Math.min(DRIFT_BACKOFF_MAX_SECONDS, Math.max(60, backoff * 2));
-    deps.log.warn('drift read-back throttled; backing off', { backoffSeconds: next });
+    const next = Math.min(DRIFT_BACKOFF_MAX_SECONDS, Math.max(60, backoff * 2)) * jitter(state.rolloutId, Math.floor(now.getTime() / 1000));
+    deps.log.warn('drift read-back throttled; backing off', { backoffSeconds: Math.round(next) });
     return { drift: { lastReadAt: iso(now), backoffSeconds: next } };
   }
 }
@@ -283,20 +290,33 @@ export async function shiftTraffic(state: RolloutState, deps: Deps): Promise<Rol
   }
   // Read back before moving: what we set is what is there (or a person moved it: drift). A retry
   // of this step may find its own shift already landed (the answer was lost): that is not drift,
-  // and shifting again from there gives the change id to wait for.
-  const { reading, drift } = await readBack(state, deps, true);
-  const landed = reading!.problems.length === 0 && reading!.canaryPercent === stage.weight;
-  const found = landed ? null : driftDecision(state, reading!, now);
-  if (found) return onDrift({ ...state, drift }, deps, found);
-
-  const from = landed ? stage.weight : state.weight;
-  const { changeId } = await deps.traffic.shift(state.config.target, stage.weight, { expectedPercent: from, definition: state.routerDefinition });
+  // and shifting again from there gives the change id to wait for. Route 53 throttling the account
+  // only delays the shift: the step waits (backing off, with jitter) and tries again, it never rolls
+  // a healthy canary back.
+  let changeId: string;
+  let drift: RolloutState['drift'];
+  try {
+    const read = await readBack(state, deps, true);
+    drift = read.drift;
+    const landed = read.reading!.problems.length === 0 && read.reading!.canaryPercent === stage.weight;
+    const found = landed ? null : driftDecision(state, read.reading!, now);
+    if (found) return onDrift({ ...state, drift }, deps, found);
+    const from = landed ? stage.weight : state.weight;
+    ({ changeId } = await deps.traffic.shift(state.config.target, stage.weight, { expectedPercent: from, definition: state.routerDefinition }));
+  } catch (error) {
+    if (!(error instanceof ThrottledError)) throw error;
+    const attempts = (state.shiftAttempts ?? 0) + 1;
+    const backoff = Math.min(SHIFT_BACKOFF_MAX_SECONDS, SHIFT_BACKOFF_SECONDS * 2 ** (attempts - 1)) * jitter(state.rolloutId, 1000 + attempts) * 2;
+    deps.log.warn('shift throttled; trying again later', { attempts, backoffSeconds: Math.round(backoff) });
+    return { ...state, next: 'RETRY_SHIFT', shiftAttempts: attempts, wait: { until: iso(addSeconds(now, backoff)) } };
+  }
   deps.log.info('weights set', { stage: state.stageIndex, weight: stage.weight, changeId });
   const change = { id: changeId, canary: stage.weight, submittedAt: iso(now) };
   await deps.rollouts.update(state.rolloutId, { stageIndex: state.stageIndex, weight: stage.weight, lastChange: change, updatedAt: iso(now) },
     [{ type: 'WEIGHTS_SET', at: iso(now), canary: stage.weight, baseline: 100 - stage.weight, changeId, stageIndex: state.stageIndex }], { token: state.token });
+  const { shiftAttempts: _done, ...rest } = state;
   return {
-    ...state, weight: stage.weight, next: 'WAIT_SYNC', counters: zeroCounters(), drift,
+    ...rest, weight: stage.weight, next: 'WAIT_SYNC', counters: zeroCounters(), drift,
     change: { id: changeId, submittedAt: iso(now), polls: 0 },
     wait: { until: iso(addSeconds(now, SYNC_POLL_SECONDS * jitter(state.rolloutId, 0) * 2)) },
   };
@@ -357,13 +377,20 @@ export async function checkSync(state: RolloutState, deps: Deps): Promise<Rollou
     return { ...state, change, drift, next: 'CONCLUDE', outcome: 'PROMOTED', decision };
   }
   const analysisStart = addSeconds(now, state.settleSeconds);
-  const firstCheck = state.config.checkDuringBake
+  // Each rollout checks at its own second within the minute, so a fleet does not call
+  // GetMetricData all at once when a period completes.
+  const firstCheck = addSeconds(state.config.checkDuringBake
     ? earliestCheckAt(state.config, analysisStart)
-    : firstCheckAt(state.config, state.stageIndex, analysisStart);
+    : firstCheckAt(state.config, state.stageIndex, analysisStart), checkPhaseSeconds(state.rolloutId));
   return {
     ...state, change, next: 'ANALYZE', analysisStart: iso(analysisStart), counters: zeroCounters(),
     nextCheckAt: iso(firstCheck), wait: cappedWait(now, firstCheck),
   };
+}
+
+/** A rollout's own offset of its checks after a period is published: 0-20 s, from its id. */
+export function checkPhaseSeconds(rolloutId: string): number {
+  return Math.floor((jitter(rolloutId, 7) - 0.5) * 40);
 }
 
 /**
@@ -399,7 +426,8 @@ type CheckMode = 'stage' | 'hold';
 
 /** One check of the live weight: drift read-back, metrics, verdict, evidence and record. */
 async function runCheck(state: RolloutState, deps: Deps, mode: CheckMode, record: RolloutRecord | null): Promise<{
-  state: RolloutState; action: 'ROLLBACK' | 'ADVANCE' | 'CHECK_AGAIN'; decision?: Decision;
+  /** RETRY: no verdict (a throttled read); `state.nextCheckAt` says when to try again. */
+  state: RolloutState; action: 'ROLLBACK' | 'ADVANCE' | 'CHECK_AGAIN' | 'RETRY'; decision?: Decision;
 }> {
   const now = deps.clock.now();
   const stage = state.config.stages[state.stageIndex]!;
@@ -415,10 +443,12 @@ async function runCheck(state: RolloutState, deps: Deps, mode: CheckMode, record
   try {
     window = await deps.metrics.fetchWindow(state.config.metrics, range);
   } catch (error) {
-    // A throttled metrics read is no verdict: the check runs again at the next interval.
+    // A throttled metrics read is no verdict: the check runs again soon, at a jittered moment (the
+    // fleet's checks must not meet at the same second again).
     if (!(error instanceof ThrottledError)) throw error;
-    deps.log.warn('metrics read throttled; checking again later');
-    return { state: { ...state, drift }, action: 'CHECK_AGAIN' };
+    const retryAt = addSeconds(now, 5 + 15 * jitter(state.rolloutId, Math.floor(now.getTime() / 1000)));
+    deps.log.warn('metrics read throttled; checking again shortly', { retryAt: iso(retryAt) });
+    return { state: { ...state, drift, nextCheckAt: iso(retryAt) }, action: 'RETRY' };
   }
   const judgement: Judgement = deps.judge.judge(state.config.metrics, window);
   const bakeEnd = firstCheckAt(state.config, state.stageIndex, new Date(state.analysisStart ?? iso(now)));
@@ -488,6 +518,8 @@ export async function analyze(state: RolloutState, deps: Deps): Promise<RolloutS
 
   const checked = await runCheck(state, deps, 'stage', record);
   switch (checked.action) {
+    case 'RETRY':
+      return { ...checked.state, next: 'ANALYZE', wait: cappedWait(now, new Date(checked.state.nextCheckAt!)) };
     case 'ROLLBACK':
       return { ...checked.state, next: 'ROLLBACK', decision: checked.decision };
     case 'ADVANCE':
@@ -495,8 +527,9 @@ export async function analyze(state: RolloutState, deps: Deps): Promise<RolloutS
     case 'CHECK_AGAIN': {
       const bakeEnd = firstCheckAt(state.config, state.stageIndex, new Date(state.analysisStart ?? iso(now)));
       let nextCheck = addSeconds(now, state.config.checkIntervalSeconds);
-      // Checks during the bake land on its end, where the stage's counted checks begin.
-      if (now < bakeEnd && nextCheck > bakeEnd) nextCheck = bakeEnd;
+      // Checks during the bake land on its end (at this rollout's second), where the counted checks begin.
+      const counted = addSeconds(bakeEnd, checkPhaseSeconds(state.rolloutId));
+      if (now < bakeEnd && nextCheck > counted) nextCheck = counted;
       return { ...checked.state, next: 'ANALYZE', nextCheckAt: iso(nextCheck), wait: cappedWait(now, nextCheck) };
     }
   }
@@ -538,7 +571,7 @@ export async function checkApproval(state: RolloutState, deps: Deps): Promise<Ro
   if (state.weight > 0 && state.analysisStart && now >= new Date(state.nextCheckAt ?? iso(now))) {
     const checked = await runCheck(state, deps, 'hold', record);
     if (checked.action === 'ROLLBACK') return { ...checked.state, next: 'ROLLBACK', decision: checked.decision };
-    current = { ...checked.state, nextCheckAt: iso(addSeconds(now, state.config.checkIntervalSeconds)) };
+    current = checked.action === 'RETRY' ? checked.state : { ...checked.state, nextCheckAt: iso(addSeconds(now, state.config.checkIntervalSeconds)) };
   }
   return { ...current, next: 'AWAIT_APPROVAL', wait: { until: iso(addSeconds(now, APPROVAL_POLL_SECONDS)) } };
 }

@@ -1,0 +1,10 @@
+import { readFileSync } from 'node:fs';
+import { simulateFleet } from './sim/fleet.ts';
+const config = JSON.parse(readFileSync('examples/rollout.json', 'utf8'));
+const n = Number(process.argv[2] ?? 50);
+const rate = Number(process.argv[3] ?? 10);
+const t0 = performance.now();
+const r = await simulateFleet({ n, config, badShare: 0.1, route53: { ratePerSecond: rate, burst: rate === 10 ? 50 : 5 } });
+console.log(JSON.stringify({ wall: ((performance.now() - t0) / 1000).toFixed(1), route53: r.route53, m: r.metricsThrottled, sim: r.simulatedSeconds, summary: r.summary }));
+const bad = r.rollouts.filter((x) => x.healthy && x.outcome !== 'PROMOTED').slice(0, 3);
+for (const b of bad) console.log(b.rolloutId, b.outcome, b.workflow.error, b.decision?.reasons?.[0]?.slice(0, 200));
