@@ -59,8 +59,10 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .option('--json', 'print one JSON document (the decision, checks and events) instead of progress')
     .option('--report <file.html>', 'also write the run\'s report (timeline, charts, post-incident summary) as one self-contained HTML file')
     .option('--list-scenarios', 'list the scenarios and exit')
+    .option('--rollouts <n>', 'fleet-throttling: how many rollouts share the account (default 100)')
+    .option('--route53-rate <n>', "fleet-throttling: Route 53's requests per second for the account (default 10; 5 was the old quota)")
     .addHelpText('after', `\nScenarios:\n${scenarioList().join('\n')}\n${example('canary simulate --scenario error-spike --seed 7', 'canary simulate --config my-rollout.yaml --json > run.json')}`)
-    .action(async (opts: { config?: string; scenario: string; seed: string; json?: boolean; report?: string; listScenarios?: boolean }) => {
+    .action(async (opts: { config?: string; scenario: string; seed: string; json?: boolean; report?: string; listScenarios?: boolean; rollouts?: string; route53Rate?: string }) => {
       if (opts.listScenarios) {
         for (const line of scenarioList()) io.out(line.trimStart());
         return setExit(EXIT.PROMOTED);

@@ -1,7 +1,8 @@
 /** The resolved plan of a rollout config, as `canary validate` prints it. */
 import { targetKey, type MetricQuery, type RolloutConfig, type RolloutMetric } from '../functions/core/config.ts';
 import { formatValue } from '../functions/core/judge.ts';
-import { SYNC_POLL_SECONDS, firstCheckAt } from '../functions/core/rollout-steps.ts';
+import { planBudget } from '../functions/core/plan-budget.ts';
+import { SYNC_POLL_MAX_SECONDS, SYNC_POLL_SECONDS, firstCheckAt, leaseSeconds } from '../functions/core/rollout-steps.ts';
 import type { Style } from './io.ts';
 
 /** Typical time from a weight change to INSYNC (Route 53 says "generally within 60 s"). */
@@ -10,6 +11,11 @@ const TYPICAL_SYNC_SECONDS = 30;
 export function duration(seconds: number): string {
   const s = Math.round(seconds);
   if (s < 60) return `${s} s`;
+  if (s >= 2 * 86_400) {
+    const d = Math.floor(s / 86_400);
+    const h = Math.round((s % 86_400) / 3600);
+    return h ? `${d} d ${h} h` : `${d} d`;
+  }
   const h = Math.floor(s / 3600);
   const m = Math.floor((s % 3600) / 60);
   const rest = s % 60;
@@ -55,7 +61,7 @@ export function formatPlan(config: RolloutConfig, source: string, style: Style):
   lines.push(`  record TTL must be at most ${t.maxTtlSeconds} s`);
   lines.push('');
   lines.push(style.bold(`Stages (about ${duration(total)} if every check passes at once, with a 60 s TTL)`));
-  lines.push(`  after each weight change: wait for INSYNC (polled every ${SYNC_POLL_SECONDS} s), one TTL for clients, then the bake; checks every ${config.checkIntervalSeconds} s after it`);
+  lines.push(`  after each weight change: wait for INSYNC (polled from ${SYNC_POLL_SECONDS} s, backing off to ${SYNC_POLL_MAX_SECONDS} s, with jitter), one TTL for clients, then the bake; checks every ${config.checkIntervalSeconds} s after it`);
   config.stages.forEach((stage, i) => {
     const n = `${i + 1}/${config.stages.length}`;
     const weight = `${String(stage.weight).padStart(3)} % canary`;
@@ -75,7 +81,9 @@ export function formatPlan(config: RolloutConfig, source: string, style: Style):
   lines.push(`  rollback: after ${config.failureLimit + 1} failed check${config.failureLimit === 0 ? '' : 's'} in a stage, at once on a critical metric,` +
     ` or after ${config.inconclusiveLimit + 1} checks without canary data (no data is not a pass)`);
   lines.push(`  a quiet stage (data, but too little to judge) extends its bake for up to ${duration(config.maxBakeExtensionSeconds)}, then rolls back`);
-  lines.push(`  before any traffic moves: ${config.checkBaselineHealth ? 'the baseline is checked against the thresholds' : 'no baseline health check (checkBaselineHealth: false)'}; lock lease ${duration(config.lockLeaseSeconds)}`);
+  lines.push(`  before any traffic moves: ${config.checkBaselineHealth ? 'the baseline is checked against the thresholds' : 'no baseline health check (checkBaselineHealth: false)'}; lock lease ${duration(leaseSeconds(config))} (renewed by every step; never shorter than the longest wait, an hour, and a margin)`);
+  lines.push('');
+  lines.push(...budgetLines(config, style));
   lines.push('');
   lines.push(style.bold(`Metrics (one CloudWatch period = ${config.analysisPeriodSeconds} s; ${config.metrics.length} metric${config.metrics.length === 1 ? '' : 's'})`));
   for (const m of config.metrics) {
@@ -99,4 +107,24 @@ export function formatPlan(config: RolloutConfig, source: string, style: Style):
   lines.push(inc.opsCenter.enabled ? `  OpsCenter OpsItem, severity ${inc.opsCenter.severity}` : '  OpsCenter: off');
   lines.push(inc.webhook ? `  ${inc.webhook.type === 'pagerduty' ? 'PagerDuty Events v2' : 'Slack webhook'} (secret ${inc.webhook.secretId})` : '  webhook: none');
   return lines;
+}
+
+const count = (n: number) => Math.round(n).toLocaleString('en-US');
+const usd = (n: number) => `$${n < 0.01 && n > 0 ? n.toFixed(4) : n.toFixed(2)}`;
+
+/** What the plan costs a day and how it fits Step Functions' limits (functions/core/plan-budget.ts). */
+export function budgetLines(config: RolloutConfig, style: Style): string[] {
+  const b = planBudget(config);
+  const longest = b.stages.reduce((worst, s, i) => (s.longestSeconds > (b.stages[worst]?.longestSeconds ?? -1) ? i : worst), 0);
+  const w = b.stages[longest]!;
+  const c = b.cost;
+  return [
+    style.bold('Limits and cost'),
+    `  longest it can take: ${duration(b.longestSeconds)} of the ${duration(b.limitSeconds)} a rollout may run (Step Functions ends an execution after a year)`,
+    `    the longest stage, ${longest + 1} (${w.weight} %): ${w.parts.map((p) => `${p.what} ${duration(p.seconds)}`).join(' + ')}`,
+    `  runs in segments (child executions) of at most ${count(b.eventsPerSegment / 9)} steps, about ${count(b.eventsPerSegment)} of the 25,000 history events an execution may have; ${b.segmentsPerDay.toFixed(1)} a day at one check every ${duration(config.checkIntervalSeconds)}`,
+    `  a day of checks costs about ${usd(c.usd.total)} (us-east-1 list prices): ${count(c.stateTransitions)} state transitions (${usd(c.usd.stepFunctions)}), ` +
+      `${count(c.metricsRequested)} GetMetricData metrics (${usd(c.usd.getMetricData)}), ${count(c.lambdaInvocations)} Lambda invocations (${usd(c.usd.lambda)}), ` +
+      `${count(c.dynamoWriteUnits)} DynamoDB write units (${usd(c.usd.dynamodb)}), ${count(c.s3Puts)} S3 PUTs (${usd(c.usd.s3)})`,
+  ];
 }

@@ -1,8 +1,9 @@
 /** `canary simulate`: a whole rollout on this machine, against a modelled service. */
 import { fileURLToPath } from 'node:url';
-import { targetKey } from '../functions/core/config.ts';
+import { targetKey, type RolloutConfigInput } from '../functions/core/config.ts';
 import type { RolloutEvent } from '../functions/core/rollout-record.ts';
 import { SIM_TASK_SECONDS, SIM_TTL_SECONDS, simulate, type SimulationResult } from '../sim/simulate.ts';
+import { simulateFleet } from '../sim/fleet.ts';
 import { ALL_SCENARIOS, findScenario } from '../sim/scenarios.ts';
 import { checkConfigFile, displayPath, readConfigFile } from './config-file.ts';
 import { CliError, EXIT, makeStyle, type CliIO } from './io.ts';
@@ -20,6 +21,9 @@ export interface SimulateCommandOptions {
   debug?: boolean;
   /** Also write the run's HTML report here. */
   report?: string;
+  /** fleet-throttling: how many rollouts, and Route 53's requests per second. */
+  rollouts?: string;
+  route53Rate?: string;
 }
 
 export function parseSeed(text: string): number {
@@ -45,6 +49,7 @@ export async function simulateCommand(opts: SimulateCommandOptions, io: CliIO): 
   const file = readConfigFile(configPath);
   const config = checkConfigFile({ ...file, path: shownPath });
   const style = makeStyle(io.color && !opts.json);
+  if (scenario.fleet) return fleetCommand(opts, file.raw as RolloutConfigInput, scenario.fleet, seed, style, io);
 
   let renderer: EventRenderer | undefined;
   const onEvents = (events: RolloutEvent[], startedAt: string, rolloutId: string) => {
@@ -158,6 +163,28 @@ function summary(r: SimulationResult, style: ReturnType<typeof makeStyle>): stri
   lines.push(style.dim(`${duration(r.simulatedSeconds)} simulated · ${checks.length} checks (${count('PASS')} passed, ${count('FAIL')} failed, ${count('INCONCLUSIVE')} inconclusive)${baking ? ` and ${baking} during bakes` : ''} · ` +
     `${r.weightChanges.length} weight changes · final weights canary ${r.finalWeights?.canary} / baseline ${r.finalWeights?.baseline} · lock ${r.lockHolder === null ? 'released' : `held by ${r.lockHolder}`}`));
   return lines;
+}
+
+/** fleet-throttling: many rollouts in one account; `--json` lists each under `rollouts`. */
+async function fleetCommand(
+  opts: SimulateCommandOptions, config: RolloutConfigInput, fleet: { rollouts: number; badShare: number }, seed: number, style: ReturnType<typeof makeStyle>, io: CliIO,
+): Promise<number> {
+  const n = opts.rollouts === undefined ? fleet.rollouts : Number(opts.rollouts);
+  if (!Number.isInteger(n) || n < 1 || n > 5000) throw new CliError(`--rollouts must be an integer from 1 to 5000, not '${opts.rollouts}'`);
+  const rate = opts.route53Rate === undefined ? 10 : Number(opts.route53Rate);
+  if (!(rate > 0 && rate <= 100)) throw new CliError(`--route53-rate must be a number of requests per second from 1 to 100, not '${opts.route53Rate}'`);
+  if (!opts.json) io.out(`${style.bold('canary simulate')}: scenario ${style.bold('fleet-throttling')}, ${n} rollouts, Route 53 at ${rate} requests/s, seed ${seed}`);
+  const r = await simulateFleet({ n, seed, config, badShare: fleet.badShare, route53: { ratePerSecond: rate, burst: rate >= 10 ? 50 : rate } });
+  const s = r.summary;
+  const ok = s.healthyWronglyStopped === 0 && s.leftShifted === 0 && s.locksHeld === 0;
+  const exitCode = !ok ? (s.leftShifted || s.locksHeld ? EXIT.ERROR : EXIT.ROLLED_BACK) : s.rolledBack > 0 ? EXIT.ROLLED_BACK : EXIT.PROMOTED;
+  if (opts.json) {
+    io.out(JSON.stringify({ scenario: 'fleet-throttling', seed, exitCode, route53: r.route53, metricsThrottled: r.metricsThrottled, simulatedSeconds: r.simulatedSeconds, summary: s, rollouts: r.rollouts }, null, 2));
+    return exitCode;
+  }
+  io.out(`${s.promoted} promoted, ${s.rolledBack} rolled back, ${s.refused} refused; ${s.healthyWronglyStopped} healthy rollouts stopped, ${s.leftShifted} left shifted, ${s.locksHeld} locks held`);
+  io.out(`Route 53: ${r.route53.calls} requests, ${r.route53.throttled} throttled; ${duration(r.simulatedSeconds)} simulated`);
+  return exitCode;
 }
 
 export function scenarioList(): string[] {

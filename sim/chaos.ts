@@ -42,6 +42,13 @@ const PERSON = 'a person at the Route 53 console';
 
 export const CHAOS_SCENARIOS: readonly Scenario[] = [
   {
+    name: 'fleet-throttling',
+    description: '100 healthy rollouts (--rollouts N) started within a minute in one account, sharing its Route 53 quota of 10 requests/s (--route53-rate 5: the old quota): every shift, poll and read-back competes for it',
+    expected: 'every healthy rollout PROMOTED: throttling delays the rollouts, it never rolls one back, refuses one or leaves traffic shifted (exit 0)',
+    profile: profile(30000, healthy()),
+    fleet: { rollouts: 100, badShare: 0 },
+  },
+  {
     name: 'manual-rollback',
     description: 'a healthy canary; two minutes into the 10 % stage a person sets the canary record to weight 0 by hand',
     expected: 'ROLLED_BACK, respecting the person: no promotion over it, no incident, the lock released (exit 2)',

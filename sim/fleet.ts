@@ -34,8 +34,10 @@ export interface FleetOptions {
 export type FleetRollout = Pick<SimulationResult, 'rolloutId' | 'outcome' | 'decision' | 'finalWeights' | 'lockHolder' | 'workflow' | 'aws'> & {
   /** Whether this rollout's canary was healthy. */
   healthy: boolean;
-  /** Seconds from the rollback decision to the rollback's change being INSYNC. */
+  /** Seconds from the rollback decision to the rollback's change being INSYNC at Route 53 (traffic safe). */
   rollbackSeconds?: number;
+  /** ...and to the workflow seeing it INSYNC (then it concludes: incident, lock). */
+  rollbackObservedSeconds?: number;
 };
 
 export interface FleetResult {
@@ -54,6 +56,7 @@ export interface FleetResult {
     leftShifted: number;
     locksHeld: number;
     rollbackSeconds: { p50: number | null; p99: number | null; max: number | null };
+    rollbackObservedSeconds: { p50: number | null; p99: number | null; max: number | null };
   };
 }
 
@@ -103,9 +106,13 @@ export async function simulateFleet(options: FleetOptions): Promise<FleetResult>
     const record = await world.rollouts.history(e.rolloutId);
     const outcome = record?.status === 'PROMOTED' || record?.status === 'ROLLED_BACK' ? record.status : null;
     let rollbackSeconds: number | undefined;
+    let rollbackObservedSeconds: number | undefined;
     if (outcome === 'ROLLED_BACK' && record?.decision) {
-      const back = [...record.events].reverse().find((ev) => ev.type === 'IN_SYNC' && ev.canary === 0);
-      if (back) rollbackSeconds = (Date.parse(back.at) - Date.parse(record.decision.at)) / 1000;
+      const decided = Date.parse(record.decision.at);
+      const change = world.traffic.changeLog(e.target).find((c) => c.weights.canary === 0 && c.submittedAt.getTime() >= decided);
+      if (change) rollbackSeconds = (change.inSyncAt.getTime() - decided) / 1000;
+      const seen = [...record.events].reverse().find((ev) => ev.type === 'IN_SYNC' && ev.canary === 0);
+      if (seen) rollbackObservedSeconds = (Date.parse(seen.at) - decided) / 1000;
     }
     rollouts.push({
       rolloutId: e.rolloutId, healthy: e.healthy, outcome, decision: record?.decision ?? null,
@@ -113,10 +120,12 @@ export async function simulateFleet(options: FleetOptions): Promise<FleetResult>
       workflow: { status: run.status, error: run.error, cause: run.cause, states: allOf(run).reduce((n, r) => n + r.states.length, 0), retries: allOf(run).reduce((n, r) => n + r.retries, 0) },
       aws: { executions: allOf(run).map((r) => ({ name: r.name, status: r.status, ...r.aws })), maxRecordItemBytes: world.memoryRollouts.maxItemBytes },
       ...(rollbackSeconds !== undefined ? { rollbackSeconds } : {}),
+      ...(rollbackObservedSeconds !== undefined ? { rollbackObservedSeconds } : {}),
     });
   }
   const exact = (w: FleetRollout['finalWeights']) => w !== null && ((w.canary === 0 && w.baseline > 0) || (w.canary === 100 && w.baseline === 0));
   const latencies = rollouts.flatMap((r) => (!r.healthy && r.rollbackSeconds !== undefined ? [r.rollbackSeconds] : [])).sort((a, b) => a - b);
+  const observed = rollouts.flatMap((r) => (!r.healthy && r.rollbackObservedSeconds !== undefined ? [r.rollbackObservedSeconds] : [])).sort((a, b) => a - b);
   return {
     n: options.n,
     route53: { ratePerSecond: world.route53Quota.ratePerSecond, calls: world.traffic.calls.total, throttled: world.traffic.calls.throttled },
@@ -131,6 +140,7 @@ export async function simulateFleet(options: FleetOptions): Promise<FleetResult>
       leftShifted: rollouts.filter((r) => !exact(r.finalWeights)).length,
       locksHeld: rollouts.filter((r) => r.lockHolder !== null).length,
       rollbackSeconds: { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), max: latencies.at(-1) ?? null },
+      rollbackObservedSeconds: { p50: quantile(observed, 0.5), p99: quantile(observed, 0.99), max: observed.at(-1) ?? null },
     },
   };
 }

@@ -26,6 +26,8 @@ export interface Scenario {
   approveAfterSeconds?: number | null;
   /** Simulated seconds each router call takes (a Stop can land while a shift is in flight). */
   routerLatencySeconds?: number;
+  /** Many rollouts in one account at once (sim/fleet.ts) instead of one. */
+  fleet?: { rollouts: number; badShare: number };
 }
 
 import { HEALTHY_ERROR_RATE, healthy, profile } from './profiles.ts';

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { ConfigValidationError } from './errors.ts';
+import { planBudget } from './plan-budget.ts';
 
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const safeName = (what: string) =>
@@ -171,9 +172,77 @@ const RolloutMetricSchema = JudgeMetricSchema.extend({
 });
 export type RolloutMetric = z.infer<typeof RolloutMetricSchema>;
 
+const DAY = 86_400;
+const DURATION_UNITS: Record<string, number> = {
+  s: 1, sec: 1, secs: 1, second: 1, seconds: 1, m: 60, min: 60, mins: 60, minute: 60, minutes: 60,
+  h: 3600, hr: 3600, hrs: 3600, hour: 3600, hours: 3600, d: DAY, day: DAY, days: DAY, w: 7 * DAY, week: 7 * DAY, weeks: 7 * DAY,
+};
+
+/**
+ * A duration as people write it: `90s`, `15m`, `48h`, `3d`, `2w`, `1h30m`, or a number of seconds.
+ * Null when the text is not one.
+ */
+export function parseDuration(value: string | number): number | null {
+  if (typeof value === 'number') return Number.isFinite(value) ? value : null;
+  const text = value.trim().toLowerCase();
+  if (/^\d+(\.\d+)?$/.test(text)) return Number(text);
+  const part = /(\d+(?:\.\d+)?)\s*(seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d|weeks?|w)\s*/y;
+  let seconds = 0;
+  let matched = 0;
+  part.lastIndex = 0;
+  while (part.lastIndex < text.length) {
+    const m = part.exec(text);
+    if (!m) return null;
+    seconds += Number(m[1]) * DURATION_UNITS[m[2]!]!;
+    matched++;
+  }
+  return matched > 0 ? seconds : null;
+}
+
+/** A duration written for people, in seconds; the shortest and longest accepted say why in the message. */
+export function formatSeconds(seconds: number): string {
+  const units: [number, string][] = [[DAY, 'd'], [3600, 'h'], [60, 'm'], [1, 's']];
+  let rest = Math.round(seconds);
+  if (rest === 0) return '0s';
+  let text = '';
+  for (const [size, unit] of units) {
+    if (rest >= size) {
+      text += `${Math.floor(rest / size)}${unit}`;
+      rest %= size;
+    }
+  }
+  return text;
+}
+
+/** A duration field: a duration text or a number of seconds, whole seconds within [min, max]. */
+const duration = (field: string, min: number, max: number) => z.union([z.number(), z.string()]).meta({
+  description: `${field}: a duration such as 90s, 15m, 48h, 3d or 1h30m, or a number of seconds (${formatSeconds(min)} to ${formatSeconds(max)})`,
+  examples: ['5m', '48h'],
+}).transform((value, ctx) => {
+  const seconds = parseDuration(value);
+  if (seconds === null) {
+    ctx.addIssue({ code: 'custom', message: `${field} must be a duration such as 90s, 15m, 48h, 3d or 1h30m, or a number of seconds; not ${JSON.stringify(value)}` });
+    return z.NEVER;
+  }
+  if (!Number.isInteger(seconds)) {
+    ctx.addIssue({ code: 'custom', message: `${field} must be whole seconds, not ${seconds} s` });
+    return z.NEVER;
+  }
+  if (seconds < min || seconds > max) {
+    ctx.addIssue({ code: 'custom', message: `${field} must be between ${formatSeconds(min)} and ${formatSeconds(max)}, not ${formatSeconds(seconds)}` });
+    return z.NEVER;
+  }
+  return seconds;
+});
+
+/** The longest bake of one stage: 30 days (a stage of a payments API may run a week or two). */
+export const MAX_BAKE_SECONDS = 30 * DAY;
+
 const StageObjectSchema = z.object({
   weight: z.number().int().min(1).max(100),
-  bakeSeconds: z.number().int().min(0).max(86_400).optional(),
+  /** How long this stage bakes (`48h`, `3d`), instead of the rollout's `bake`. */
+  bake: duration('bake', 0, MAX_BAKE_SECONDS).optional(),
+  bakeSeconds: duration('bakeSeconds', 0, MAX_BAKE_SECONDS).optional(),
   checks: z.number().int().min(1).max(100).optional(),
   /** A person must approve (`canary approve ID`) before this stage's weight is set. */
   approval: z.boolean().optional(),
@@ -233,20 +302,29 @@ export const IncidentConfigSchema = z.object({
 }).strict();
 
 const DEFAULT_STAGES = [1, 5, 10, 25, 100];
-/** Checks a stage may add while it extends its bake (see maxBakeExtensionSeconds). */
-export const MAX_EXTENSION_CHECKS = 120;
-
 /**
  * After a rollback, how long to keep watching the baseline: back within its thresholds, the
  * incident is updated RECOVERED; still unhealthy when the watch ends, it is ESCALATED.
  */
 export const RecoveryConfigSchema = z.object({
-  /** How long after the rollback is INSYNC the baseline has to recover. 0: no watch. */
-  watchSeconds: z.number().int().min(0).max(21_600).default(900),
-  /** Time between two checks of the baseline during the watch. */
-  checkIntervalSeconds: z.number().int().min(10).max(3600).default(60),
-}).strict();
+  /** How long after the rollback is INSYNC the baseline has to recover (`15m`). 0: no watch. */
+  watch: duration('recovery.watch', 0, 7 * DAY).optional(),
+  watchSeconds: duration('recovery.watchSeconds', 0, 7 * DAY).optional(),
+  /** Time between two checks of the baseline during the watch (`1m`). */
+  checkInterval: duration('recovery.checkInterval', 10, 3600).optional(),
+  checkIntervalSeconds: duration('recovery.checkIntervalSeconds', 10, 3600).optional(),
+}).strict().superRefine((r, ctx) => {
+  both(r, 'watch', 'watchSeconds', ctx);
+  both(r, 'checkInterval', 'checkIntervalSeconds', ctx);
+}).transform((r) => ({ watchSeconds: r.watch ?? r.watchSeconds ?? 900, checkIntervalSeconds: r.checkInterval ?? r.checkIntervalSeconds ?? 60 }));
 export type RecoveryConfig = z.infer<typeof RecoveryConfigSchema>;
+
+/** A field written two ways (`bake: 48h` or `bakeSeconds: 172800`) may be given one way only. */
+function both(o: Record<string, unknown>, human: string, seconds: string, ctx: z.RefinementCtx): void {
+  if (o[human] !== undefined && o[seconds] !== undefined) {
+    ctx.addIssue({ code: 'custom', path: [human], message: `give ${human} or ${seconds}, not both` });
+  }
+}
 
 export const RolloutConfigSchema = z.object({
   /** Editors' pointer to schema/rollout-config.schema.json; ignored. */
@@ -255,9 +333,10 @@ export const RolloutConfigSchema = z.object({
   name: safeName('name'),
   target: TargetSchema,
   stages: z.array(z.union([z.number().int().min(1).max(100), StageObjectSchema]))
-    .min(1).max(20).default(DEFAULT_STAGES),
-  /** Wait after a weight change is INSYNC (and one TTL has passed) before the first check. */
-  bakeSeconds: z.number().int().min(0).max(86_400).default(300),
+    .min(1).max(20).prefault(DEFAULT_STAGES),
+  /** Wait after a weight change is INSYNC (and one TTL has passed) before the first check (`5m`, `48h`). Default 5m. */
+  bake: duration('bake', 0, MAX_BAKE_SECONDS).optional(),
+  bakeSeconds: duration('bakeSeconds', 0, MAX_BAKE_SECONDS).optional(),
   /** Passing checks a stage needs before it is promoted. */
   checksPerStage: z.number().int().min(1).max(100).default(1),
   /**
@@ -266,23 +345,30 @@ export const RolloutConfigSchema = z.object({
    * during the bake does not count: the stage still bakes its full time.
    */
   checkDuringBake: z.boolean().default(true),
-  /** Time between two checks of a stage. */
-  checkIntervalSeconds: z.number().int().min(10).max(86_400).default(60),
+  /** Time between two checks of a stage (`1m`). Default 1m. */
+  checkInterval: duration('checkInterval', 10, DAY).optional(),
+  checkIntervalSeconds: duration('checkIntervalSeconds', 10, DAY).optional(),
   /** CloudWatch period of every query. */
   analysisPeriodSeconds: z.union([z.literal(10), z.literal(30), z.number().int().min(60).max(3600).multipleOf(60)]).default(60),
-  /** How long a manual gate waits for `canary approve`/`reject` before rolling back. */
-  approvalTimeoutSeconds: z.number().int().min(60).max(7 * 86_400).default(3600),
+  /** How long a manual gate waits for `canary approve`/`reject` before rolling back (`3d`). Default 1h. */
+  approvalTimeout: duration('approvalTimeout', 60, 30 * DAY).optional(),
+  approvalTimeoutSeconds: duration('approvalTimeoutSeconds', 60, 30 * DAY).optional(),
   /** Failed checks a stage tolerates; one more rolls back. */
   failureLimit: z.number().int().min(0).max(100).default(0),
   /**
    * A quiet stage (data, but too little to judge) extends its bake one check interval at a
    * time for at most this long, then rolls back: a 1 % stage of a low-traffic service needs time.
    */
-  maxBakeExtensionSeconds: z.number().int().min(0).max(86_400).default(3600),
+  maxBakeExtension: duration('maxBakeExtension', 0, 30 * DAY).optional(),
+  maxBakeExtensionSeconds: duration('maxBakeExtensionSeconds', 0, 30 * DAY).optional(),
   /** Checks without canary data a stage tolerates (each waits one more interval); one more rolls back. */
   inconclusiveLimit: z.number().int().min(0).max(100).default(3),
-  /** Lease of the traffic-target lock; renewed by every step, so it only matters if we die. */
-  lockLeaseSeconds: z.number().int().min(60).max(86_400).default(1800),
+  /**
+   * Lease of the traffic-target lock; renewed by every step, so it only matters if we die. It is
+   * never shorter than the longest wait the workflow makes (an hour) plus a margin.
+   */
+  lockLease: duration('lockLease', 60, DAY).optional(),
+  lockLeaseSeconds: duration('lockLeaseSeconds', 60, DAY).optional(),
   /** Judge the baseline against the thresholds before any traffic moves. */
   checkBaselineHealth: z.boolean().default(true),
   preset: AlbEcsPresetSchema.optional(),
@@ -307,14 +393,16 @@ export const RolloutConfigSchema = z.object({
       message: 'at least one stage below 100 is needed: the canary is judged against the baseline while it takes part of the traffic, before it takes all of it (e.g. stages: [10, 100])',
     });
   }
-  // Every check is an event on the rollout record, a DynamoDB item of at most 400 KB.
-  const extensionChecks = Math.ceil(c.maxBakeExtensionSeconds / c.checkIntervalSeconds);
-  if (extensionChecks > MAX_EXTENSION_CHECKS) {
-    ctx.addIssue({
-      code: 'custom', path: ['maxBakeExtensionSeconds'],
-      message: `allows ${extensionChecks} checks per stage at one every ${c.checkIntervalSeconds} s (at most ${MAX_EXTENSION_CHECKS}, to keep the rollout record within DynamoDB's item size): raise checkIntervalSeconds or lower maxBakeExtensionSeconds`,
-    });
-  }
+  both(c, 'bake', 'bakeSeconds', ctx);
+  both(c, 'checkInterval', 'checkIntervalSeconds', ctx);
+  both(c, 'approvalTimeout', 'approvalTimeoutSeconds', ctx);
+  both(c, 'maxBakeExtension', 'maxBakeExtensionSeconds', ctx);
+  both(c, 'lockLease', 'lockLeaseSeconds', ctx);
+  c.stages.forEach((stage, i) => {
+    if (typeof stage === 'object' && stage.bake !== undefined && stage.bakeSeconds !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['stages', i, 'bake'], message: 'give bake or bakeSeconds, not both' });
+    }
+  });
   if (!c.preset && c.metrics.length === 0) {
     ctx.addIssue({ code: 'custom', path: ['metrics'], message: 'give at least one metric, or a `preset` that fills them in' });
   }
@@ -335,10 +423,18 @@ export interface Stage {
   approval: boolean;
 }
 
+/** Durations written two ways (`bake` or `bakeSeconds`): the resolved config keeps the seconds. */
+type DurationAliases = 'bake' | 'checkInterval' | 'approvalTimeout' | 'maxBakeExtension' | 'lockLease';
+
 /** The config after defaults and presets: what every step works from. */
-export interface RolloutConfig extends Omit<ParsedRolloutConfig, 'stages' | 'preset'> {
+export interface RolloutConfig extends Omit<ParsedRolloutConfig, 'stages' | 'preset' | DurationAliases | `${DurationAliases}Seconds`> {
   stages: Stage[];
   metrics: RolloutMetric[];
+  bakeSeconds: number;
+  checkIntervalSeconds: number;
+  approvalTimeoutSeconds: number;
+  maxBakeExtensionSeconds: number;
+  lockLeaseSeconds: number;
 }
 
 /** Metrics the `alb-ecs` preset fills in. Metrics given explicitly with the same name win. */
@@ -402,16 +498,25 @@ export function formatIssues(error: z.ZodError): string[] {
 }
 
 function resolve(parsed: ParsedRolloutConfig): RolloutConfig {
-  const { preset, stages, ...rest } = parsed;
+  const {
+    preset, stages, bake, bakeSeconds: bakeInSeconds, checkInterval, checkIntervalSeconds, approvalTimeout, approvalTimeoutSeconds,
+    maxBakeExtension, maxBakeExtensionSeconds, lockLease, lockLeaseSeconds, ...rest
+  } = parsed;
   const explicit = new Set(parsed.metrics.map((m) => m.name));
   const metrics = [...(preset ? presetMetrics(preset).filter((m) => !explicit.has(m.name)) : []), ...parsed.metrics];
+  const bakeSeconds = bake ?? bakeInSeconds ?? 300;
   return {
     ...rest,
+    bakeSeconds,
+    checkIntervalSeconds: checkInterval ?? checkIntervalSeconds ?? 60,
+    approvalTimeoutSeconds: approvalTimeout ?? approvalTimeoutSeconds ?? 3600,
+    maxBakeExtensionSeconds: maxBakeExtension ?? maxBakeExtensionSeconds ?? 3600,
+    lockLeaseSeconds: lockLease ?? lockLeaseSeconds ?? 1800,
     metrics,
     stages: stages.map((s) => {
       const stage = typeof s === 'number' ? { weight: s } : s;
       return {
-        weight: stage.weight, bakeSeconds: stage.bakeSeconds ?? parsed.bakeSeconds, checks: stage.checks ?? parsed.checksPerStage,
+        weight: stage.weight, bakeSeconds: stage.bake ?? stage.bakeSeconds ?? bakeSeconds, checks: stage.checks ?? parsed.checksPerStage,
         approval: stage.approval ?? false,
       };
     }),
@@ -457,6 +562,15 @@ export function parseRolloutConfig(input: unknown, options: ParseOptions = {}): 
       `target.hostedZoneId: ${result.data.target.hostedZoneId} is not one of the hosted zones this stack may change (${allowed.join(', ')}); redeploy with it in the AllowedHostedZoneIds parameter`,
     ]);
   }
+  const resolved = resolve(result.data);
+  const budget = planBudget(resolved);
+  if (!budget.fits) {
+    const days = (s: number) => `${(s / 86_400).toFixed(1)} d`;
+    const worst = budget.stages.map((st, i) => `stage ${i + 1} (${st.weight} %) ${days(st.longestSeconds)}`).join(' + ');
+    throw new ConfigValidationError([
+      `(config): this plan can take up to ${days(budget.longestSeconds)} (${worst} + the recovery watch ${days(budget.recoverySeconds)}), more than the ${days(budget.limitSeconds)} a rollout may run (Step Functions ends an execution after 365 d; a day is kept for retries): shorten the bakes, maxBakeExtension or approvalTimeout, or use fewer stages`,
+    ]);
+  }
   const names = (options.allowedRecordNames ?? []).filter(Boolean);
   if (names.length > 0 && !names.includes(iamRecordName(result.data.target.recordName))) {
     // IAM would refuse the first shift, after the lock was taken: refuse it here, before anything.
@@ -464,7 +578,7 @@ export function parseRolloutConfig(input: unknown, options: ParseOptions = {}): 
       `target.recordName: ${result.data.target.recordName} is not one of the record names this stack may change (${names.join(', ')}); redeploy with ${iamRecordName(result.data.target.recordName)} in the AllowedRecordNames parameter`,
     ]);
   }
-  return resolve(result.data);
+  return resolved;
 }
 
 /** Validates a judge-only config (`canary judge`, `canary backtest`): metrics without queries. */

@@ -92,28 +92,12 @@ export interface PreflightInput {
   execution?: { id?: string; name?: string; startTime?: string };
 }
 
-/** How long after a period ends CloudWatch has its datapoints aggregated. */
-export const CLOUDWATCH_DELAY_SECONDS = 60;
-/** How often a manual gate looks for an answer. */
-export const APPROVAL_POLL_SECONDS = 30;
-/** First poll of a weight change, and the cap of the polls' back-off (with jitter). */
-export const SYNC_POLL_SECONDS = 15;
-export const SYNC_POLL_MAX_SECONDS = 60;
-/** A change still PENDING this long after it was submitted is a failure (throttled polls do not count). */
-export const SYNC_TIMEOUT_SECONDS = 900;
-/** No Wait of the workflow is longer: a step wakes at least this often, renews the lease and waits again. */
-export const MAX_WAIT_SECONDS = 3600;
-/** Added to the longest wait for the lease: retries, a segment hand-over, a slow Lambda. */
-export const LEASE_MARGIN_SECONDS = 900;
-/** Steps a segment runs before it hands over to the next one (about 9 history events each, 25,000 at most). */
-export const SEGMENT_MAX_STEPS = 1000;
-/** ...or after this long, so a segment's TimeoutSeconds is never near. */
-export const SEGMENT_MAX_SECONDS = 7 * 86_400;
-/** How long the drift read-back backs off at most after a throttled read (it never fails a check). */
-export const DRIFT_BACKOFF_MAX_SECONDS = 600;
-/** A throttled shift waits this long (doubling, with jitter, up to SHIFT_BACKOFF_MAX_SECONDS) and tries again. */
-export const SHIFT_BACKOFF_SECONDS = 5;
-export const SHIFT_BACKOFF_MAX_SECONDS = 300;
+export {
+  CLOUDWATCH_DELAY_SECONDS, APPROVAL_POLL_SECONDS, SYNC_POLL_SECONDS, SYNC_POLL_MAX_SECONDS, SYNC_TIMEOUT_SECONDS, MAX_WAIT_SECONDS, LEASE_MARGIN_SECONDS, SEGMENT_MAX_STEPS, SEGMENT_MAX_SECONDS, DRIFT_BACKOFF_MAX_SECONDS, SHIFT_BACKOFF_SECONDS, SHIFT_BACKOFF_MAX_SECONDS,
+} from './timing.ts';
+import {
+  CLOUDWATCH_DELAY_SECONDS, APPROVAL_POLL_SECONDS, SYNC_POLL_SECONDS, SYNC_POLL_MAX_SECONDS, SYNC_TIMEOUT_SECONDS, MAX_WAIT_SECONDS, LEASE_MARGIN_SECONDS, SEGMENT_MAX_STEPS, SEGMENT_MAX_SECONDS, DRIFT_BACKOFF_MAX_SECONDS, SHIFT_BACKOFF_SECONDS, SHIFT_BACKOFF_MAX_SECONDS,
+} from './timing.ts';
 
 const iso = (d: Date) => d.toISOString();
 const addSeconds = (d: Date, s: number) => new Date(d.getTime() + s * 1000);
@@ -255,9 +239,10 @@ async function readBack(state: RolloutState, deps: Deps, force: boolean): Promis
   const backoff = state.drift?.backoffSeconds ?? 0;
   if (!force && now.getTime() < last + backoff * 1000) return { drift: state.drift };
   try {
-    // A read that went through lets the next one come sooner (halving the back-off): under a busy
-    // account the fleet's reads settle below Route 53's rate instead of saturating it.
-    return { reading: await deps.traffic.read(state.config.target), drift: { lastReadAt: iso(now), backoffSeconds: backoff >= 120 ? backoff / 2 : 0 } };
+    // A read that went through lets the next one come a minute sooner; a throttled one doubles the
+    // wait (below): under a busy account the fleet's reads settle below Route 53's rate instead of
+    // saturating it, and rollbacks find room.
+    return { reading: await deps.traffic.read(state.config.target), drift: { lastReadAt: iso(now), backoffSeconds: Math.max(0, backoff - 60) } };
   } catch (error) {
     if (force || !(error instanceof ThrottledError)) throw error;
     const next = Math.min(DRIFT_BACKOFF_MAX_SECONDS, Math.max(60, backoff * 2)) * jitter(state.rolloutId, Math.floor(now.getTime() / 1000));
@@ -322,10 +307,15 @@ export async function shiftTraffic(state: RolloutState, deps: Deps): Promise<Rol
   };
 }
 
-/** The wait before the next poll of a change: 15 s, then backing off to 60 s, with jitter. */
+/**
+ * The wait before the next poll of a change: 15 s, then backing off to 60 s, with jitter. A
+ * rollback's change is polled more often (from 5 s, at most 15 s apart): its INSYNC is the moment
+ * traffic is safe, and Conclude (the incident, the lock) waits for it.
+ */
 function nextPoll(state: RolloutState, now: Date, polls: number): { until: string } {
-  const base = Math.min(SYNC_POLL_MAX_SECONDS, SYNC_POLL_SECONDS * 1.5 ** polls);
-  return { until: iso(addSeconds(now, Math.max(5, base * jitter(state.rolloutId, polls + 1) * 2))) };
+  const [first, cap] = state.phase === 'ROLLING_BACK' ? [5, 15] : [SYNC_POLL_SECONDS, SYNC_POLL_MAX_SECONDS];
+  const base = Math.min(cap, first * 1.5 ** polls);
+  return { until: iso(addSeconds(now, Math.max(2, base * jitter(state.rolloutId, polls + 1) * 2))) };
 }
 
 /**

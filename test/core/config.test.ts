@@ -69,6 +69,17 @@ describe('rollout config', () => {
     expect(config.metrics.find((m) => m.name === 'memory')!.threshold).toEqual({ max: 70 });
   });
 
+  it('takes durations as people write them, and seconds as before', () => {
+    const config = parseRolloutConfig(albEcsConfig({
+      stages: [1, { weight: 25, bake: '3d' }, 100], bake: '48h', checkInterval: '1m', approvalTimeout: '3d', maxBakeExtension: '1h30m',
+      recovery: { watch: '30 minutes', checkIntervalSeconds: 120 },
+    }));
+    expect(config).toMatchObject({ bakeSeconds: 172_800, checkIntervalSeconds: 60, approvalTimeoutSeconds: 259_200, maxBakeExtensionSeconds: 5400 });
+    expect(config.stages.map((s) => s.bakeSeconds)).toEqual([172_800, 259_200, 172_800]);
+    expect(config.recovery).toEqual({ watchSeconds: 1800, checkIntervalSeconds: 120 });
+    expect(parseRolloutConfig(albEcsConfig({ bakeSeconds: 600 })).bakeSeconds).toBe(600);
+  });
+
   it('accepts per-stage bake and checks', () => {
     const config = parseRolloutConfig(albEcsConfig({ stages: [{ weight: 10, bakeSeconds: 60, checks: 3 }, 100], bakeSeconds: 120 }));
     expect(config.stages).toEqual([{ weight: 10, bakeSeconds: 60, checks: 3, approval: false }, { weight: 100, bakeSeconds: 120, checks: 1, approval: false }]);
@@ -83,7 +94,12 @@ describe('rollout config', () => {
     [{ bakeSeconds: 'five minutes' }, 'bakeSeconds'],
     [{ analysisPeriodSeconds: 45 }, 'analysisPeriodSeconds'],
     [{ bakeSecs: 60 }, "unknown field(s) 'bakeSecs'"],
-    [{ maxBakeExtensionSeconds: 86_400, checkIntervalSeconds: 60 }, 'maxBakeExtensionSeconds: allows 1440 checks per stage'],
+    [{ bake: '48 hrs later' }, 'bake: bake must be a duration such as 90s, 15m, 48h, 3d or 1h30m, or a number of seconds; not "48 hrs later"'],
+    [{ bake: '31d' }, 'bake: bake must be between 0s and 30d, not 31d'],
+    [{ bake: '48h', bakeSeconds: 300 }, 'bake: give bake or bakeSeconds, not both'],
+    [{ checkInterval: '5s' }, 'checkInterval: checkInterval must be between 10s and 1d, not 5s'],
+    [{ stages: [{ weight: 10, bake: '1h', bakeSeconds: 60 }, 100] }, 'stages[0].bake: give bake or bakeSeconds, not both'],
+    [{ recovery: { watch: '8d' } }, 'recovery.watch: recovery.watch must be between 0s and 7d, not 8d'],
   ])('rejects %j naming the field', (overrides, expected) => {
     const issues = issuesOf(albEcsConfig(overrides as never));
     expect(issues.join('\n')).toContain(expected);
