@@ -45,7 +45,7 @@ import {
   binomialLogLR, differenceScale, gaussianLogE, klBounds, leadingAlternative, logAlarmThreshold, mixtureLog, newEDetector,
   perLookLevel, smallQuantile, updateEDetector, type EDetectorState,
 } from './sequential-stats.ts';
-import { theilSen } from './stats.ts';
+import { ar1VarianceInflation, normalQuantile, robustLag1Autocorrelation, robustSpread, theilSen } from './stats.ts';
 
 /** Tuning of the sequential judge (see the comment at the top of this file and stage-analysis.ts). */
 export const SEQUENTIAL_DEFAULTS = Object.freeze({
@@ -435,6 +435,32 @@ function stepGauge(metric: JudgeMetric, s: SeqMetricState, index: number, data: 
 // Trend (leaks)
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * The Theil-Sen line with bounds on its slope from the spread of the residuals about it:
+ * slope ± z · s_r · √f / √Σ(t - t̄)², s_r the residuals' robust spread (scaled MAD) and f the
+ * AR(1) variance inflation of their robust lag-1 autocorrelation. At the small levels a look
+ * gets (1e-6 and below), Sen's rank bounds cannot be established at all on an autocorrelated
+ * hour (the Mann-Kendall statistic saturates), while a steady leak's line is tight: this bound
+ * sees that, and a wandering series' wide residuals and correlation keep it from seeing a trend
+ * in wander.
+ */
+export function slopeBounds(times: readonly number[], values: readonly number[], confidence: number): { slope: number; intercept: number; lower: number; upper: number } | null {
+  const n = values.length;
+  const fit = theilSen(times, values, 0.5);
+  if (!Number.isFinite(fit.slope) || n < 4) return null;
+  const residuals = values.map((v, i) => v - fit.intercept - fit.slope * times[i]!);
+  let mt = 0;
+  for (const t of times) mt += t;
+  mt /= n;
+  let stt = 0;
+  for (const t of times) stt += (t - mt) ** 2;
+  if (!(stt > 0)) return null;
+  const inflation = ar1VarianceInflation(robustLag1Autocorrelation(residuals), n);
+  const se = (robustSpread(residuals) * Math.sqrt(inflation)) / Math.sqrt(stt);
+  const z = normalQuantile(confidence);
+  return { slope: fit.slope, intercept: fit.intercept, lower: fit.slope - z * se, upper: fit.slope + z * se };
+}
+
 function stepTrend(metric: JudgeMetric, s: SeqMetricState, t: TrendState, index: number, c: number | null, budget: DetectorBudget): void {
   const due: number[] = [];
   // Scale 0 is the raw ring (one point per period), looked at every lookEvery periods.
@@ -474,8 +500,8 @@ function stepTrend(metric: JudgeMetric, s: SeqMetricState, t: TrendState, index:
     }
     if (values.length < spec.minPoints) continue;
     const confidence = confidenceFor();
-    const fit = theilSen(times, values, confidence, { autocorrelated: true, robust: true });
-    if (!Number.isFinite(fit.slope)) continue;
+    const fit = slopeBounds(times, values, confidence);
+    if (!fit) continue;
     const endLevel = fit.intercept; // the line at time 0, the newest point
     const horizon = metric.judge?.trendHorizonSeconds ?? 1800;
     for (const side of ['trend-max', 'trend-min'] as const) {
@@ -508,7 +534,7 @@ function stepTrend(metric: JudgeMetric, s: SeqMetricState, t: TrendState, index:
 
 export interface DetectorReading {
   id: DetectorId | TrendSide;
-  /** Alarmed at a period in [from, to]. */
+  /** Alarmed at a period in [from, to] (a trend alarm: standing at `to`). */
   alarmed: boolean;
   logEvidence: number;
   logThreshold: number;
@@ -547,7 +573,9 @@ export function readDetectors(metric: JudgeMetric, s: SeqMetricState, from: numb
       const a = s.trend.alarm[side];
       const limit = side === 'trend-max' ? metric.threshold.max : metric.threshold.min;
       if (limit === undefined) continue;
-      const alarmed = a !== undefined && a.lastAt >= from && a.lastAt <= to;
+      // A trend alarm stands until a later look at its scale no longer sees the climb (looks
+      // come every few periods, not at every check).
+      const alarmed = a !== undefined && a.firstAt <= to;
       const reading: DetectorReading = { id: side, alarmed, logEvidence: 0, logThreshold: 0 };
       if (alarmed && a) {
         const perMin = (v: number) => `${formatValue(v * 60, metric.unit)}/min`;
@@ -557,7 +585,7 @@ export function readDetectors(metric: JudgeMetric, s: SeqMetricState, from: numb
         const when = a.secondsToCross === 0 ? `already ${side === 'trend-max' ? 'above' : 'below'} the ${word} ${fmt(limit)}`
           : `projected to cross the ${word} ${fmt(limit)} within ${duration(a.secondsToCross)} (horizon ${duration(metric.judge?.trendHorizonSeconds ?? 1800)})`;
         const since = Math.max(0, a.lastAt + 1 - Math.round(a.spanSeconds / budget.periodSeconds));
-        reading.reason = `${metric.name}: ${verb} ${perMin(a.slopePerSecond)} since ${axis.clock(axis.startOf(since))} to ${fmt(a.endLevel)}, detected at ${axis.clock(axis.endOf(a.firstAt))}: ${when} at the slope's ${bound} bound ${perMin(a.slopeBound)} (${a.points} points of ${a.scale} min, ${pctLevel(a.level)} per look)`;
+        reading.reason = `${metric.name}: ${verb} ${perMin(a.slopePerSecond)} over the last ${duration(a.spanSeconds)} (since ${axis.clock(axis.startOf(since))}) to ${fmt(a.endLevel)}, detected at ${axis.clock(axis.endOf(a.firstAt))}: ${when} at the slope's ${bound} bound ${perMin(a.slopeBound)} (${a.points} ${a.scale === 1 ? 'periods' : `means of ${a.scale} periods`}; ${pctLevel(a.level)} per look)`;
         reading.change = {
           detector: side, since: axis.startOf(since), detectedAt: axis.endOf(a.firstAt), value: a.endLevel, bound: a.slopeBound * 60,
           limit, logEvidence: 0, logThreshold: 0,
