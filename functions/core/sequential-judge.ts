@@ -42,7 +42,7 @@
 import type { JudgeMetric } from './config.ts';
 import { formatValue, type DetectedChange } from './judge.ts';
 import {
-  binomialLogLR, differenceScale, gaussianLogE, klBounds, leadingAlternative, logAlarmThreshold, mixtureLog, newEDetector,
+  betaMixtureBounds, binomialLogLR, differenceScale, gaussianLogE, leadingAlternative, normalMixtureRadius, logAlarmThreshold, mixtureLog, newEDetector,
   perLookLevel, smallQuantile, updateEDetector, type EDetectorState,
 } from './sequential-stats.ts';
 import { ar1VarianceInflation, normalQuantile, robustLag1Autocorrelation, robustSpread, theilSen } from './stats.ts';
@@ -51,7 +51,7 @@ import { ar1VarianceInflation, normalQuantile, robustLag1Autocorrelation, robust
 export const SEQUENTIAL_DEFAULTS = Object.freeze({
   /** Periods kept per series for the recent window (the pass gate, the noise estimates, the hourly trend). */
   ringPeriods: 60,
-  /** Nuisance estimates (noise, dispersion, baseline level) are refreshed every this many periods. */
+  /** Nuisance estimates (noise, dispersion, baseline level) are refreshed every this many periods (every period for the first 20). */
   refreshEvery: 5,
   /** A gauge detector starts once this many periods have given it a noise estimate. */
   warmupPeriods: 5,
@@ -337,7 +337,8 @@ export interface PeriodData {
 /** Consumes one period (index counted from the stage's first period). In place. */
 export function stepMetric(metric: JudgeMetric, s: SeqMetricState, index: number, data: PeriodData, budget: DetectorBudget): void {
   const D = SEQUENTIAL_DEFAULTS;
-  if (index % D.refreshEvery === 0) {
+  // Early in a stage every period improves the estimates a lot: refresh at each one.
+  if (index < D.ringPeriods / 3 || index % D.refreshEvery === 0) {
     if (metric.kind === 'ratio') refreshRatioNuisance(s); else refreshGaugeNuisance(metric, s);
   }
   if (metric.kind === 'ratio') stepRatio(metric, s, index, data, budget);
@@ -617,13 +618,18 @@ function explainAlarm(
   const when = `since ${axis.clock(since)}, change detected at ${axis.clock(detectedAt)}`;
   const evidence = `e-value e^${a.logEvidence.toFixed(1)} ≥ e^${a.logThreshold.toFixed(1)}`;
   const base = { since, detectedAt, logEvidence: a.logEvidence, logThreshold: a.logThreshold };
+  // The bounds quoted are confidence sequences over the periods since the estimated change, at
+  // the detector's own level (errors counted in clusters of φ, as the detector counts them).
   if (metric.kind === 'ratio' && id !== 'baseline') {
     const [x, n] = a.sums as [number, number];
     const rate = n > 0 ? (100 * x) / n : null;
-    const kb = klBounds(x, n, a.logThreshold);
+    const kb = betaMixtureBounds(x / a.scale, n / a.scale, a.logThreshold);
     const limit = metric.threshold[id]!;
     const bound = id === 'max' ? 100 * kb.lower : 100 * kb.upper;
-    const cmp = id === 'max' ? '>' : '<';
+    const beyond = id === 'max' ? bound > limit : bound < limit;
+    // The alarm weighs every possible change point; the bound, the one estimated: it can fall
+    // short of the limit when the change is gradual, and then says so.
+    const cmp = beyond ? (id === 'max' ? '>' : '<') : (id === 'max' ? '≤' : '≥');
     return {
       change: { detector: id, ...base, value: rate, bound, limit },
       reason: `${head} ${rate === null ? 'no data' : fmt(rate)} ${when}; any-time-valid ${id === 'max' ? 'lower' : 'upper'} bound ${fmt(bound)} ${cmp} ${fmt(limit)} (${x} of ${n} events; ${evidence})`,
@@ -634,24 +640,25 @@ function explainAlarm(
     const cr = nc > 0 ? (100 * xc) / nc : null;
     const br = nb > 0 ? (100 * xb) / nb : null;
     const theta0 = a.allowance;
-    const kb = klBounds(xc, xc + xb, a.logThreshold);
+    const kb = betaMixtureBounds(xc / a.scale, (xc + xb) / a.scale, a.logThreshold);
     const ratioOf = (pi: number) => (pi >= 1 ? Infinity : (pi / (1 - pi)) * (nb / nc));
     const lower = ratioOf(kb.lower);
     const ratio = xb > 0 ? (xc / nc) / (xb / nb) : Infinity;
     const times = (v: number) => (Number.isFinite(v) ? `×${v.toFixed(2)}` : '×∞');
     return {
       change: { detector: 'baseline', ...base, value: cr, baselineValue: br, bound: Number.isFinite(lower) ? lower : null, limit: theta0 },
-      reason: `${head} ${cr === null ? 'no data' : fmt(cr)} against the baseline's ${br === null ? 'no data' : fmt(br)} ${when}: ${times(ratio)} the baseline's rate, any-time-valid lower bound ${times(lower)} > allowed ${times(theta0)} (${xc} of ${nc} canary and ${xb} of ${nb} baseline events; ${evidence})`,
+      reason: `${head} ${cr === null ? 'no data' : fmt(cr)} against the baseline's ${br === null ? 'no data' : fmt(br)} ${when}: ${times(ratio)} the baseline's rate, any-time-valid lower bound ${times(lower)} ${lower > theta0 ? '>' : '≤'} allowed ${times(theta0)} (${xc} of ${nc} canary and ${xb} of ${nb} baseline events; ${evidence})`,
     };
   }
   if (id !== 'baseline') {
     const [count, sumT, sumRaw] = a.sums as [number, number, number];
     const meanT = count > 0 ? sumT / count : NaN;
-    const half = a.scale * Math.sqrt((2 * a.logThreshold) / Math.max(1, count));
+    const half = a.scale * normalMixtureRadius(count, a.logThreshold);
     const limit = metric.threshold[id]!;
     const bound = untransform(metric, id === 'max' ? meanT - half : meanT + half);
     const value = isTiming(metric) ? untransform(metric, meanT) : sumRaw / Math.max(1, count);
-    const cmp = id === 'max' ? '>' : '<';
+    const beyond = id === 'max' ? bound > limit : bound < limit;
+    const cmp = beyond ? (id === 'max' ? '>' : '<') : (id === 'max' ? '≤' : '≥');
     return {
       change: { detector: id, ...base, value, bound, limit },
       reason: `${head} ${fmt(value)} ${when}; any-time-valid ${id === 'max' ? 'lower' : 'upper'} bound ${fmt(bound)} ${cmp} ${fmt(limit)} (${count} periods, noise ${isTiming(metric) ? `${(100 * a.scale).toFixed(1)} %` : fmt(a.scale)} per period; ${evidence})`,
@@ -661,7 +668,7 @@ function explainAlarm(
   const meanC = sumC / Math.max(1, count);
   const meanB = sumB / Math.max(1, count);
   const meanY = sumY / Math.max(1, count);
-  const half = a.scale * Math.sqrt((2 * a.logThreshold) / Math.max(1, count));
+  const half = a.scale * normalMixtureRadius(count, a.logThreshold);
   const m = metric.baseline!.maxIncreasePercent;
   const f = metric.baseline!.minIncrease;
   const allowed = `allowed +${m} %${f !== undefined ? ` or +${fmt(f)}, the larger` : ''}`;
@@ -678,6 +685,6 @@ function explainAlarm(
   }
   return {
     change: { detector: 'baseline', ...base, value: meanC, baselineValue: meanB, bound: meanY - half, limit: 0 },
-    reason: `${head} ${fmt(meanC)} against the baseline's ${fmt(meanB)} ${when}: ${shown} per period, any-time-valid lower bound ${boundShown} beyond the ${allowed} (${count} paired periods; ${evidence})`,
+    reason: `${head} ${fmt(meanC)} against the baseline's ${fmt(meanB)} ${when}: ${shown} per period, any-time-valid lower bound ${boundShown} ${meanY - half > 0 ? 'beyond' : 'within'} the ${allowed} (${count} paired periods; ${evidence})`,
   };
 }

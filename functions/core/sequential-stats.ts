@@ -20,6 +20,8 @@
  * (uniform weights); E[Σ w_g R_g,t] ≤ t still holds, so the same alarm level applies.
  */
 
+import { logBeta } from './stats.ts';
+
 // ---------------------------------------------------------------------------------------------
 // Logs
 // ---------------------------------------------------------------------------------------------
@@ -221,4 +223,44 @@ export function differenceScale(values: readonly (number | null)[]): DifferenceS
   }
   if (diffs.length === 0) return { sigma: 0, step: 0, pairs: 0 };
   return { sigma: smallQuantile(diffs, 0.75) / (1.1503 * Math.SQRT2), step: Number.isFinite(step) ? step : 0, pairs: diffs.length };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Confidence sequences (the bounds an explanation quotes)
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Any-time-valid bounds on a proportion from x successes in n trials (counted from a fixed
+ * start): the rates p at which Robbins' beta-binomial mixture martingale,
+ * B(x + ½, n - x + ½) / B(½, ½) / (p^x (1 - p)^(n - x)), stays below e^logLevel (Howard, Ramdas,
+ * McAuliffe & Sekhon 2021, the conjugate mixture). Holds at every n at once with probability
+ * ≥ 1 - e^-logLevel; x and n need not be integers (cluster-scaled counts).
+ */
+export function betaMixtureBounds(x: number, n: number, logLevel: number): { lower: number; upper: number } {
+  if (!(n > 0)) return { lower: 0, upper: 1 };
+  const k = Math.min(Math.max(x, 0), n);
+  const logMix = logBeta(k + 0.5, n - k + 0.5) - logBeta(0.5, 0.5);
+  const statistic = (p: number) => logMix - (k > 0 ? k * Math.log(p) : 0) - (n - k > 0 ? (n - k) * Math.log1p(-p) : 0);
+  const q = Math.min(1 - 1e-12, Math.max(1e-12, k / n));
+  const solve = (lo: number, hi: number, increasingInside: boolean): number => {
+    for (let i = 0; i < 100; i++) {
+      const mid = (lo + hi) / 2;
+      const inside = statistic(mid) < logLevel;
+      if (inside === increasingInside) hi = mid; else lo = mid;
+    }
+    return (lo + hi) / 2;
+  };
+  const lower = statistic(1e-12) < logLevel ? 0 : solve(1e-12, q, true);
+  const upper = statistic(1 - 1e-12) < logLevel ? 1 : solve(q, 1 - 1e-12, false);
+  return { lower, upper };
+}
+
+/**
+ * Radius of an any-time-valid bound on the mean of n 1-sub-Gaussian observations (counted from a
+ * fixed start): the one-sided normal-mixture boundary √((n + 1)(2·logLevel + ln(n + 1))) / n
+ * (Robbins' mixture with a unit-variance mixing distribution; Howard et al. 2021).
+ */
+export function normalMixtureRadius(n: number, logLevel: number): number {
+  if (!(n > 0)) return Infinity;
+  return Math.sqrt((n + 1) * (2 * logLevel + Math.log(n + 1))) / n;
 }

@@ -72,8 +72,8 @@ import {
   type GaugeSeries, type InconclusiveCause, type Judge, type MetricData, type MetricVerdict, type MetricWindow, type Verdict,
 } from './judge.ts';
 import {
-  ar1VarianceInflation, clopperPearsonBounds, hodgesLehmannShift, mannWhitneyU, median, medianBounds, medianBoundsRobustT,
-  lag1Autocorrelation, rateRatioBounds, ROBUST_AUTOCORRELATION_MIN_N, robustLag1Autocorrelation, theilSen, twoProportionTest, wilsonBounds,
+  ar1VarianceInflation, clopperPearsonBounds, detrendedLag1Autocorrelation, hodgesLehmannShift, mannWhitneyU, median, medianBounds, medianBoundsRobustT,
+  rateRatioBounds, ROBUST_AUTOCORRELATION_MIN_N, robustLag1Autocorrelation, theilSen, twoProportionTest, wilsonBounds,
 } from './stats.ts';
 
 export interface JudgeDefaults {
@@ -110,30 +110,21 @@ interface Check {
 const FEW_INDEPENDENT = 10;
 
 /**
- * Lag-1 autocorrelation of the residuals about the least-squares line, estimated robustly from
- * ROBUST_AUTOCORRELATION_MIN_N residuals on (a periodic burst then cannot pass for a slow wave).
+ * Lag-1 autocorrelation of the residuals about a line. From ROBUST_AUTOCORRELATION_MIN_N values
+ * on, both are robust: Tukey's resistant line (the slope between the medians of the first and
+ * last thirds) and robustLag1Autocorrelation, so a periodic burst passes neither for a trend nor
+ * for a slow wave. Below, the least-squares line and the classic estimate (steadier on few points).
  */
 function robustDetrendedAutocorrelation(times: readonly number[], values: readonly number[]): number {
   const n = Math.min(times.length, values.length);
   if (n < 4) return NaN;
-  let mt = 0;
-  let mv = 0;
-  for (let i = 0; i < n; i++) {
-    mt += times[i]!;
-    mv += values[i]!;
-  }
-  mt /= n;
-  mv /= n;
-  let stt = 0;
-  let stv = 0;
-  for (let i = 0; i < n; i++) {
-    stt += (times[i]! - mt) ** 2;
-    stv += (times[i]! - mt) * (values[i]! - mv);
-  }
-  const slope = stt > 0 ? stv / stt : 0;
+  if (n < ROBUST_AUTOCORRELATION_MIN_N) return detrendedLag1Autocorrelation(times, values);
+  const third = Math.floor(n / 3);
+  const slope = (median(values.slice(n - third, n)) - median(values.slice(0, third)))
+    / (median(times.slice(n - third, n)) - median(times.slice(0, third)) || 1);
   const residuals = new Array<number>(n);
-  for (let i = 0; i < n; i++) residuals[i] = values[i]! - mv - slope * (times[i]! - mt);
-  return n >= ROBUST_AUTOCORRELATION_MIN_N ? robustLag1Autocorrelation(residuals) : lag1Autocorrelation(residuals);
+  for (let i = 0; i < n; i++) residuals[i] = values[i]! - slope * times[i]!;
+  return robustLag1Autocorrelation(residuals);
 }
 
 function optionsOf(metric: JudgeMetric): JudgeDefaults {
