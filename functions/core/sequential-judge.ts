@@ -123,7 +123,7 @@ export interface TrendState {
   /** Active alarms by side (the latest look of each side that failed). */
   alarm: Partial<Record<TrendSide, TrendAlarm>>;
   /** The latest look's finding per side, even when not an alarm (for the explanation). */
-  lastLook?: { side: TrendSide; scale: number; slopePerSecond: number; lower: number; upper: number; secondsAtSlope: number } | null;
+  lastLook?: { side: TrendSide; scale: number; slopePerSecond: number; lower: number; upper: number; secondsAtSlope: number | null } | null;
 }
 
 export interface Nuisance {
@@ -513,7 +513,8 @@ function stepTrend(metric: JudgeMetric, s: SeqMetricState, t: TrendState, index:
       const point = side === 'trend-max' ? fit.slope : -fit.slope;
       const eta = (rate: number) => (!(rate > 0) ? Infinity : gap <= 0 ? 0 : gap / rate);
       const etaSlow = eta(slow);
-      t.lastLook = { side, scale: spec.every, slopePerSecond: fit.slope, lower: fit.lower, upper: fit.upper, secondsAtSlope: eta(point) };
+      const atSlope = eta(point);
+      t.lastLook = { side, scale: spec.every, slopePerSecond: fit.slope, lower: fit.lower, upper: fit.upper, secondsAtSlope: Number.isFinite(atSlope) ? atSlope : null };
       const previous = t.alarm[side];
       if (etaSlow <= horizon) {
         t.alarm[side] = {

@@ -53,7 +53,7 @@ function slice(rec: Recording, from: number, n: number): MetricWindow {
 interface Replay { results: AnalyzeCheckResult[]; last: AnalyzeCheckResult; at: number; state: StageAnalysisState }
 
 /** The analyze step's loop: a check every `every` minutes, each with only the new periods. */
-function replay(config: RolloutConfig, rec: Recording, minutes: number, opts: { every?: number; bakeEndMinute?: number; mode?: 'stage' | 'hold'; stopOnDecision?: boolean } = {}): Replay {
+function replay(config: RolloutConfig, rec: Recording, minutes: number, opts: { every?: number; bakeEndMinute?: number; mode?: 'stage' | 'hold'; stopOnDecision?: boolean; json?: boolean } = {}): Replay {
   let state = startStageAnalysis(config, 0, START);
   const bakeEnd = minute(opts.bakeEndMinute ?? (config.stages[0]!.bakeSeconds / 60 + 1));
   const results: AnalyzeCheckResult[] = [];
@@ -67,7 +67,8 @@ function replay(config: RolloutConfig, rec: Recording, minutes: number, opts: { 
     const window = range ? slice(rec, (range.start.getTime() - START.getTime()) / 60_000, (range.end.getTime() - range.start.getTime()) / 60_000) : emptyWindow(state);
     const out = analyzeCheck({ config, stageIndex: 0, weight: 25, now, bakeEnd, mode: opts.mode ?? 'stage', state, window });
     results.push(out);
-    state = out.state;
+    // The workflow carries the state as JSON between steps.
+    state = opts.json ? JSON.parse(JSON.stringify(out.state)) as StageAnalysisState : out.state;
     at = k;
     if ((opts.stopOnDecision ?? true) && out.action !== 'CHECK_AGAIN') break;
   }
@@ -148,12 +149,12 @@ describe('stage analysis: the contract', () => {
     expect(segmentAlpha(configOf(ALL), 'stage')).toBeCloseTo(0.01 / 2, 12);
   });
 
-  it('consumes the same periods to the same state whether checked every minute or once (incremental = batch)', () => {
+  it('consumes the same periods to the same state whether checked every minute (through JSON) or once (incremental = batch)', () => {
     // Prepare: 10 hours with a late 5xx jump, so detectors, runs and alarms all have history.
     const config = configOf(ALL, {}, 36_000);
     const rec = healthy(600, 7, { errorRate: (t) => (t >= 560 ? 0.03 : 0.0005), memory: (t) => 55 + t / 60 });
     // Act
-    const minuteByMinute = replay(config, rec, 600, { stopOnDecision: false });
+    const minuteByMinute = replay(config, rec, 600, { stopOnDecision: false, json: true });
     const everyHour = replay(config, rec, 600, { every: 60, stopOnDecision: false });
     const once = analyzeCheck({
       config, stageIndex: 0, weight: 25, now: minute(601), bakeEnd: minute(601), mode: 'stage',
