@@ -27,13 +27,18 @@
  * - `baseline`: the same on the paired difference of the period (canary - baseline, in logs for
  *   timings) minus the allowance max(m % of the baseline, f): a shift both versions share (a
  *   diurnal peak, a dependency's latency spike) cancels in the pair.
- * - `trend-max` / `trend-min` (leaks): Theil-Sen over the last hour, the last 8 hours (10-minute
- *   means) and the last 48 hours (hourly means), with Sen's bounds from a Mann-Kendall statistic
- *   inflated for autocorrelation (estimated robustly); FAIL when even the slope's lower bound,
- *   from the fitted level now, crosses the threshold within trendHorizonSeconds. Each look is a
- *   test at a level from a union bound over the stage's looks (perLookLevel): this detector's
- *   guarantee rests on the AR(1) model of the noise, the others' on Ville's and Doob's
- *   inequalities alone.
+ * - `trend-max` / `trend-min` (leaks): the Theil-Sen line over the last hour, the last 8 hours
+ *   (10-minute means) and the last 48 hours (hourly means), with bounds on its slope from the
+ *   residuals' robust spread and autocorrelation (slopeBounds); FAIL when even the slope's lower
+ *   bound, from the fitted level now, crosses the threshold within trendHorizonSeconds. Each look
+ *   is a test at a level from a union bound over the stage's looks (perLookLevel).
+ *
+ * What each guarantee rests on. Ratio detectors: the binomial model of the counts, tempered for
+ * clusters (Ville's and Doob's inequalities do the rest, for any stage length). Gauge level and
+ * baseline detectors: noise that, given the past, is sub-Gaussian at the estimated scale (the
+ * scale is inflated by 1 + 1/√pairs for the error of its estimate, and z is capped). The trend
+ * detector: an AR(1) model of the residuals about the line. The Monte-Carlo tests in
+ * test/core/sequential-judge.test.ts measure the rate at the limit itself.
  *
  * A single period never carries an alarm: the evidence one period may add is capped at half the
  * alarm level (ratios) or a quarter (gauges), so a one-minute blip of errors or a short latency
