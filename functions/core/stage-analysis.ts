@@ -98,6 +98,17 @@ export class StageAnalysisInputError extends Error {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** A deep copy of plain JSON data (several times quicker than structuredClone on the state). */
+function clonePlain<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(clonePlain) as T;
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = clonePlain(v);
+    return out as T;
+  }
+  return value;
+}
+
 /** The stages the judge analyses: weights strictly between 0 and 100. */
 function analysedStages(config: RolloutConfig): number {
   return Math.max(1, config.stages.filter((s) => s.weight > 0 && s.weight < 100).length);
@@ -356,7 +367,7 @@ export function analyzeCheck(args: AnalyzeCheckArgs): AnalyzeCheckResult {
   }
   // The state is the caller's (a workflow's carried input): work on a copy, so a retried step
   // sees what it saw the first time.
-  const state = structuredClone(args.state);
+  const state = clonePlain(args.state);
   const range = periodsToFetch(state, now, config.analysisPeriodSeconds);
   const count = range ? Math.round((range.end.getTime() - range.start.getTime()) / (state.periodSeconds * 1000)) : 0;
   if (range && window.start !== undefined && Date.parse(window.start) !== range.start.getTime()) {
