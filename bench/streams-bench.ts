@@ -17,7 +17,8 @@
  *
  *   npm run bench:streams [-- --seed 7 --count 100 --today-max-hours 12 --json]
  *
- * Printed, per judge and per regression kind: false rollbacks on healthy recordings, detection
+ * Printed, per judge and per regression kind: false rollbacks on healthy recordings, healthy ones
+ * promoted by the end of the recording (the rest still wait: a stage that stalls), detection
  * (rolled back before the recording ends; a slow leak: before its memory's 5-minute mean crosses 80 %), delay
  * from onset to the rolling-back check (p50, p95, max), and wall time per recorded hour (the
  * judge's calls only, not the generator). Today's judge re-judges the whole stage at every
@@ -248,13 +249,16 @@ function detected(r: Row): boolean {
   return true;
 }
 
-interface Figures { label: string; n: number; falseRollbacks?: string; detection?: string; p50?: number; p95?: number; max?: number; early?: number }
+interface Figures { label: string; n: number; falseRollbacks?: string; promoted?: string; detection?: string; p50?: number; p95?: number; max?: number; early?: number }
 
 function figures(label: string, rows: Row[]): Figures {
   const healthy = rows.filter((r) => r.rec.kind === 'healthy');
   const bad = rows.filter((r) => r.rec.kind !== 'healthy');
   const f: Figures = { label, n: rows.length };
-  if (healthy.length) f.falseRollbacks = `${healthy.filter((r) => r.out.action === 'ROLLBACK').length}/${healthy.length}`;
+  if (healthy.length) {
+    f.falseRollbacks = `${healthy.filter((r) => r.out.action === 'ROLLBACK').length}/${healthy.length}`;
+    f.promoted = `${healthy.filter((r) => r.out.action === 'ADVANCE').length}/${healthy.length}`;
+  }
   if (bad.length) {
     const hits = bad.filter(detected);
     f.detection = `${hits.length}/${bad.length}`;
@@ -282,11 +286,11 @@ function figureRows(groups: [string, Row[]][]): string[][] {
     const margins = rows.filter((r) => r.rec.crossingMinute !== undefined && r.out.action === 'ROLLBACK' && r.out.minute !== null)
       .map((r) => r.rec.crossingMinute! - r.out.minute!);
     const margin = margins.length ? `${minutes(quantileOf(margins, 0.5))}, ${minutes(Math.min(...margins))}` : '—';
-    return [label, String(f.n), f.falseRollbacks ?? '—', f.detection ?? '—', f.early === undefined ? '—' : String(f.early), minutes(f.p50), minutes(f.p95), minutes(f.max), margin];
+    return [label, String(f.n), f.falseRollbacks ?? '—', f.promoted ?? '—', f.detection ?? '—', f.early === undefined ? '—' : String(f.early), minutes(f.p50), minutes(f.p95), minutes(f.max), margin];
   });
 }
 
-const HEADERS = ['group', 'recordings', 'false rollbacks', 'detected', 'rolled back before onset', 'delay p50 min', 'p95', 'max', 'leak: min before crossing (p50, min)'];
+const HEADERS = ['group', 'recordings', 'false rollbacks', 'healthy promoted', 'detected', 'rolled back before onset', 'delay p50 min', 'p95', 'max', 'leak: min before crossing (p50, min)'];
 
 function groupsOf(rows: Row[]): [string, Row[]][] {
   const out: [string, Row[]][] = [['healthy', rows.filter((r) => r.rec.kind === 'healthy')]];
