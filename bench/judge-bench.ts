@@ -19,7 +19,8 @@
  * - time: per window the median of --reps runs (process.hrtime), then the median over windows.
  *
  * Judges: ours (statistical), the plain threshold judge on the window mean (as Argo Rollouts and
- * Flagger do), and a Kayenta-style judge (NetflixACAJudge, below).
+ * Flagger do), a Kayenta-style judge (NetflixACAJudge, below), and the sequential judge of the
+ * stages fed each window as a stream (one check per period; its time is the whole stream's).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -29,6 +30,8 @@ import {
   isRatioSeries, presentValues,
   type Judge, type Judgement, type MetricVerdict, type MetricWindow, type Series, type Verdict,
 } from '../functions/core/judge.ts';
+import { parseRolloutConfig, type RolloutConfigInput } from '../functions/core/config.ts';
+import { analyzeCheck, periodsToFetch, startStageAnalysis } from '../functions/core/stage-analysis.ts';
 import { hodgesLehmannShift } from '../functions/core/stats.ts';
 import { statisticalJudge } from '../functions/core/statistical-judge.ts';
 import { thresholdJudge } from '../functions/core/threshold-judge.ts';
@@ -136,6 +139,59 @@ export const kayentaJudge: Judge = {
     if (criticalFailure || (results.length > 0 && (100 * nodata) / results.length >= KAYENTA.nodataPercent)) score = 0;
     else score = scored.length === 0 ? 100 : (100 * scored.filter((r) => r.label === 'Pass').length) / scored.length;
     return { verdict: score >= KAYENTA.passScore ? 'PASS' : 'FAIL', metrics: verdicts, criticalFailure };
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// The sequential judge fed a window as a stream (stage-analysis.ts): one check per period as the
+// periods complete, the bake ending at the last one. FAIL: a check rolled back (an any-time-valid
+// alarm); otherwise the last check's verdict (PASS: the stage would advance).
+// ---------------------------------------------------------------------------------------------
+
+function streamConfig(metrics: JudgeMetric[], periodSeconds: number) {
+  const placeholder = (name: string) => ({ namespace: 'Bench', metricName: name, dimensions: {}, stat: 'Average' });
+  return parseRolloutConfig({
+    name: 'bench', target: { hostedZoneId: 'ZBENCH', recordName: 'bench.invalid', baselineSetIdentifier: 'b', canarySetIdentifier: 'c' },
+    stages: [25, 100], analysisPeriodSeconds: periodSeconds, checkIntervalSeconds: periodSeconds,
+    metrics: metrics.map((m) => ({
+      ...m,
+      queries: m.kind === 'ratio'
+        ? { canary: { numerator: placeholder(m.name), denominator: placeholder(m.name) }, baseline: { numerator: placeholder(m.name), denominator: placeholder(m.name) } }
+        : { canary: { value: placeholder(m.name) }, baseline: { value: placeholder(m.name) } },
+    })),
+  } as RolloutConfigInput);
+}
+
+export const sequentialStreamJudge: Judge = {
+  name: 'sequential (window as a stream)',
+  judge(metrics: JudgeMetric[], window: MetricWindow): Judgement {
+    const period = window.periodSeconds > 0 ? window.periodSeconds : 60;
+    const config = streamConfig(metrics, period);
+    const n = Math.max(0, ...Object.values(window.metrics).flatMap((d) => [d.canary, d.baseline]).filter((x): x is Series => x !== undefined)
+      .map((x) => (isRatioSeries(x) ? x.denominator.length : x.values.length)));
+    const start = new Date(Date.parse(window.start ?? '2026-01-01T00:00:00Z'));
+    let state = startStageAnalysis(config, 0, start);
+    const at = (k: number) => new Date(start.getTime() + (k + 2) * period * 1000);
+    const bakeEnd = at(n - 1);
+    let last: Judgement | undefined;
+    for (let k = 0; k < n; k++) {
+      const now = at(k);
+      const range = periodsToFetch(state, now, period);
+      const from = range ? Math.round((range.start.getTime() - start.getTime()) / 1000 / period) : 0;
+      const count = range ? Math.round((range.end.getTime() - range.start.getTime()) / 1000 / period) : 0;
+      const cut = (x: Series): Series => (isRatioSeries(x)
+        ? { numerator: x.numerator.slice(from, from + count), denominator: x.denominator.slice(from, from + count) }
+        : { values: x.values.slice(from, from + count) });
+      const part: MetricWindow = {
+        periodSeconds: period, start: (range?.start ?? now).toISOString(),
+        metrics: Object.fromEntries(Object.entries(window.metrics).map(([name, d]) => [name, { canary: cut(d.canary), ...(d.baseline ? { baseline: cut(d.baseline) } : {}) }])),
+      };
+      const out = analyzeCheck({ config, stageIndex: 0, weight: 25, now, bakeEnd, mode: 'stage', state, window: part });
+      state = out.state;
+      last = out.judgement;
+      if (out.action === 'ROLLBACK') return out.judgement.verdict === 'FAIL' ? out.judgement : { ...out.judgement, verdict: 'FAIL' };
+    }
+    return last ?? { verdict: 'INCONCLUSIVE', metrics: [], criticalFailure: false };
   },
 };
 
@@ -290,7 +346,7 @@ function main(): void {
     process.exit(2);
   }
   const { metrics, scenarios } = loadScenarios(args.dir);
-  const reports = runBench([statisticalJudge, thresholdJudge, kayentaJudge], metrics, scenarios, args.reps);
+  const reports = runBench([statisticalJudge, thresholdJudge, kayentaJudge, sequentialStreamJudge], metrics, scenarios, args.reps);
   if (args.json) {
     process.stdout.write(`${JSON.stringify({ dir: args.dir, windows: scenarios.length, reps: args.reps, judges: reports }, null, 2)}\n`);
     return;

@@ -122,6 +122,12 @@ export const ThresholdSchema = z.object({
 
 export const BaselineComparisonSchema = z.object({
   maxIncreasePercent: z.number().finite().min(0).max(10_000),
+  /**
+   * Absolute floor of a regression, in the metric's unit (percentage points for a ratio): the
+   * canary is held against max(maxIncreasePercent of the baseline, minIncrease) above it, so a
+   * +1 point change on a near-idle CPU is not a +100 % regression.
+   */
+  minIncrease: z.number().finite().min(0).optional(),
 }).strict();
 
 /** Statistical knobs of the judge (all optional; the judge documents its defaults). */
@@ -134,6 +140,15 @@ export const JudgeOptionsSchema = z.object({
   confidence: z.number().gt(0.5).lt(1).optional(),
   /** Gauge trend (leak) detection: fail when the projected threshold crossing is within this many seconds. */
   trendHorizonSeconds: z.number().int().min(0).max(7 * 86_400).optional(),
+}).strict();
+
+/** Rollout-wide settings of the sequential judge. */
+export const SequentialJudgeConfigSchema = z.object({
+  /**
+   * The chance that a healthy canary is ever rolled back by the judge during the whole rollout,
+   * however long its stages and however often they are checked (default 0.01).
+   */
+  falseRollbackRate: z.number().gt(0, 'judge.falseRollbackRate must be above 0').max(0.2, 'judge.falseRollbackRate must be at most 0.2').default(0.01),
 }).strict();
 
 /** What the judge needs of a metric: no queries, no target. `canary judge` accepts exactly this. */
@@ -376,6 +391,8 @@ export const RolloutConfigSchema = z.object({
   incident: IncidentConfigSchema.default({ opsCenter: { enabled: false, severity: '2' } }),
   /** After a rollback: watch the baseline recover, or escalate the incident. */
   recovery: RecoveryConfigSchema.default({ watchSeconds: 900, checkIntervalSeconds: 60 }),
+  /** The sequential judge of the stages (see functions/core/stage-analysis.ts). */
+  judge: SequentialJudgeConfigSchema.optional(),
 }).strict().superRefine((c, ctx) => {
   const weights = c.stages.map((s) => (typeof s === 'number' ? s : s.weight));
   for (let i = 1; i < weights.length; i++) {

@@ -48,6 +48,37 @@ export interface MetricVerdict {
   sample: { canary: number; baseline: number; canaryEvents?: number; baselineEvents?: number };
   /** Test-specific figures: confidence bounds, p-value, effect size, slope... */
   details?: Record<string, number | string | boolean | null>;
+  /** Why a verdict is INCONCLUSIVE (absent otherwise): what more would settle it. */
+  cause?: InconclusiveCause;
+  /** A FAIL of the sequential judge: the change it detected. */
+  change?: DetectedChange;
+}
+
+/**
+ * - `no-data`: no canary datapoint at all (no data is never a pass);
+ * - `too-little-data`: data, but fewer periods or events than the judge needs to tell;
+ * - `too-much-variance`: enough data, but the series is too noisy (or too close to its limit) to tell;
+ * - `unconfirmed`: a window test sees a breach the any-time-valid detector has not confirmed yet;
+ * - `suspected-change`: the change detector is more than half-way to its alarm level.
+ */
+export type InconclusiveCause = 'no-data' | 'too-little-data' | 'too-much-variance' | 'unconfirmed' | 'suspected-change';
+
+export interface DetectedChange {
+  /** Which detector fired: a threshold, the baseline comparison, or the trend toward a threshold. */
+  detector: 'max' | 'min' | 'baseline' | 'trend-max' | 'trend-min';
+  /** Start of the first period of the estimated change (ISO). */
+  since: string;
+  /** End of the period at which the evidence crossed the alarm level (ISO). */
+  detectedAt: string;
+  /** The canary's value since the change (rate in percent for ratios), and the baseline's. */
+  value: number | null;
+  baselineValue?: number | null;
+  /** The bound (at the detector's level) that is beyond the limit, and the limit. */
+  bound: number | null;
+  limit: number | null;
+  /** ln of the e-detector's statistic and of its alarm level. */
+  logEvidence: number;
+  logThreshold: number;
 }
 
 export interface Judgement {

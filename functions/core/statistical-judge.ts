@@ -69,11 +69,11 @@
 import type { JudgeMetric } from './config.ts';
 import {
   combineVerdicts, formatValue, isRatioSeries, ratioCounts,
-  type GaugeSeries, type Judge, type MetricData, type MetricVerdict, type MetricWindow, type Verdict,
+  type GaugeSeries, type InconclusiveCause, type Judge, type MetricData, type MetricVerdict, type MetricWindow, type Verdict,
 } from './judge.ts';
 import {
   ar1VarianceInflation, clopperPearsonBounds, detrendedLag1Autocorrelation, hodgesLehmannShift, mannWhitneyU, median, medianBounds, medianBoundsRobustT,
-  rateRatioBounds, theilSen, twoProportionTest, wilsonBounds,
+  rateRatioBounds, ROBUST_AUTOCORRELATION_MIN_N, robustLag1Autocorrelation, theilSen, twoProportionTest, wilsonBounds,
 } from './stats.ts';
 
 export interface JudgeDefaults {
@@ -98,6 +98,33 @@ interface Check {
   test: string;
   /** Fragment after "<metric>: ". */
   reason: string;
+  /** Why an INCONCLUSIVE check is one. */
+  cause?: InconclusiveCause;
+}
+
+/**
+ * Below this many effectively independent datapoints a bound that straddles its limit is "too
+ * little data" (more periods would settle it); above, "too much variance" (the series is too
+ * noisy, or too close to its limit, for more of the same to settle it soon).
+ */
+const FEW_INDEPENDENT = 10;
+
+/**
+ * Lag-1 autocorrelation of the residuals about a line. From ROBUST_AUTOCORRELATION_MIN_N values
+ * on, both are robust: Tukey's resistant line (the slope between the medians of the first and
+ * last thirds) and robustLag1Autocorrelation, so a periodic burst passes neither for a trend nor
+ * for a slow wave. Below, the least-squares line and the classic estimate (steadier on few points).
+ */
+function robustDetrendedAutocorrelation(times: readonly number[], values: readonly number[]): number {
+  const n = Math.min(times.length, values.length);
+  if (n < 4) return NaN;
+  if (n < ROBUST_AUTOCORRELATION_MIN_N) return detrendedLag1Autocorrelation(times, values);
+  const third = Math.floor(n / 3);
+  const slope = (median(values.slice(n - third, n)) - median(values.slice(0, third)))
+    / (median(times.slice(n - third, n)) - median(times.slice(0, third)) || 1);
+  const residuals = new Array<number>(n);
+  for (let i = 0; i < n; i++) residuals[i] = values[i]! - slope * times[i]!;
+  return robustLag1Autocorrelation(residuals);
 }
 
 function optionsOf(metric: JudgeMetric): JudgeDefaults {
@@ -146,23 +173,32 @@ function conclude(
     return { ...base, verdict: 'PASS', test: 'none', reason: `${base.name}: no threshold or baseline comparison configured`, details };
   }
   const deciding = verdict === 'PASS' ? checks : checks.filter((c) => c.verdict === verdict);
+  const causes = deciding.map((c) => c.cause).filter((c): c is InconclusiveCause => c !== undefined);
+  // The cause that takes longest to clear speaks for the metric.
+  const cause = verdict !== 'INCONCLUSIVE' ? undefined
+    : (['no-data', 'too-much-variance', 'too-little-data'] as const).find((c) => causes.includes(c)) ?? 'too-little-data';
   return {
     ...base, verdict,
     test: deciding.map((c) => c.test).join('+'),
     reason: `${base.name}: ${deciding.map((c) => c.reason).join('; ')}`,
     details,
+    ...(cause ? { cause } : {}),
   };
 }
 
-function inconclusive(base: Omit<MetricVerdict, 'verdict' | 'reason' | 'test' | 'details'>, test: string, reason: string, details: Details = {}): MetricVerdict {
-  return { ...base, verdict: 'INCONCLUSIVE', test, reason: `${base.name}: ${reason}`, details };
+function inconclusive(
+  base: Omit<MetricVerdict, 'verdict' | 'reason' | 'test' | 'details'>, test: string, reason: string, details: Details = {},
+  cause: InconclusiveCause = 'too-little-data',
+): MetricVerdict {
+  return { ...base, verdict: 'INCONCLUSIVE', test, reason: `${base.name}: ${reason}`, details, cause };
 }
 
 /** A threshold check on bounds [lower, upper] of a statistic whose point value is `value`. */
 function boundCheck(
   metric: JudgeMetric, test: string, what: string, value: number, lower: number, upper: number,
-  confidence: number, unit: string, sampleText: string,
+  confidence: number, unit: string, sampleText: string, fewData: (limit: number) => boolean,
 ): Check[] {
+  const causeAt = (limit: number): InconclusiveCause => (fewData(limit) ? 'too-little-data' : 'too-much-variance');
   const fmt = (v: number) => formatValue(v, unit);
   const checks: Check[] = [];
   const { max, min } = metric.threshold;
@@ -174,7 +210,7 @@ function boundCheck(
       checks.push({ verdict: 'PASS', test, reason: `${what} ${fmt(value)} is within the maximum ${fmt(max)} (${c} upper bound ${fmt(upper)}; ${sampleText})` });
     } else {
       const ub = Number.isFinite(upper) ? fmt(upper) : 'unbounded';
-      checks.push({ verdict: 'INCONCLUSIVE', test, reason: `${what} ${fmt(value)} cannot yet be told from the maximum ${fmt(max)} (${c} upper bound ${ub}; ${sampleText})` });
+      checks.push({ verdict: 'INCONCLUSIVE', test, cause: causeAt(max), reason: `${what} ${fmt(value)} cannot yet be told from the maximum ${fmt(max)} (${c} upper bound ${ub}; ${sampleText})` });
     }
   }
   if (min !== undefined) {
@@ -184,7 +220,7 @@ function boundCheck(
       checks.push({ verdict: 'PASS', test, reason: `${what} ${fmt(value)} is within the minimum ${fmt(min)} (${c} lower bound ${fmt(lower)}; ${sampleText})` });
     } else {
       const lb = Number.isFinite(lower) ? fmt(lower) : 'unbounded';
-      checks.push({ verdict: 'INCONCLUSIVE', test, reason: `${what} ${fmt(value)} cannot yet be told from the minimum ${fmt(min)} (${c} lower bound ${lb}; ${sampleText})` });
+      checks.push({ verdict: 'INCONCLUSIVE', test, cause: causeAt(min), reason: `${what} ${fmt(value)} cannot yet be told from the minimum ${fmt(min)} (${c} lower bound ${lb}; ${sampleText})` });
     }
   }
   return checks;
@@ -208,7 +244,7 @@ function judgeRatio(metric: JudgeMetric, data: MetricData | undefined, o: JudgeD
   const fmt = (v: number) => formatValue(v, 'percent');
   const sampleText = `${c.numerator} of ${c.denominator} events in ${c.periods} period${c.periods === 1 ? '' : 's'}`;
   if (data?.canary && !canarySeries) return inconclusive(base, 'data-gate', 'canary data is not a ratio series (numerator / denominator)');
-  if (c.periods === 0 || c.denominator <= 0) return inconclusive(base, 'data-gate', 'no canary data (no periods with a denominator)');
+  if (c.periods === 0 || c.denominator <= 0) return inconclusive(base, 'data-gate', 'no canary data (no periods with a denominator)', {}, 'no-data');
   if (c.denominator < o.minDenominator) return inconclusive(base, 'data-gate', `too few canary events to judge a rate (${c.denominator}, need ${o.minDenominator})`);
 
   const conf = o.confidence;
@@ -220,7 +256,10 @@ function judgeRatio(metric: JudgeMetric, data: MetricData | undefined, o: JudgeD
     lowerBoundPercent: num(100 * cp.lower), upperBoundPercent: num(100 * cp.upper),
     wilsonLowerPercent: num(100 * wilson.lower), wilsonUpperPercent: num(100 * wilson.upper),
   };
-  const checks = boundCheck(metric, 'clopper-pearson-bound', 'rate', value, 100 * cp.lower, 100 * cp.upper, conf, 'percent', sampleText);
+  // A rate's bounds narrow with events alone: below the limit, more events settle it; at or past
+  // it (yet not confidently), the canary sits too close to the limit for that to happen soon.
+  const checks = boundCheck(metric, 'clopper-pearson-bound', 'rate', value, 100 * cp.lower, 100 * cp.upper, conf, 'percent', sampleText,
+    (limit) => (limit === metric.threshold.max ? value < limit : value > limit));
   if (c.periods < o.minDatapoints) {
     // Few periods, but enough events: a confident breach is a breach (a check during the bake
     // catches it minutes early); a pass still needs the window's time coverage.
@@ -234,11 +273,14 @@ function judgeRatio(metric: JudgeMetric, data: MetricData | undefined, o: JudgeD
     const test = 'rate-ratio-score-test';
     if (!b || b.periods < o.minDatapoints || b.denominator < o.minDenominator) {
       checks.push({
-        verdict: 'INCONCLUSIVE', test,
+        verdict: 'INCONCLUSIVE', test, cause: 'too-little-data',
         reason: `not enough baseline data to compare with (${b?.denominator ?? 0} events in ${b?.periods ?? 0} periods, need ${o.minDenominator} in ${o.minDatapoints})`,
       });
     } else {
-      const limit = 1 + m / 100;
+      // The absolute floor (percentage points) as a ratio at the baseline's rate, when larger.
+      const floor = metric.baseline.minIncrease ?? 0;
+      const baselineRateNow = (100 * b.numerator) / b.denominator;
+      const limit = floor > 0 ? (baselineRateNow > 0 ? Math.max(1 + m / 100, 1 + floor / baselineRateNow) : Infinity) : 1 + m / 100;
       const t = twoProportionTest(c.numerator, c.denominator, b.numerator, b.denominator, limit);
       const same = twoProportionTest(c.numerator, c.denominator, b.numerator, b.denominator, 1);
       const rr = rateRatioBounds(c.numerator, c.denominator, b.numerator, b.denominator, conf);
@@ -249,16 +291,17 @@ function judgeRatio(metric: JudgeMetric, data: MetricData | undefined, o: JudgeD
         rateRatio: num(ratio), rateRatioLower: num(rr.lower), rateRatioUpper: num(rr.upper),
         allowedRatio: limit, pValueAboveAllowed: num(t.pGreater), pValueAboveBaseline: num(same.pGreater),
       });
-      const against = `the baseline ${fmt(baselineRate)} (allowed ${signedPercent(limit)}`;
-      if (t.pGreater < 1 - conf) {
+      const allowedText = floor > 0 ? `${signedPercent(limit)}: ${m} % or +${fmt(floor)}, the larger` : signedPercent(limit);
+      const against = `the baseline ${fmt(baselineRate)} (allowed ${allowedText}`;
+      if (Number.isFinite(limit) && t.pGreater < 1 - conf) {
         checks.push({
           verdict: 'FAIL', test,
-          reason: `rate ${fmt(value)} is more than ${m} % above ${against}; ratio ${Number.isFinite(ratio) ? ratio.toFixed(2) : '∞'}, ${pct(conf)} lower bound ${rr.lower.toFixed(2)}, p = ${t.pGreater.toPrecision(2)}; ${sampleText})`,
+          reason: `rate ${fmt(value)} is more than ${floor > 0 ? 'allowed' : `${m} %`} above ${against}; ratio ${Number.isFinite(ratio) ? ratio.toFixed(2) : '∞'}, ${pct(conf)} lower bound ${rr.lower.toFixed(2)}, p = ${t.pGreater.toPrecision(2)}; ${sampleText})`,
         });
       } else {
         checks.push({
           verdict: 'PASS', test,
-          reason: `no significant increase over ${against}, p = ${t.pGreater.toPrecision(2)})`,
+          reason: `no significant increase over ${against}, p = ${Number.isFinite(t.pGreater) ? t.pGreater.toPrecision(2) : 1})`,
         });
       }
     }
@@ -300,13 +343,13 @@ function judgeGauge(metric: JudgeMetric, data: MetricData | undefined, periodSec
   const unit = metric.unit;
   const fmt = (v: number) => formatValue(v, unit);
   if (data?.canary && !canarySeries) return inconclusive(base, 'data-gate', 'canary data is not a gauge series (values)');
-  if (n === 0) return inconclusive(base, 'data-gate', 'no canary data (every period is empty)');
+  if (n === 0) return inconclusive(base, 'data-gate', 'no canary data (every period is empty)', {}, 'no-data');
   if (n < o.minDatapoints) return inconclusive(base, 'data-gate', `too few canary datapoints (${n}, need ${o.minDatapoints})`);
 
   const conf = o.confidence;
   // One Theil-Sen fit serves the trend rule and, through its residuals, the autocorrelation
   // (variance inflation) every other bound on this series uses.
-  const trend = theilSen(cs.times, cs.values, conf, { autocorrelated: true });
+  const trend = theilSen(cs.times, cs.values, conf, { autocorrelated: true, robust: true });
   const inflation = trend.varianceInflation;
   const nEff = n / inflation;
   // The level is the window's own: its bounds carry the period-to-period noise (a p99 from few
@@ -325,7 +368,8 @@ function judgeGauge(metric: JudgeMetric, data: MetricData | undefined, periodSec
   };
   const sampleText = `${n} datapoints`;
   const trendSampleText = `${n} datapoints${inflation > 1.05 ? `, ~${Math.max(1, Math.floor(nEff))} independent` : ''}`;
-  const checks = boundCheck(metric, levelTest, 'median', mb.median, mb.lower, mb.upper, conf, unit, sampleText);
+  const fewData = () => nEff < FEW_INDEPENDENT;
+  const checks = boundCheck(metric, levelTest, 'median', mb.median, mb.lower, mb.upper, conf, unit, sampleText, fewData);
 
   // Trend: a steady climb toward the maximum (or fall toward the minimum) fails before the crossing.
   const { max, min } = metric.threshold;
@@ -363,7 +407,7 @@ function judgeGauge(metric: JudgeMetric, data: MetricData | undefined, periodSec
         const slowText = Number.isFinite(etaSlow) ? `in ${formatDuration(etaSlow)} at the ${bound} bound` : 'the climb is not significant';
         const where = etaPoint === 0 ? `${direction === 'max' ? 'above' : 'below'} the ${word} ${fmt(limit)} at this rate`
           : `would cross the ${word} ${fmt(limit)} in ${formatDuration(etaPoint)} at this rate`;
-        checks.push({ verdict: 'INCONCLUSIVE', test: 'theil-sen-trend', reason: `${head}: ${where}, ${slowText} (${horizon})${tail}` });
+        checks.push({ verdict: 'INCONCLUSIVE', test: 'theil-sen-trend', cause: fewData() ? 'too-little-data' : 'too-much-variance', reason: `${head}: ${where}, ${slowText} (${horizon})${tail}` });
       }
     };
     if (max !== undefined) trendCheck('max', max, trend.lower, trend.slope, trend.pIncreasing);
@@ -383,13 +427,13 @@ function compareGaugeWithBaseline(
   const m = metric.baseline!.maxIncreasePercent;
   const nb = bs?.values.length ?? 0;
   if (!bs || nb < o.minDatapoints) {
-    return { verdict: 'INCONCLUSIVE', test, reason: `not enough baseline data to compare with (${nb} datapoints, need ${o.minDatapoints})` };
+    return { verdict: 'INCONCLUSIVE', test, cause: 'too-little-data', reason: `not enough baseline data to compare with (${nb} datapoints, need ${o.minDatapoints})` };
   }
   const conf = o.confidence;
   const unit = metric.unit;
   const fmt = (v: number) => formatValue(v, unit);
   const nc = cs.values.length;
-  const baselineInflation = ar1VarianceInflation(detrendedLag1Autocorrelation(bs.times, bs.values), nb);
+  const baselineInflation = ar1VarianceInflation(robustDetrendedAutocorrelation(bs.times, bs.values), nb);
   // Var(U) ≈ (f_c/n_c + f_b/n_b)/12 scaled: each sample's inflation weighted by the other's size.
   const inflation = (nb * canaryInflation + nc * baselineInflation) / (nc + nb);
   const positive = cs.values.every((v) => v > 0) && bs.values.every((v) => v > 0);
@@ -401,7 +445,12 @@ function compareGaugeWithBaseline(
   const scale: 'ratio' | 'difference' = positive ? 'ratio' : 'difference';
   const xc = positive ? cs.values.map(Math.log) : cs.values;
   const xb = positive ? bs.values.map(Math.log) : bs.values;
-  const allowed = positive ? Math.log(1 + m / 100) : (Math.abs(baselineMedian) * m) / 100;
+  // The allowance: m % of the baseline, or the absolute floor minIncrease when larger (a +1 point
+  // change of a near-idle CPU is not a +100 % regression).
+  const floor = metric.baseline!.minIncrease ?? 0;
+  const allowed = positive
+    ? Math.log1p(Math.max(m / 100, floor / baselineMedian))
+    : Math.max((Math.abs(baselineMedian) * m) / 100, floor);
   const hl = hodgesLehmannShift(xc, xb, conf, { varianceInflation: inflation });
   const mw = mannWhitneyU(xc, xb, { varianceInflation: inflation });
   const mwAllowed = mannWhitneyU(xc, xb, { varianceInflation: inflation, shift: allowed });
@@ -419,24 +468,28 @@ function compareGaugeWithBaseline(
     changeRatio: relative ? num(asRatio(hl.estimate)) : null,
     changeRatioLower: relative ? num(asRatio(hl.lower)) : null,
     changeRatioUpper: relative ? num(asRatio(hl.upper)) : null,
-    allowedRatio: 1 + m / 100,
+    allowedRatio: relative ? num(asRatio(allowed)) : null,
     pValueAboveBaseline: num(mw.pGreater), pValueAboveAllowed: num(mwAllowed.pGreater), rankBiserial: num(mw.rankBiserial),
     baselineVarianceInflation: num(baselineInflation),
   });
   const c = pct(conf);
   const head = `median ${fmt(canaryMedian)} vs baseline ${fmt(baselineMedian)}: ${show(hl.estimate)}`;
+  const allowance = floor > 0 ? `${show(allowed)} (${m} % or +${fmt(floor)}, the larger)` : `+${m} %`;
   if (hl.lower > allowed) {
     return {
       verdict: 'FAIL', test,
-      reason: `${head}, more than the allowed +${m} % (${c} lower bound ${show(hl.lower)}, Mann-Whitney p = ${mw.pGreater.toPrecision(2)}; ${sampleText})`,
+      reason: `${head}, more than the allowed ${allowance} (${c} lower bound ${show(hl.lower)}, Mann-Whitney p = ${mw.pGreater.toPrecision(2)}; ${sampleText})`,
     };
   }
   if (hl.upper <= allowed) {
-    return { verdict: 'PASS', test, reason: `${head}, within +${m} % of the baseline (${c} upper bound ${show(hl.upper)}; ${sampleText})` };
+    return { verdict: 'PASS', test, reason: `${head}, within ${floor > 0 ? `the allowed ${allowance}` : `+${m} %`} of the baseline (${c} upper bound ${show(hl.upper)}; ${sampleText})` };
   }
+  const independent = (nc + nb) / inflation;
+  const cause: InconclusiveCause = independent < 2 * FEW_INDEPENDENT ? 'too-little-data' : 'too-much-variance';
+  const why = cause === 'too-little-data' ? 'too little data' : `too much variance: ~${Math.floor(independent)} independent of ${nc + nb} datapoints`;
   return {
-    verdict: 'INCONCLUSIVE', test,
-    reason: `${head}, cannot yet be told from the allowed +${m} % (${c} bounds ${show(hl.lower)} to ${show(hl.upper)}; ${sampleText})`,
+    verdict: 'INCONCLUSIVE', test, cause,
+    reason: `${head}, cannot yet be told from the allowed ${allowance} (${c} bounds ${show(hl.lower)} to ${show(hl.upper)}; ${sampleText}; ${why})`,
   };
 }
 

@@ -526,6 +526,39 @@ export function detrendedLag1Autocorrelation(times: readonly number[], values: r
   return lag1Autocorrelation(residuals);
 }
 
+/** From this many values on, the robust lag-1 autocorrelation is the steadier estimate. */
+export const ROBUST_AUTOCORRELATION_MIN_N = 30;
+
+/** Scaled MAD, falling back to the scaled mean absolute deviation when most values tie. */
+export function robustSpread(values: readonly number[]): number {
+  const v = finite(values);
+  if (v.length === 0) return 0;
+  const med = median(v);
+  const dev = v.map((x) => Math.abs(x - med));
+  const mad = 1.4826 * median(dev);
+  if (mad > 0) return mad;
+  return 1.2533 * (dev.reduce((a, b) => a + b, 0) / dev.length);
+}
+
+/**
+ * Lag-1 autocorrelation that a minority of bursts cannot dominate: for a stationary AR(1) series
+ * Var(Δ) = 2σ²(1 - ρ), so ρ = 1 - s(Δ)² / (2 s(x)²) with s a robust spread (scaled MAD). The
+ * classic estimator squares the deviations, so a periodic burst (a batch job every two hours)
+ * makes a whole window look like one slow wave and inflates every variance built on it.
+ * In [0, 0.9] (negative correlation never narrows a bound); NaN below 4 values.
+ */
+export function robustLag1Autocorrelation(values: readonly number[]): number {
+  const n = values.length;
+  if (n < 4) return NaN;
+  const diffs: number[] = [];
+  for (let i = 1; i < n; i++) diffs.push(values[i]! - values[i - 1]!);
+  const s = robustSpread(values);
+  const sd = robustSpread(diffs);
+  if (!(s > 0)) return 0;
+  const rho = 1 - (sd * sd) / (2 * s * s);
+  return Math.min(0.9, Math.max(0, rho));
+}
+
 /**
  * Variance inflation of a mean (or rank statistic) of n values from an AR(1) process with lag-1
  * correlation ρ, relative to independent values: 1 + 2 Σ_{k=1}^{n-1} (1 - k/n) ρ^k. The effective
@@ -797,6 +830,11 @@ export interface TrendOptions {
    * autocorrelated noise does not pass for a trend.
    */
   autocorrelated?: boolean;
+  /**
+   * With `autocorrelated`: estimate ρ with robustLag1Autocorrelation (bursts do not dominate it)
+   * from ROBUST_AUTOCORRELATION_MIN_N values on; below, the robust estimate is the noisier one.
+   */
+  robust?: boolean;
 }
 
 /**
@@ -833,7 +871,7 @@ export function theilSen(times: readonly number[], values: readonly number[], co
   for (let i = 0; i < n; i++) residuals[i] = levels[i]!;
   const intercept = selectAtPosition(levels, (n + 1) / 2);
   for (let i = 0; i < n; i++) residuals[i] = residuals[i]! - intercept;
-  const rho = lag1Autocorrelation(residuals);
+  const rho = options.robust && n >= ROBUST_AUTOCORRELATION_MIN_N ? robustLag1Autocorrelation(residuals) : lag1Autocorrelation(residuals);
   const inflation = options.autocorrelated ? ar1VarianceInflation(rho, n) : Math.max(1, options.varianceInflation ?? 1);
   // Tie correction: Σ t(t-1)(2t+5) over groups of equal values.
   const byValue = Float64Array.from(values.slice(0, n)).sort();
