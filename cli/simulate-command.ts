@@ -179,7 +179,8 @@ async function fleetCommand(
   const ok = s.healthyWronglyStopped === 0 && s.leftShifted === 0 && s.locksHeld === 0;
   const exitCode = !ok ? (s.leftShifted || s.locksHeld ? EXIT.ERROR : EXIT.ROLLED_BACK) : s.rolledBack > 0 ? EXIT.ROLLED_BACK : EXIT.PROMOTED;
   if (opts.json) {
-    io.out(JSON.stringify({ scenario: 'fleet-throttling', seed, exitCode, route53: r.route53, metricsThrottled: r.metricsThrottled, simulatedSeconds: r.simulatedSeconds, summary: s, rollouts: r.rollouts }, null, 2));
+    const scenario = findScenario('fleet-throttling');
+    io.out(JSON.stringify({ scenario: { name: scenario.name, description: scenario.description, expected: scenario.expected }, seed, exitCode, route53: r.route53, metricsThrottled: r.metricsThrottled, simulatedSeconds: r.simulatedSeconds, summary: s, rollouts: r.rollouts }, null, 2));
     return exitCode;
   }
   io.out(`${s.promoted} promoted, ${s.rolledBack} rolled back, ${s.refused} refused; ${s.healthyWronglyStopped} healthy rollouts stopped, ${s.leftShifted} left shifted, ${s.locksHeld} locks held`);

@@ -25,11 +25,11 @@ import { LockHeldError, PreflightError, ThrottledError, TrafficStateError } from
 import { judgeBaselineAlone } from './baseline-health.ts';
 import { openIncidentOnce } from './open-incident.ts';
 import { verifyRecovery } from './recovery.ts';
-import type { Judgement, MetricVerdict } from './judge.ts';
+import type { MetricVerdict, MetricWindow } from './judge.ts';
 import type { Deps } from './ports.ts';
 import { PERSON_TRIGGERS, isActive, type CheckEvent, type Decision, type RolloutEvent, type RolloutRecord } from './rollout-record.ts';
 import type { RouterDefinition, RouterReading } from './router.ts';
-import { decideAfterCheck, type StageCounters } from './decision.ts';
+import { analyzeCheck, emptyWindow, periodsToFetch, startStageAnalysis, type StageAnalysisState } from './stage-analysis.ts';
 import { evidenceNote, snapshotRecord, storeEvidence } from './evidence.ts';
 
 export type Next = 'SHIFT' | 'RETRY_SHIFT' | 'AWAIT_APPROVAL' | 'WAIT_SYNC' | 'ANALYZE' | 'ROLLBACK' | 'CONCLUDE' | 'WAIT_RECOVERY' | 'DONE';
@@ -64,7 +64,8 @@ export interface RolloutState {
   analysisStart?: string;
   /** When the next check of the stage is due (waits are capped, so a step may wake before it). */
   nextCheckAt?: string;
-  counters: StageCounters;
+  /** The sequential analysis of the live weight (its stage, or a hold while a gate waits). */
+  analysis?: StageAnalysisState;
   wait: { until: string };
   /** Stages whose manual gate a person approved. */
   approvedStages?: number[];
@@ -90,7 +91,18 @@ export interface RolloutState {
 export interface PreflightInput {
   config: unknown;
   execution?: { id?: string; name?: string; startTime?: string };
+  /** Throttled tries so far (the workflow waits and calls preflight again). */
+  attempts?: number;
 }
+
+/** What preflight returns when Route 53 or CloudWatch throttled it: the workflow waits and tries again. */
+export interface PreflightRetry extends PreflightInput {
+  next: 'RETRY_PREFLIGHT';
+  wait: { until: string };
+}
+
+/** How long preflight keeps trying while throttled; nothing has moved, so it then refuses. */
+export const PREFLIGHT_THROTTLED_MAX_SECONDS = 2 * 3600;
 
 export {
   CLOUDWATCH_DELAY_SECONDS, APPROVAL_POLL_SECONDS, SYNC_POLL_SECONDS, SYNC_POLL_MAX_SECONDS, SYNC_TIMEOUT_SECONDS, MAX_WAIT_SECONDS, LEASE_MARGIN_SECONDS, SEGMENT_MAX_STEPS, SEGMENT_MAX_SECONDS, DRIFT_BACKOFF_MAX_SECONDS, SHIFT_BACKOFF_SECONDS, SHIFT_BACKOFF_MAX_SECONDS,
@@ -101,7 +113,6 @@ import {
 
 const iso = (d: Date) => d.toISOString();
 const addSeconds = (d: Date, s: number) => new Date(d.getTime() + s * 1000);
-const zeroCounters = (): StageCounters => ({ passed: 0, failed: 0, inconclusive: 0 });
 
 /** The lease of the traffic target's lock: longer than any wait between two steps. */
 export function leaseSeconds(config: RolloutConfig): number {
@@ -148,7 +159,29 @@ async function checkBaselineHealth(config: RolloutConfig, deps: Deps): Promise<M
   return judgeBaselineAlone(config.metrics, window, deps.judge).metrics;
 }
 
-export async function preflight(input: PreflightInput, deps: Deps): Promise<RolloutState> {
+/**
+ * Validates the config, reads the traffic target and the baseline's health, and takes the lock.
+ * Nothing moves if it fails. An account busy enough to throttle it only delays it: it returns
+ * RETRY_PREFLIGHT and the workflow calls it again after a wait (backing off, with jitter).
+ */
+export async function preflight(input: PreflightInput, deps: Deps): Promise<RolloutState | PreflightRetry> {
+  try {
+    return await preflightOnce(input, deps);
+  } catch (error) {
+    if (!(error instanceof ThrottledError)) throw error;
+    const now = deps.clock.now();
+    const attempts = (input.attempts ?? 0) + 1;
+    const started = Date.parse(input.execution?.startTime ?? '') || now.getTime();
+    if (now.getTime() - started > PREFLIGHT_THROTTLED_MAX_SECONDS * 1000) {
+      throw new PreflightError(`AWS throttled the preflight for more than ${PREFLIGHT_THROTTLED_MAX_SECONDS / 3600} h (${error.message}); nothing moved: start the rollout again when the account is quieter`);
+    }
+    const backoff = Math.min(300, 5 * 2 ** Math.min(attempts, 6)) * jitter(input.execution?.name ?? 'preflight', attempts) * 2;
+    deps.log.warn('preflight throttled; trying again later', { attempts, backoffSeconds: Math.round(backoff) });
+    return { config: input.config, execution: input.execution, attempts, next: 'RETRY_PREFLIGHT', wait: { until: iso(addSeconds(now, backoff)) } };
+  }
+}
+
+async function preflightOnce(input: PreflightInput, deps: Deps): Promise<RolloutState> {
   const config = parseRolloutConfig(input?.config, { allowedHostedZoneIds: deps.allowedHostedZoneIds, allowedRecordNames: deps.allowedRecordNames });
   const rolloutId = rolloutIdOf(input, deps);
   const key = targetKey(config.target);
@@ -193,7 +226,7 @@ export async function preflight(input: PreflightInput, deps: Deps): Promise<Roll
   return {
     rolloutId, executionArn: input.execution?.id, token, config, routerDefinition: reading.definition,
     stageIndex: 0, weight: 0, phase: 'FORWARD', next: 'SHIFT',
-    counters: zeroCounters(), wait: { until: iso(now) }, settleSeconds: reading.settleSeconds,
+    wait: { until: iso(now) }, settleSeconds: reading.settleSeconds,
     segment: { no: 0, iterations: 0, handOver: false }, segmentPrefix: segmentPrefixOf(rolloutId),
   };
 }
@@ -270,6 +303,15 @@ export async function shiftTraffic(state: RolloutState, deps: Deps): Promise<Rol
         pendingApproval: { stageIndex: state.stageIndex, weight: stage.weight, requestedAt: iso(now), deadline }, updatedAt: iso(now),
       }, [{ type: 'APPROVAL_REQUESTED', at: iso(now), stageIndex: state.stageIndex, weight: stage.weight, deadline }], { token: state.token });
       deps.log.info('waiting for approval', { stage: state.stageIndex, weight: stage.weight, deadline });
+      // The weight already live keeps being judged while the gate waits: a hold of the previous
+      // stage's weight, with its own share of the false-rollback level.
+      if (state.weight > 0) {
+        return {
+          ...state, next: 'AWAIT_APPROVAL', approvalDeadline: deadline, wait: { until: iso(addSeconds(now, APPROVAL_POLL_SECONDS)) },
+          analysis: startStageAnalysis(state.config, state.stageIndex - 1, now, { mode: 'hold', holdNumber: 0 }),
+          nextCheckAt: iso(addSeconds(now, state.config.checkIntervalSeconds + checkPhaseSeconds(state.rolloutId))),
+        };
+      }
     }
     return { ...state, next: 'AWAIT_APPROVAL', approvalDeadline: deadline, wait: { until: iso(addSeconds(now, APPROVAL_POLL_SECONDS)) } };
   }
@@ -301,7 +343,7 @@ export async function shiftTraffic(state: RolloutState, deps: Deps): Promise<Rol
     [{ type: 'WEIGHTS_SET', at: iso(now), canary: stage.weight, baseline: 100 - stage.weight, changeId, stageIndex: state.stageIndex }], { token: state.token });
   const { shiftAttempts: _done, ...rest } = state;
   return {
-    ...rest, weight: stage.weight, next: 'WAIT_SYNC', counters: zeroCounters(), drift,
+    ...rest, weight: stage.weight, next: 'WAIT_SYNC', analysis: undefined, drift,
     change: { id: changeId, submittedAt: iso(now), polls: 0 },
     wait: { until: iso(addSeconds(now, SYNC_POLL_SECONDS * jitter(state.rolloutId, 0) * 2)) },
   };
@@ -373,7 +415,8 @@ export async function checkSync(state: RolloutState, deps: Deps): Promise<Rollou
     ? earliestCheckAt(state.config, analysisStart)
     : firstCheckAt(state.config, state.stageIndex, analysisStart), checkPhaseSeconds(state.rolloutId));
   return {
-    ...state, change, next: 'ANALYZE', analysisStart: iso(analysisStart), counters: zeroCounters(),
+    ...state, change, next: 'ANALYZE', analysisStart: iso(analysisStart),
+    analysis: startStageAnalysis(state.config, state.stageIndex, analysisStart),
     nextCheckAt: iso(firstCheck), wait: cappedWait(now, firstCheck),
   };
 }
@@ -402,16 +445,6 @@ export function earliestCheckAt(config: RolloutConfig, analysisStart: Date): Dat
   return addSeconds(firstPeriod, config.analysisPeriodSeconds + CLOUDWATCH_DELAY_SECONDS);
 }
 
-/** The analysis window of a check: from the stage's start to the last complete period. */
-export function analysisWindow(state: RolloutState, now: Date): { start: Date; end: Date; periodSeconds: number } {
-  const period = state.config.analysisPeriodSeconds;
-  const periodMs = period * 1000;
-  const start = new Date(Math.ceil(Date.parse(state.analysisStart ?? iso(now)) / periodMs) * periodMs);
-  // A period is complete once it has ended; CloudWatch needs up to a minute more to aggregate.
-  const end = new Date(Math.floor((now.getTime() - CLOUDWATCH_DELAY_SECONDS * 1000) / periodMs) * periodMs);
-  return { start, end: end < start ? start : end, periodSeconds: period };
-}
-
 type CheckMode = 'stage' | 'hold';
 
 /** One check of the live weight: drift read-back, metrics, verdict, evidence and record. */
@@ -428,10 +461,14 @@ async function runCheck(state: RolloutState, deps: Deps, mode: CheckMode, record
     return { state: next, action: 'ROLLBACK', decision: found.decision };
   }
 
-  const range = analysisWindow(state, now);
-  let window;
+  // The stage's analysis consumes only the periods completed since the last check (its state is
+  // carried, a few KB per metric whatever the stage's length).
+  const analysis = state.analysis ?? startStageAnalysis(state.config, state.stageIndex, new Date(state.analysisStart ?? iso(now)));
+  const period = state.config.analysisPeriodSeconds;
+  const range = periodsToFetch(analysis, now, period);
+  let window: MetricWindow;
   try {
-    window = await deps.metrics.fetchWindow(state.config.metrics, range);
+    window = range ? await deps.metrics.fetchWindow(state.config.metrics, { ...range, periodSeconds: period }) : emptyWindow(analysis);
   } catch (error) {
     // A throttled metrics read is no verdict: the check runs again soon, at a jittered moment (the
     // fleet's checks must not meet at the same second again).
@@ -440,44 +477,38 @@ async function runCheck(state: RolloutState, deps: Deps, mode: CheckMode, record
     deps.log.warn('metrics read throttled; checking again shortly', { retryAt: iso(retryAt) });
     return { state: { ...state, drift, nextCheckAt: iso(retryAt) }, action: 'RETRY' };
   }
-  const judgement: Judgement = deps.judge.judge(state.config.metrics, window);
   const bakeEnd = firstCheckAt(state.config, state.stageIndex, new Date(state.analysisStart ?? iso(now)));
   const duringBake = mode === 'stage' && now < bakeEnd;
-  let outcome = decideAfterCheck(judgement, state.counters, {
-    checksRequired: stage.checks, failureLimit: state.config.failureLimit, inconclusiveLimit: state.config.inconclusiveLimit,
-    maxExtensionSeconds: state.config.maxBakeExtensionSeconds, extendedSeconds: Math.max(0, (now.getTime() - bakeEnd.getTime()) / 1000),
-  });
-  // During the bake, and while the weight is held, only a failure counts: a pass or too little data just waits for more.
-  if ((duringBake || mode === 'hold') && (judgement.verdict !== 'FAIL' || outcome.action === 'ADVANCE')) {
-    outcome = { action: 'CHECK_AGAIN', counters: state.counters, reasons: [] };
-  }
+  const result = analyzeCheck({ config: state.config, stageIndex: analysis.stageIndex, weight: state.weight, now, bakeEnd, mode, state: analysis, window });
+  const judgement = result.judgement;
+  const checked = result.range ?? { start: iso(now), end: iso(now) };
   const event: CheckEvent = {
     type: 'CHECK', at: iso(now), stageIndex: state.stageIndex, weight: state.weight, verdict: judgement.verdict,
     ...(duringBake ? { duringBake: true } : {}), ...(mode === 'hold' ? { hold: true } : {}),
-    window: { start: iso(range.start), end: iso(range.end) },
+    window: checked,
     metrics: judgement.metrics.map(({ name, verdict, reason, canaryValue, baselineValue }) => ({ name, verdict, reason, canaryValue, baselineValue })),
   };
   // The raw datapoints and the judgement go to the evidence store before the check is recorded
   // and before any decision; a retry of this step numbers the check the same and overwrites it.
   const checkNo = (record?.checkCount ?? 0) + 1;
   const stored = await storeEvidence(deps, `check #${checkNo}`, (evidence) => evidence.putCheck(state.rolloutId, checkNo, {
-    at: iso(now), stageIndex: state.stageIndex, weight: state.weight,
-    range: { start: iso(range.start), end: iso(range.end) }, window, judgement,
+    at: iso(now), stageIndex: state.stageIndex, weight: state.weight, range: checked, window, judgement,
   }));
   await deps.rollouts.update(state.rolloutId, { updatedAt: iso(now), checkCount: checkNo, lastCheck: event },
     stored ? [event] : [event, evidenceNote(now, `check #${checkNo}`)], { token: state.token });
   deps.decisionMetrics?.record(`Check${judgement.verdict[0]}${judgement.verdict.slice(1).toLowerCase()}`, 1);
-  deps.log.info('check judged', { verdict: judgement.verdict, mode, action: outcome.action, counters: outcome.counters, reasons: judgement.metrics.map((m) => m.reason) });
+  deps.log.info('check judged', { verdict: judgement.verdict, mode, action: result.action, reasons: judgement.metrics.map((m) => m.reason) });
 
-  const next = { ...state, drift, counters: outcome.counters };
-  if (outcome.action === 'ROLLBACK') {
+  const next = { ...state, drift, analysis: result.state };
+  if (result.action === 'ROLLBACK') {
     const decision: Decision = {
       outcome: 'ROLLED_BACK', trigger: 'VERDICT', at: iso(now), stageIndex: state.stageIndex, weight: state.weight,
-      reasons: outcome.reasons, failing: judgement.metrics.filter((m) => m.verdict !== 'PASS').map(compactVerdict),
+      reasons: result.reasons, failing: judgement.metrics.filter((m) => m.verdict !== 'PASS').map(compactVerdict),
     };
     return { state: next, action: 'ROLLBACK', decision };
   }
-  return { state: next, action: outcome.action };
+  // A hold never advances (the gate's answer does); the analysis already knows its mode.
+  return { state: next, action: mode === 'hold' && result.action === 'ADVANCE' ? 'CHECK_AGAIN' : result.action };
 }
 
 /** A verdict without its test details: what a decision carries (the evidence keeps the details). */
@@ -558,7 +589,7 @@ export async function checkApproval(state: RolloutState, deps: Deps): Promise<Ro
   }
   let current = state;
   // The live weight (the previous stage's) keeps being judged while the gate waits.
-  if (state.weight > 0 && state.analysisStart && now >= new Date(state.nextCheckAt ?? iso(now))) {
+  if (state.weight > 0 && state.analysis?.mode === 'hold' && now >= new Date(state.nextCheckAt ?? iso(now))) {
     const checked = await runCheck(state, deps, 'hold', record);
     if (checked.action === 'ROLLBACK') return { ...checked.state, next: 'ROLLBACK', decision: checked.decision };
     current = checked.action === 'RETRY' ? checked.state : { ...checked.state, nextCheckAt: iso(addSeconds(now, state.config.checkIntervalSeconds)) };

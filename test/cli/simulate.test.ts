@@ -42,7 +42,21 @@ describe('canary simulate (a process)', () => {
     expect(run.stdout).toMatch(/incident: "Canary rollback: checkout-api at stage \d .*memory/);
   });
 
-  it.each(SCENARIO_NAMES)('%s --json: one JSON document on stdout, its exitCode the process exit code', (scenario) => {
+  it('fleet-throttling --json: every rollout listed with the fields of a single run, every healthy one promoted', () => {
+    const run = runCli(['simulate', '--scenario', 'fleet-throttling', '--rollouts', '20', '--json']);
+    expect(run.stderr).toBe('');
+    const doc = JSON.parse(run.stdout);
+    expect(doc.scenario.name).toBe('fleet-throttling');
+    expect(run.code).toBe(0);
+    expect(doc.rollouts).toHaveLength(20);
+    for (const r of doc.rollouts) {
+      expect(r).toMatchObject({ healthy: true, outcome: 'PROMOTED', finalWeights: { canary: 100, baseline: 0 }, lockHolder: null });
+      expect(r.aws.executions.length).toBeGreaterThan(1);
+    }
+    expect(doc.summary).toMatchObject({ promoted: 20, healthyWronglyStopped: 0, leftShifted: 0, locksHeld: 0 });
+  });
+
+  it.each(SCENARIO_NAMES.filter((s) => s !== 'fleet-throttling'))('%s --json: one JSON document on stdout, its exitCode the process exit code', (scenario) => {
     const run = runCli(['simulate', '--scenario', scenario, '--json']);
     expect(run.stderr).toBe('');
     const doc = JSON.parse(run.stdout);

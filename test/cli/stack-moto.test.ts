@@ -165,7 +165,7 @@ describe.skipIf(skip !== null)('canary start / status / watch / list / abort / a
     const state: RolloutState = {
       rolloutId: 'to-abort', executionArn: executionArn('to-abort'), token, config, routerDefinition: (await traffic.read(config.target)).definition,
       stageIndex: 0, weight: 1, phase: 'FORWARD', next: 'ANALYZE',
-      counters: { passed: 0, failed: 0, inconclusive: 0 }, wait: { until: new Date().toISOString() }, settleSeconds: 60,
+      wait: { until: new Date().toISOString() }, settleSeconds: 60,
       segment: { no: 1, iterations: 3, handOver: false }, segmentPrefix: segmentPrefixOf('to-abort'),
     };
     const deps: Deps = {

@@ -92,7 +92,7 @@ async function setup(datapoint: Datapoint, options: { overrides?: Partial<Rollou
     rolloutId: 'r-1', token: 'r-1@', config: cfg, routerDefinition: { kind: 'route53', records: [] },
     stageIndex: 1, weight: 0, phase: 'ROLLING_BACK', next: 'WAIT_RECOVERY', outcome: 'ROLLED_BACK', decision,
     change: { id: 'C2', submittedAt: '2026-03-02T09:59:30.000Z', inSyncAt: IN_SYNC.toISOString() },
-    counters: { passed: 0, failed: 0, inconclusive: 1 }, wait: { until: IN_SYNC.toISOString() }, settleSeconds: 60,
+    wait: { until: IN_SYNC.toISOString() }, settleSeconds: 60,
     segment: { no: 1, iterations: 40, handOver: false }, segmentPrefix: segmentPrefixOf('r-1'),
   };
   return { deps, clock, rollouts, incidents, metrics, log, state, opened };

@@ -90,7 +90,8 @@ async function step(world: World, fn: (s: RolloutState, d: Deps) => Promise<Roll
 
 /** Preflight, the first stage's shift, INSYNC and the bake: the state the first analysis gets. */
 async function upToAnalysis(world: World): Promise<RolloutState> {
-  let state = await preflight({ config: albEcsConfig({ stages: [10, 100] }), execution: { id: 'arn:aws:states:us-east-1:123456789012:execution:CanaryRollout:r-1', name: 'r-1' } }, world.deps);
+  // Nothing throttles here: preflight answers with the state, not a retry.
+  let state = await preflight({ config: albEcsConfig({ stages: [10, 100] }), execution: { id: 'arn:aws:states:us-east-1:123456789012:execution:CanaryRollout:r-1', name: 'r-1' } }, world.deps) as RolloutState;
   state = await step(world, shiftTraffic, state);
   do state = await step(world, checkSync, state); while (state.next === 'WAIT_SYNC');
   return state;
@@ -106,24 +107,30 @@ describe('evidence is stored before it is acted on', () => {
   it('analyze stores the raw window and the judgement before recording the check and deciding to roll back', async () => {
     // Prepare
     const world = setUp();
-    const state = await upToAnalysis(world);
-    const from = world.calls.length;
+    let state = await upToAnalysis(world);
+    let from = world.calls.length;
 
-    // Act
-    const next = await step(world, analyze, state);
+    // Act: check until the sequential judge has the evidence to roll back (a few periods).
+    let next = await step(world, analyze, state);
+    for (let i = 0; next.next === 'ANALYZE' && i < 30; i++) {
+      state = next;
+      from = world.calls.length;
+      next = await step(world, analyze, state);
+    }
 
     // Assess
     expect(next.next).toBe('ROLLBACK');
     const put = indexOf(world.calls, 'evidence.putCheck', from);
     expect(put).toBeLessThan(indexOf(world.calls, 'rollouts.update[CHECK]', from));
+    // Every check is stored, numbered in order; the deciding one is the last.
     const { checks } = await world.evidence.getRollout('r-1');
-    expect(checks).toHaveLength(1);
-    const stored = checks[0]!;
-    expect(stored).toMatchObject({ rolloutId: 'r-1', checkNo: 1, stageIndex: 0, weight: 10, judgement: { verdict: 'FAIL', criticalFailure: true } });
+    expect(checks.map((c) => c.checkNo)).toEqual(checks.map((_c, i) => i + 1));
+    const stored = checks.at(-1)!;
+    expect(stored).toMatchObject({ rolloutId: 'r-1', stageIndex: 0, weight: 10, judgement: { verdict: 'FAIL', criticalFailure: true } });
     const errorRate = stored.window.metrics['error-rate']!;
     expect(errorRate.canary).toEqual({ numerator: expect.arrayContaining([50]), denominator: expect.arrayContaining([1000]) });
     const record = (await world.rollouts.history('r-1'))!;
-    const check = record.events.find((e) => e.type === 'CHECK')!;
+    const check = record.events.filter((e) => e.type === 'CHECK').at(-1)!;
     expect(check.type === 'CHECK' && check.window).toEqual(stored.range);
     expect(stored.at).toBe(check.at);
     expect(record.lastCheck).toEqual(check);
