@@ -453,7 +453,6 @@ async function runCheck(state: RolloutState, deps: Deps, mode: CheckMode, record
   state: RolloutState; action: 'ROLLBACK' | 'ADVANCE' | 'CHECK_AGAIN' | 'RETRY'; decision?: Decision;
 }> {
   const now = deps.clock.now();
-  const stage = state.config.stages[state.stageIndex]!;
   const { reading, drift } = await readBack(state, deps, false);
   const found = reading ? driftDecision(state, reading, now) : null;
   if (found) {
