@@ -146,7 +146,7 @@ function summary(r: SimulationResult, style: ReturnType<typeof makeStyle>): stri
     lines.push(`${outcomeText('PROMOTED', style)}: canary at 100 %, decided at ${at} simulated (stage ${d.stageIndex + 1}/${stages}, ${d.weight} %)`);
   } else {
     const restoredAt = restoredAtOf(events, d.at);
-    const backAt = restoredAt ? `; records back at 100 % baseline (INSYNC) at ${sinceStart(r.startedAt, restoredAt)}` : '';
+    const backAt = restoredAt ? `; traffic back at 100 % baseline (INSYNC) at ${sinceStart(r.startedAt, restoredAt)}` : '';
     lines.push(`${outcomeText('ROLLED_BACK', style)} at stage ${d.stageIndex + 1}/${stages} (canary ${d.weight} %), decided at ${at} simulated${backAt}`);
   }
   for (const reason of d.reasons) lines.push(`  - ${reason}`);

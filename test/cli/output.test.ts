@@ -41,7 +41,7 @@ describe('colors', () => {
 
 describe('progress lines', () => {
   const at = (minute: number) => new Date(Date.UTC(2026, 0, 1, 0, minute)).toISOString();
-  const bake = (minute: number): RolloutEvent => ({
+  const bake = (minute: number): Extract<RolloutEvent, { type: 'CHECK' }> => ({
     type: 'CHECK', at: at(minute), stageIndex: 0, weight: 1, verdict: 'PASS', duringBake: true,
     window: { start: at(0), end: at(minute - 1) }, metrics: [{ name: 'memory', verdict: 'PASS', reason: 'fine', canaryValue: 50, baselineValue: 50 }],
   });
@@ -115,7 +115,7 @@ describe('one vocabulary', () => {
     expect(text.stdout.replace(/\n {2}/g, ' ')).toContain(counts);
     expect(html).toContain(`Checks: ${counts}.`);
     // One restore time: the rollback's INSYNC as the record has it.
-    const restored = text.stdout.replace(/\n {2}/g, ' ').match(/records back at 100 % baseline \(INSYNC\) at (\+\d\d:\d\d:\d\d)/)![1]!;
+    const restored = text.stdout.replace(/\n {2}/g, ' ').match(/traffic back at 100 % baseline \(INSYNC\) at (\+\d\d:\d\d:\d\d)/)![1]!;
     const insync = json.events.find((e: { type: string; canary?: number }) => e.type === 'IN_SYNC' && e.canary === 0);
     expect(html).toContain(`<th scope="row">Traffic restored</th><td class="mono">${restored}</td><td class="mono muted">${insync.at.slice(0, 10)} ${insync.at.slice(11, 19)} UTC</td>`);
     // 1-based stages where a person or a script reads them.
