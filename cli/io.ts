@@ -110,9 +110,9 @@ export function visibleLength(text: string): number {
 /**
  * Keeps each line within `width` columns: a longer one is broken at spaces, its continuation
  * lines indented two columns past where its text starts (after a `+hh:mm:ss` column and the
- * indent). A single word longer than the width (an ARN) stays whole.
+ * indent), or at `hangAt`. A single word longer than the width (an ARN) stays whole.
  */
-export function fitWidth(lines: string[], width = MAX_WIDTH): string[] {
+export function fitWidth(lines: string[], width = MAX_WIDTH, hangAt?: number): string[] {
   const out: string[] = [];
   for (const line of lines) {
     if (visibleLength(line) <= width) {
@@ -121,7 +121,7 @@ export function fitWidth(lines: string[], width = MAX_WIDTH): string[] {
     }
     const plain = line.replace(ANSI, '');
     const lead = plain.match(/^(\+\d\d:\d\d:\d\d)?\s*/)![0].length;
-    const hang = ' '.repeat(Math.min(lead + 2, Math.floor(width / 2)));
+    const hang = ' '.repeat(Math.min(hangAt ?? lead + 2, Math.floor(width / 2)));
     const indent = line.match(/^\s*/)![0];
     let current = indent;
     // Words with the spaces before each (runs of spaces are kept inside a line, dropped at a break).

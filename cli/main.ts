@@ -9,7 +9,7 @@ import { ConfigValidationError } from '../functions/core/errors.ts';
 import { SCENARIO_NAMES } from '../sim/scenarios.ts';
 import { checkConfigFile, readConfigFile } from './config-file.ts';
 import { DeadlineExceeded } from './deadline.ts';
-import { CliError, EXIT, fitWidth, makeStyle, processIO, type CliIO } from './io.ts';
+import { CliError, EXIT, fitWidth, makeStyle, MAX_WIDTH, processIO, type CliIO } from './io.ts';
 import { formatPlan } from './plan.ts';
 import { registerJudgeCommands } from './judge-commands.ts';
 import { registerReport } from './report/command.ts';
@@ -70,10 +70,10 @@ Colors on a terminal; FORCE_COLOR=1 for CI logs, NO_COLOR=1 for none.`);
     .option('--list-scenarios', 'list the scenarios and exit')
     .option('--rollouts <n>', 'fleet-throttling: how many rollouts share the account (default 100)')
     .option('--route53-rate <n>', "fleet-throttling: Route 53's requests per second for the account (default 10; 5 was the old quota)")
-    .addHelpText('after', `\nScenarios:\n${scenarioList().join('\n')}\n${example('canary simulate --scenario error-spike --seed 7', 'canary simulate --config examples/low-traffic.yaml --scenario low-traffic --json > run.json')}`)
+    .addHelpText('after', `\nScenarios:\n${fitWidth(scenarioList(), MAX_WIDTH, 23).join('\n')}\n${example('canary simulate --scenario error-spike --seed 7', 'canary simulate --config examples/low-traffic.yaml --scenario low-traffic --json > run.json')}`)
     .action(async (opts: { config?: string; scenario: string; seed: string; json?: boolean; report?: string; listScenarios?: boolean; rollouts?: string; route53Rate?: string }) => {
       if (opts.listScenarios) {
-        for (const line of scenarioList()) io.out(line.trimStart());
+        for (const line of fitWidth(scenarioList().map((l) => l.trimStart()), io.width, 21)) io.out(line);
         return setExit(EXIT.PROMOTED);
       }
       setExit(await simulateCommand({ ...opts, debug: program.opts().debug }, io));
