@@ -124,10 +124,12 @@ describe.skipIf(skip !== null)('canary start / status / watch / list / abort / a
   });
 
   it('start: a name whose rollout record exists (the execution history may be gone) is refused too', async () => {
+    // A finished rollout (an active one would be swept by the simulator's reconciler in a later test: one table).
     await runningRollout('recorded-before');
+    await rollouts.update('recorded-before', { status: 'ROLLED_BACK' });
     const run = runCli(['start', 'examples/rollout.yaml', '--name', 'recorded-before'], env);
     expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(/^canary: rollout recorded-before already exists \(RUNNING, started 2026-01-01T12:00:00.000Z\): a rollout id is used once/);
+    expect(run.stderr).toMatch(/^canary: rollout recorded-before already exists \(ROLLED BACK, started 2026-01-01T12:00:00.000Z\): a rollout id is used once/);
   });
 
   it('status and abort while preflight runs (an execution, no record yet): status says so; abort stops the execution, nothing having moved', async () => {
