@@ -3,7 +3,7 @@
  * of alike progress lines collapsed, every line within 120 columns, and one vocabulary: the
  * terminal summary, the JSON and the HTML report count the checks and time the restore the same.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import { EventRenderer } from '../../cli/render.ts';
 import { describeCheckCounts } from '../../functions/core/report.ts';
 import type { RolloutEvent } from '../../functions/core/rollout-record.ts';
 import { SCENARIO_NAMES } from '../../sim/scenarios.ts';
+import { rolledBackRecord, storedChecks } from '../report/fixtures.ts';
 import { REPO, runCli, runMain } from './helpers.ts';
 
 const ESC = '\u001b[';
@@ -87,6 +88,15 @@ describe('progress lines', () => {
     const run = await runMain(['simulate', '--scenario', scenario]);
     const long = run.stdout.split('\n').filter((l) => visibleLength(l) > MAX_WIDTH);
     expect(long).toEqual([]);
+  });
+
+  it('canary report keeps every line within 120 columns too (charts, summary, timeline)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'canary-report-width-'));
+    writeFileSync(join(dir, 'evidence.json'), JSON.stringify({ record: rolledBackRecord(), checks: storedChecks() }));
+    const run = await runMain(['report', '--input', join(dir, 'evidence.json'), '--out', join(dir, 'r.html')], { cwd: dir });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('Post-incident summary');
+    expect(run.stdout.split('\n').filter((l) => visibleLength(l) > MAX_WIDTH)).toEqual([]);
   });
 
   it('fitWidth breaks at spaces, indents the rest under the text, and keeps a longer word whole', () => {
