@@ -5,8 +5,9 @@
  *   npm run bench:judge [-- --dir <scenarios> --json --verbose --reps <n>]
  *
  * The scenarios directory holds `config.json` (a judge config), `labels.json` ({ id: { family,
- * label } }) and `windows/<id>.json` (the `canary judge --data` format). Default:
- * ../shared/scenarios/judge beside the repository, or $CANARY_JUDGE_SCENARIOS; `--dir` wins.
+ * label } }) and `windows/<id>.json` (the `canary judge --data` format). Default: the corpus in
+ * the repository, bench/judge-corpus/ (160 windows; its README says where they come from), or
+ * $CANARY_JUDGE_SCENARIOS; `--dir` wins.
  *
  * Labels: PASS (healthy; PASS expected), NOT_FAIL (healthy but hard; FAIL is a false rollback),
  * FAIL (a real regression; FAIL expected), NOT_PASS (no canary data; PASS is unsafe).
@@ -217,7 +218,7 @@ interface Args { dir: string; json: boolean; verbose: boolean; reps: number }
 
 function parseArgs(argv: string[]): Args {
   const repoRoot = path.resolve(import.meta.dirname, '..');
-  let dir = process.env.CANARY_JUDGE_SCENARIOS || path.resolve(repoRoot, '../shared/scenarios/judge');
+  let dir = process.env.CANARY_JUDGE_SCENARIOS || path.resolve(repoRoot, 'bench/judge-corpus');
   let json = false;
   let verbose = false;
   let reps = 7;

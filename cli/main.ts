@@ -1,33 +1,38 @@
 /**
- * The `canary` command line: simulate and validate on this machine; start, status, watch, list,
- * approve and abort against a deployed stack. Exit codes: 0 promoted (or done), 2 rolled back,
- * 1 error. Errors are one line, `canary: <message>`; --debug adds the stack trace.
+ * The `canary` command line: simulate, validate, judge and backtest on this machine; start,
+ * status, watch, list, approve, reject, abort and report against a deployed stack. Exit codes:
+ * 0 promoted (or done), 1 error, 2 rolled back, 3 halted. Errors are one line,
+ * `canary: <message>`; --debug adds the stack trace.
  */
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigValidationError } from '../functions/core/errors.ts';
 import { SCENARIO_NAMES } from '../sim/scenarios.ts';
 import { checkConfigFile, readConfigFile } from './config-file.ts';
-import { CliError, EXIT, makeStyle, processIO, type CliIO } from './io.ts';
+import { DeadlineExceeded } from './deadline.ts';
+import { CliError, EXIT, fitWidth, makeStyle, MAX_WIDTH, processIO, type CliIO } from './io.ts';
 import { formatPlan } from './plan.ts';
 import { registerJudgeCommands } from './judge-commands.ts';
 import { registerReport } from './report/command.ts';
 import { scenarioList, simulateCommand } from './simulate-command.ts';
+import { cliVersion } from './version.ts';
 
 const example = (...lines: string[]) => `\nExample${lines.length > 1 ? 's' : ''}:\n${lines.map((l) => `  $ ${l}`).join('\n')}`;
 
-function withStackOptions(cmd: Command): Command {
+function withStackOptions(cmd: Command, timeout = 'give up after this long, AWS calls included (exit 1)'): Command {
   return cmd
-    .option('--stack <name>', 'CloudFormation stack of the canary analyzer (default: $CANARY_STACK); its outputs StateMachineArn and RolloutTableName are used')
+    .option('--stack <name>', 'CloudFormation stack of the canary analyzer (default: $CANARY_STACK, else stack_name in ./samconfig.toml); its outputs StateMachineArn and RolloutTableName are used')
     .option('--state-machine-arn <arn>', 'the rollout state machine, instead of reading it from --stack')
     .option('--table <name>', 'the rollouts DynamoDB table, instead of reading it from --stack')
-    .option('--region <region>', 'AWS region (default: $AWS_REGION)')
-    .option('--endpoint-url <url>', 'AWS endpoint to call instead, e.g. a local moto_server (default: $AWS_ENDPOINT_URL)');
+    .option('--region <region>', 'AWS region (default: $AWS_REGION, else the profile\'s)')
+    .option('--profile <name>', 'AWS profile from ~/.aws/config (default: $AWS_PROFILE)')
+    .option('--endpoint-url <url>', 'AWS endpoint to call instead, e.g. a local moto_server (default: $AWS_ENDPOINT_URL)')
+    .option('--timeout <seconds>', timeout);
 }
 
+const FOLLOW_TIMEOUT = 'give up after this long, AWS calls included (exit 1; the rollout goes on)';
+
 function followOptions(cmd: Command): Command {
-  return cmd
-    .option('--poll <seconds>', 'seconds between two reads of the rollout', '10')
-    .option('--timeout <seconds>', 'give up waiting after this long (exit 1; the rollout goes on)');
+  return cmd.option('--poll <seconds>', 'seconds between two reads of the rollout', '10');
 }
 
 /** Stack commands load the AWS SDK only when they run: simulate and validate start fast. */
@@ -36,6 +41,7 @@ const stackCommands = () => import('./stack-commands.ts');
 export function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
   const program = new Command('canary')
     .description('Automated canary analysis for services behind Route 53 weighted records: shift traffic in stages, judge the metrics, promote or roll back.')
+    .version(cliVersion(), '-V, --version', 'print the version of canary and exit')
     .option('--debug', 'show stack traces (and, with simulate, the steps\' log lines on stderr)')
     .exitOverride()
     .configureOutput({
@@ -44,16 +50,19 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
       outputError: (s, write) => write(`canary: ${s.replace(/^error: /, '').trim()}\n`),
     })
     .showSuggestionAfterError(true)
-    .addHelpText('after', example(
-      'npm run simulate                          # a whole rollout on this machine, no AWS account',
+    .addHelpText('after', `${example(
+      'canary simulate                           # a whole rollout on this machine, no AWS account',
       'canary simulate --scenario memory-leak',
       'canary validate examples/rollout.yaml',
       'canary start examples/rollout.yaml --stack canary-analyzer --wait',
-    ));
+    )}
+
+Exit codes: 0 promoted (or done), 1 error, 2 rolled back (or judge --fail-on met), 3 halted.
+Colors on a terminal; FORCE_COLOR=1 for CI logs, NO_COLOR=1 for none.`);
 
   program.command('simulate')
     .description('Run a whole rollout locally: the real state machine and steps, simulated Route 53, CloudWatch and DynamoDB, a modelled service. Exit 0 promoted, 2 rolled back, 1 error.')
-    .option('--config <file>', 'rollout config, YAML or JSON (default: examples/rollout.json)')
+    .option('--config <file>', 'rollout config, YAML or JSON (default: the example examples/rollout.json, shipped with canary)')
     .addOption(new Option('--scenario <name>', 'how the canary behaves').choices(SCENARIO_NAMES).default('healthy'))
     .option('--seed <n>', 'seed of the simulated noise: the same seed gives the same output', '1')
     .option('--json', 'print one JSON document (the decision, checks and events) instead of progress')
@@ -61,10 +70,10 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .option('--list-scenarios', 'list the scenarios and exit')
     .option('--rollouts <n>', 'fleet-throttling: how many rollouts share the account (default 100)')
     .option('--route53-rate <n>', "fleet-throttling: Route 53's requests per second for the account (default 10; 5 was the old quota)")
-    .addHelpText('after', `\nScenarios:\n${scenarioList().join('\n')}\n${example('canary simulate --scenario error-spike --seed 7', 'canary simulate --config my-rollout.yaml --json > run.json')}`)
+    .addHelpText('after', `\nScenarios:\n${fitWidth(scenarioList(), MAX_WIDTH, 23).join('\n')}\n${example('canary simulate --scenario error-spike --seed 7', 'canary simulate --config examples/low-traffic.yaml --scenario low-traffic --json > run.json')}`)
     .action(async (opts: { config?: string; scenario: string; seed: string; json?: boolean; report?: string; listScenarios?: boolean; rollouts?: string; route53Rate?: string }) => {
       if (opts.listScenarios) {
-        for (const line of scenarioList()) io.out(line.trimStart());
+        for (const line of fitWidth(scenarioList().map((l) => l.trimStart()), io.width, 21)) io.out(line);
         return setExit(EXIT.PROMOTED);
       }
       setExit(await simulateCommand({ ...opts, debug: program.opts().debug }, io));
@@ -78,42 +87,42 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .action((file: string, opts: { json?: boolean }) => {
       const config = checkConfigFile(readConfigFile(file));
       if (opts.json) io.out(JSON.stringify(config, null, 2));
-      else for (const line of formatPlan(config, file, makeStyle(io.color))) io.out(line);
+      else for (const line of fitWidth(formatPlan(config, file, makeStyle(io.color)), io.width)) io.out(line);
       setExit(EXIT.PROMOTED);
     });
 
   followOptions(withStackOptions(program.command('start')
-    .description('Validate a rollout config locally, then start the rollout on the deployed stack. With --wait, follow it: exit 0 promoted, 2 rolled back, 1 otherwise.')
+    .description('Validate a rollout config locally (a bad one never reaches AWS), then start the rollout on the deployed stack (StartExecution; a name already used is refused). With --wait, follow it: exit 0 promoted, 2 rolled back, 3 halted, 1 otherwise.')
     .argument('<file>', 'rollout config, YAML or JSON')
-    .option('--wait', 'follow the rollout until it is promoted or rolled back')
-    .option('--name <name>', 'execution name, which is the rollout id (default: <config name>-<UTC time>-<random>)')
-    .option('--json', 'print JSON instead of progress')))
-    .addHelpText('after', example('canary start examples/rollout.yaml --stack canary-analyzer --wait', 'CANARY_STACK=canary-analyzer canary start rollout.json --name checkout-v42'))
+    .option('--wait', 'follow the rollout until it is promoted, rolled back or halted')
+    .option('--name <name>', 'execution name, which is the rollout id; used once (default: <config name>-<UTC time>-<random>)')
+    .option('--json', 'print JSON instead of progress'), FOLLOW_TIMEOUT))
+    .addHelpText('after', example('canary start examples/rollout.yaml --stack canary-analyzer --wait', 'CANARY_STACK=canary-analyzer canary start examples/rollout.json --name checkout-v42'))
     .action(async (file: string, opts) => setExit(await (await stackCommands()).startCommand(file, opts, io)));
 
   withStackOptions(program.command('status')
-    .description('Show a rollout: status, stage and canary weight, the last check with its values, the decision and its reasons.')
+    .description('Show a rollout: status, stage and canary weight, the last check with its values, the decision and its reasons; a rollout still in preflight (no record yet) is shown from its execution. Exit 0 running or promoted, 2 rolled back, 3 halted, 1 error or refused.')
     .argument('<id>', 'rollout id (the execution name)')
     .option('--json', 'print the rollout record as JSON'))
     .addHelpText('after', example('canary status checkout-api-20260101T120000Z-3f9a --stack canary-analyzer'))
     .action(async (id: string, opts) => setExit(await (await stackCommands()).statusCommand(id, opts, io)));
 
   followOptions(withStackOptions(program.command('watch')
-    .description('Follow a rollout until it ends, printing each weight change and check. Exit 0 promoted, 2 rolled back, 1 otherwise.')
+    .description('Follow a rollout until it ends, printing each weight change and check (alike lines collapsed). Exit 0 promoted, 2 rolled back, 3 halted, 1 otherwise.')
     .argument('<id>', 'rollout id (the execution name)')
-    .option('--json', 'print only the outcome, as JSON')))
+    .option('--json', 'print only the outcome, as JSON'), FOLLOW_TIMEOUT))
     .addHelpText('after', example('canary watch checkout-api-20260101T120000Z-3f9a --stack canary-analyzer'))
     .action(async (id: string, opts) => setExit(await (await stackCommands()).watchCommand(id, opts, io)));
 
   withStackOptions(program.command('list')
-    .description('List the most recent rollouts, newest first.')
+    .description('List the most recent rollouts, newest first (--json for scripts: statuses as ROLLED_BACK, ...).')
     .option('--limit <n>', 'how many', '20')
     .option('--json', 'print JSON'))
     .addHelpText('after', example('canary list --stack canary-analyzer --limit 5'))
     .action(async (opts) => setExit(await (await stackCommands()).listCommand(opts, io)));
 
   withStackOptions(program.command('approve')
-    .description('Approve the manual gate a rollout waits at (a stage with approval: true): the workflow then sets that stage\'s weight.')
+    .description('Approve the manual gate a rollout waits at (a stage with approval: true): the workflow then sets that stage\'s weight at its next poll. Exit 0 once the answer is recorded.')
     .argument('<id>', 'rollout id (the execution name)')
     .option('--stage <n>', 'the stage (1 is the first) whose gate to approve (default: the one it waits at)')
     .option('--reason <text>', 'recorded with the answer')
@@ -122,7 +131,7 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .action(async (id: string, opts) => setExit(await (await stackCommands()).answerCommand(id, true, opts, io)));
 
   withStackOptions(program.command('reject')
-    .description('Reject the manual gate a rollout waits at: the workflow rolls the whole shift back.')
+    .description('Reject the manual gate a rollout waits at: the workflow rolls the whole shift back (no incident is opened: a person decided). Exit 0 once the answer is recorded.')
     .argument('<id>', 'rollout id (the execution name)')
     .option('--stage <n>', 'the stage (1 is the first) whose gate to reject (default: the one it waits at)')
     .option('--reason <text>', 'why, recorded in the decision')
@@ -131,9 +140,9 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .action(async (id: string, opts) => setExit(await (await stackCommands()).answerCommand(id, false, opts, io)));
 
   withStackOptions(program.command('abort')
-    .description('Ask a running rollout to roll back: the workflow reverses the whole shift at its next analysis or gate check, records the reason, and releases the lock (the execution is not stopped; no incident is opened: a person asked for it).')
+    .description('Ask a running rollout to roll back: the workflow reverses the whole shift at its next analysis or gate check, records the reason and releases the lock; no incident is opened (a person asked for it). A rollout still in preflight has moved nothing: its execution is stopped (StopExecution). Exit 0 once requested; follow it with canary watch.')
     .argument('<id>', 'rollout id (the execution name)')
-    .option('--reason <text>', 'why, recorded in the decision and the incident'))
+    .option('--reason <text>', 'why, recorded in the decision (default: aborted from the canary CLI by $USER)'))
     .addHelpText('after', example('canary abort checkout-api-20260101T120000Z-3f9a --reason "customer reports of 502s" --stack canary-analyzer'))
     .action(async (id: string, opts) => setExit(await (await stackCommands()).abortCommand(id, opts, io)));
 
@@ -159,6 +168,10 @@ export async function main(argv: string[], io: CliIO = processIO()): Promise<num
   } catch (error) {
     if (error instanceof CommanderError) {
       return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' ? EXIT.PROMOTED : EXIT.ERROR;
+    }
+    if (error instanceof DeadlineExceeded) {
+      io.err(`canary: ${error.message}`);
+      return EXIT.ERROR;
     }
     if (error instanceof CliError) {
       io.err(`canary: ${error.message}`);

@@ -4,11 +4,12 @@
  */
 import type { Verdict } from '../functions/core/judge.ts';
 import type { Decision, RolloutEvent, RolloutRecord } from '../functions/core/rollout-record.ts';
-import type { Style } from './io.ts';
+import { fitWidth, MAX_WIDTH, statusWords, type Style } from './io.ts';
 
 /** `+hh:mm:ss` since a start. */
 export function sinceStart(startIso: string, atIso: string): string {
-  const s = Math.max(0, Math.round((Date.parse(atIso) - Date.parse(startIso)) / 1000));
+  // Whole seconds down, as a clock shows them (the report says the same offsets).
+  const s = Math.max(0, Math.floor((Date.parse(atIso) - Date.parse(startIso)) / 1000));
   const hh = String(Math.floor(s / 3600)).padStart(2, '0');
   const mm = String(Math.floor((s % 3600) / 60)).padStart(2, '0');
   const ss = String(s % 60).padStart(2, '0');
@@ -49,10 +50,12 @@ export function verdictText(verdict: Verdict, style: Style): string {
   }
 }
 
+/** An outcome or status for people: `PROMOTED`, `ROLLED BACK`, `ROLLING BACK`, `HALTED`... (see statusWords). */
 export function outcomeText(outcome: Decision['outcome'] | string, style: Style): string {
   if (outcome === 'PROMOTED') return style.bold(style.green('PROMOTED'));
-  if (outcome === 'ROLLED_BACK') return style.bold(style.red('ROLLED BACK'));
-  return style.bold(style.yellow(outcome));
+  if (outcome === 'ROLLED_BACK' || outcome === 'ROLLBACK_FAILED') return style.bold(style.red(statusWords(outcome)));
+  if (outcome === 'RUNNING') return style.bold(outcome);
+  return style.bold(style.yellow(statusWords(outcome)));
 }
 
 const clockTime = (iso: string) => iso.slice(11, 19);
@@ -67,6 +70,22 @@ export interface RendererOptions {
   rolloutId?: string;
   /** The plan's bake per stage and the records' TTL, when known (the simulator): shown after INSYNC. */
   plan?: { bakeSeconds: number[]; ttlSeconds: number };
+  /** Lines are kept within this many columns (default MAX_WIDTH). */
+  width?: number;
+}
+
+/**
+ * A run of lines saying the same thing (a quiet bake check, an inconclusive check still waiting
+ * for the same data) prints its first line, then nothing until the run ends: its last line then
+ * says how many it stood for. A long run (a bake of hours) prints every HEARTBEAT-th line, so a
+ * log still shows the rollout is alive.
+ */
+const HEARTBEAT = 10;
+
+interface Rendered {
+  lines: string[];
+  /** Lines with the same key in a row say the same thing. */
+  repeatKey?: string;
 }
 
 /** Turns events into lines; keeps what it needs across events (stage plan, check numbers). */
@@ -83,6 +102,9 @@ export class EventRenderer {
   #inSyncAt: string | undefined;
   #stageIndex = -1;
   #decided = false;
+  readonly #width: number;
+  /** The current run of alike lines: its key, how many were held back, the last held back. */
+  #run: { key: string; held: number; last?: string[] } | undefined;
 
   constructor(options: RendererOptions) {
     this.#style = options.style;
@@ -90,6 +112,37 @@ export class EventRenderer {
     this.#stages = options.stages ?? [];
     this.#plan = options.plan;
     this.#id = options.rolloutId ?? 'ID';
+    this.#width = options.width ?? MAX_WIDTH;
+  }
+
+  /** The lines of one event (none while a run of alike lines goes on), each within the width. */
+  render(event: RolloutEvent): string[] {
+    const { lines, repeatKey } = this.#render(event);
+    if (repeatKey !== undefined && this.#run?.key === repeatKey) {
+      this.#run.held++;
+      this.#run.last = lines;
+      if (this.#run.held < HEARTBEAT) return [];
+      return this.flush(true);
+    }
+    const out = [...this.flush(), ...lines];
+    if (repeatKey !== undefined) this.#run = { key: repeatKey, held: 0 };
+    return fitWidth(out, this.#width);
+  }
+
+  /**
+   * Ends the current run of alike lines: its last line held back, saying how many it stands for.
+   * Call it when the events end (the stream may stop in the middle of a bake). `heartbeat`: the
+   * run goes on after this line.
+   */
+  flush(heartbeat = false): string[] {
+    const run = this.#run;
+    if (!run) return [];
+    this.#run = heartbeat ? { key: run.key, held: 0 } : undefined;
+    if (!run.last || run.held === 0) return [];
+    const [head, ...rest] = run.last;
+    const hidden = run.held - 1;
+    const note = hidden > 0 ? this.#style.dim(` (${hidden} alike not shown)`) : '';
+    return fitWidth([`${head}${note}`, ...rest], this.#width);
   }
 
   #stageLabel(index: number): string {
@@ -112,7 +165,12 @@ export class EventRenderer {
     return `${this.#style.dim(sinceStart(this.#startedAt, at))}  ${text}`;
   }
 
-  render(event: RolloutEvent): string[] {
+  #render(event: RolloutEvent): Rendered {
+    const lines = this.#lines(event);
+    return Array.isArray(lines) ? { lines } : lines;
+  }
+
+  #lines(event: RolloutEvent): string[] | Rendered {
     const s = this.#style;
     const indent = ' '.repeat(11);
     switch (event.type) {
@@ -134,7 +192,7 @@ export class EventRenderer {
         if (this.#decided) return [this.#line(event.at, `${indent}INSYNC: traffic is back at 100 % baseline ${s.dim(`(change ${event.changeId})`)}`)];
         const bake = this.#plan?.bakeSeconds[this.#stageIndex];
         const next = bake !== undefined && event.canary < 100 && this.#plan
-          ? `; first check after one TTL (${this.#plan.ttlSeconds} s) and the bake (${bake} s)` : '';
+          ? `; first check after the TTL (${this.#plan.ttlSeconds} s) + bake (${bake} s)` : '';
         return [this.#line(event.at, `${indent}INSYNC: canary ${event.canary} % is live${next} ${s.dim(`(change ${event.changeId})`)}`)];
       }
       case 'CHECK': {
@@ -142,22 +200,24 @@ export class EventRenderer {
           // Checks during the bake only watch for a confident failure: a pass or thin data counts for nothing.
           const failing = event.metrics.filter((m) => m.verdict === 'FAIL');
           const upTo = clockTime(event.window.end);
-          if (failing.length === 0) return [this.#line(event.at, s.dim(`${indent}baking ${this.#bakeProgress(event.window.end)}data to ${upTo} UTC, nothing failing`))];
+          if (failing.length === 0) {
+            return { lines: [this.#line(event.at, s.dim(`${indent}baking ${this.#bakeProgress(event.window.end)}data to ${upTo} UTC, nothing failing`))], repeatKey: `bake ${event.stageIndex}` };
+          }
           return [this.#line(event.at, `${indent}during the bake (data to ${upTo} UTC): ${verdictText('FAIL', s)}`),
             ...failing.map((m) => `${' '.repeat(11)}${indent}${verdictMark(m.verdict, s)} ${m.reason}`)];
         }
         this.#checksInStage++;
         const window = `${clockTime(event.window.start)}–${clockTime(event.window.end)} UTC`;
         const head = `${indent}check ${this.#checksInStage} at ${event.weight} %: ${verdictText(event.verdict, s)} ${s.dim(`(window ${window})`)}`;
-        // A run of inconclusive checks (waiting for data) says the same each time: one line each,
-        // the details every tenth.
+        // A run of inconclusive checks (waiting for data) says the same each time: the first with
+        // its details, then collapsed (see render).
         const unsure = event.metrics.filter((m) => m.verdict !== 'PASS').map((m) => m.name).join(', ');
-        const same = event.verdict === 'INCONCLUSIVE' && this.#lastUnsure === unsure && this.#checksInStage % 10 !== 1;
+        const same = event.verdict === 'INCONCLUSIVE' && this.#lastUnsure === unsure;
         this.#lastUnsure = event.verdict === 'INCONCLUSIVE' ? unsure : undefined;
-        if (same) return [this.#line(event.at, `${head} ${s.dim(`still waiting for data: ${unsure}`)}`)];
+        if (same) return { lines: [this.#line(event.at, `${head} ${s.dim(`still waiting for data: ${unsure}`)}`)], repeatKey: `unsure ${event.stageIndex} ${unsure}` };
         const lines = [this.#line(event.at, head)];
         for (const m of event.metrics) lines.push(`${' '.repeat(11)}${indent}${verdictMark(m.verdict, s)} ${m.reason}`);
-        return lines;
+        return event.verdict === 'INCONCLUSIVE' ? { lines, repeatKey: `unsure ${event.stageIndex} ${unsure}` } : lines;
       }
       case 'DECISION': {
         this.#decided = true;

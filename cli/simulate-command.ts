@@ -6,7 +6,8 @@ import { SIM_TASK_SECONDS, SIM_TTL_SECONDS, simulate, type SimulationResult } fr
 import { simulateFleet } from '../sim/fleet.ts';
 import { ALL_SCENARIOS, findScenario } from '../sim/scenarios.ts';
 import { checkConfigFile, displayPath, readConfigFile } from './config-file.ts';
-import { CliError, EXIT, makeStyle, type CliIO } from './io.ts';
+import { countCheckEvents, describeCheckCounts, restoredAtOf } from '../functions/core/report.ts';
+import { CliError, EXIT, fitWidth, makeStyle, type CliIO } from './io.ts';
 import { duration } from './plan.ts';
 import { EventRenderer, outcomeText, sinceStart } from './render.ts';
 import { reportFromSimulation, writeHtmlReport } from './report/command.ts';
@@ -55,19 +56,21 @@ export async function simulateCommand(opts: SimulateCommandOptions, io: CliIO): 
   const onEvents = (events: RolloutEvent[], startedAt: string, rolloutId: string) => {
     renderer ??= new EventRenderer({
       style, startedAt, rolloutId, stages: config.stages.map((s) => s.weight),
-      plan: { bakeSeconds: config.stages.map((s) => s.bakeSeconds), ttlSeconds: SIM_TTL_SECONDS },
+      plan: { bakeSeconds: config.stages.map((s) => s.bakeSeconds), ttlSeconds: SIM_TTL_SECONDS }, width: io.width,
     });
     for (const e of events) for (const line of renderer.render(e)) io.out(line);
   };
 
   if (!opts.json) {
     const t = config.target;
-    io.out(`${style.bold('canary simulate')}: scenario ${style.bold(scenario.name)}, seed ${seed}, config ${shownPath}`);
-    io.out(`  ${scenario.description}`);
-    io.out(`  ${config.name}: ${t.recordName} ${t.recordType} in ${t.hostedZoneId}, '${t.baselineSetIdentifier}' → '${t.canarySetIdentifier}', ` +
-      `${scenario.profile.requestsPerMinute} requests/min, TTL ${SIM_TTL_SECONDS} s`);
-    io.out(`  simulated clock from 2026-01-01T00:00:00Z; Wait states take no real time, each task ${SIM_TASK_SECONDS} s`);
-    io.out('');
+    for (const line of fitWidth([
+      `${style.bold('canary simulate')}: scenario ${style.bold(scenario.name)}, seed ${seed}, config ${shownPath}`,
+      `  ${scenario.description}`,
+      `  ${config.name}: ${t.recordName} ${t.recordType} in ${t.hostedZoneId}, '${t.baselineSetIdentifier}' → '${t.canarySetIdentifier}', ` +
+        `${scenario.profile.requestsPerMinute} requests/min, TTL ${SIM_TTL_SECONDS} s`,
+      `  simulated clock from 2026-01-01T00:00:00Z; Wait states take no real time, each task ${SIM_TASK_SECONDS} s`,
+      '',
+    ], io.width)) io.out(line);
   }
 
   let result: SimulationResult;
@@ -94,14 +97,13 @@ export async function simulateCommand(opts: SimulateCommandOptions, io: CliIO): 
     io.out(JSON.stringify(jsonReport(result, shownPath, scenario.description, scenario.expected, exitCode), null, 2));
     return exitCode;
   }
-  for (const line of summary(result, style)) io.out(line);
+  for (const line of fitWidth([...(renderer?.flush() ?? []), ...summary(result, style)], io.width)) io.out(line);
   if (reportPath) io.out(`report: ${reportPath}`);
   return exitCode;
 }
 
 function jsonReport(r: SimulationResult, configPath: string, description: string, expected: string, exitCode: number) {
   const events = r.record?.events ?? [];
-  const checks = events.filter((e): e is Extract<RolloutEvent, { type: 'CHECK' }> => e.type === 'CHECK' && !e.duringBake && !e.hold);
   return {
     scenario: { name: r.scenario, description, expected },
     seed: r.seed,
@@ -117,7 +119,7 @@ function jsonReport(r: SimulationResult, configPath: string, description: string
     simulated: { startedAt: r.startedAt, endedAt: r.endedAt, seconds: r.simulatedSeconds },
     workflow: r.workflow,
     aws: r.aws,
-    checks: { total: checks.length, passed: checks.filter((c) => c.verdict === 'PASS').length, failed: checks.filter((c) => c.verdict === 'FAIL').length, inconclusive: checks.filter((c) => c.verdict === 'INCONCLUSIVE').length },
+    checks: countCheckEvents(events),
     finalWeights: r.finalWeights,
     lock: { key: targetKey(r.config.target), releasedAtEnd: r.lockHolder === null },
     weightChanges: r.weightChanges.map((c) => ({ id: c.id, submittedAt: c.submittedAt, inSyncAt: c.inSyncAt, canary: c.weights.canary, baseline: c.weights.baseline })),
@@ -132,10 +134,6 @@ function jsonReport(r: SimulationResult, configPath: string, description: string
 function summary(r: SimulationResult, style: ReturnType<typeof makeStyle>): string[] {
   const lines = ['', style.dim('─'.repeat(72))];
   const events = r.record?.events ?? [];
-  const allChecks = events.filter((e) => e.type === 'CHECK');
-  const checks = allChecks.filter((c) => !c.duringBake);
-  const baking = allChecks.length - checks.length;
-  const count = (v: string) => checks.filter((c) => c.verdict === v).length;
   const stages = r.config.stages.length;
   if (!r.decision || !r.outcome) {
     lines.push(`${style.bold(style.red('NO DECISION'))}: the workflow ended ${r.workflow.status} before deciding (${r.workflow.error ?? 'unknown error'})`);
@@ -147,8 +145,8 @@ function summary(r: SimulationResult, style: ReturnType<typeof makeStyle>): stri
   if (r.outcome === 'PROMOTED') {
     lines.push(`${outcomeText('PROMOTED', style)}: canary at 100 %, decided at ${at} simulated (stage ${d.stageIndex + 1}/${stages}, ${d.weight} %)`);
   } else {
-    const back = r.weightChanges.filter((c) => c.weights.canary === 0).at(-1);
-    const backAt = back ? `; records back at 100 % baseline (INSYNC) at ${sinceStart(r.startedAt, new Date(back.inSyncAt).toISOString())}` : '';
+    const restoredAt = restoredAtOf(events, d.at);
+    const backAt = restoredAt ? `; traffic back at 100 % baseline (INSYNC) at ${sinceStart(r.startedAt, restoredAt)}` : '';
     lines.push(`${outcomeText('ROLLED_BACK', style)} at stage ${d.stageIndex + 1}/${stages} (canary ${d.weight} %), decided at ${at} simulated${backAt}`);
   }
   for (const reason of d.reasons) lines.push(`  - ${reason}`);
@@ -160,7 +158,7 @@ function summary(r: SimulationResult, style: ReturnType<typeof makeStyle>): stri
       ? `after the rollback: the baseline recovered (${sinceStart(r.startedAt, watch.at)}), incident updated`
       : `after the rollback: still unhealthy when the watch ended (${sinceStart(r.startedAt, watch.at)}), incident escalated`);
   }
-  lines.push(style.dim(`${duration(r.simulatedSeconds)} simulated · ${checks.length} checks (${count('PASS')} passed, ${count('FAIL')} failed, ${count('INCONCLUSIVE')} inconclusive)${baking ? ` and ${baking} during bakes` : ''} · ` +
+  lines.push(style.dim(`${duration(r.simulatedSeconds)} simulated · ${describeCheckCounts(countCheckEvents(events))} · ` +
     `${r.weightChanges.length} weight changes · final weights canary ${r.finalWeights?.canary} / baseline ${r.finalWeights?.baseline} · lock ${r.lockHolder === null ? 'released' : `held by ${r.lockHolder}`}`));
   return lines;
 }

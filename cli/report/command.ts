@@ -14,7 +14,7 @@ import type { RolloutHistory } from '../../functions/core/rollout-record.ts';
 import type { SimulationResult } from '../../sim/simulate.ts';
 import type { StackOptions } from '../aws.ts';
 import { displayPath } from '../config-file.ts';
-import { CliError, EXIT, makeStyle, type CliIO } from '../io.ts';
+import { CliError, EXIT, fitWidth, makeStyle, MAX_WIDTH, type CliIO } from '../io.ts';
 import { renderHtml } from './html.ts';
 import { renderTerminal } from './terminal.ts';
 
@@ -97,40 +97,45 @@ export function readEvidenceInput(path: string): RolloutEvidence {
 
 async function fromStack(id: string, opts: ReportCommandOptions, io: CliIO): Promise<{ evidence: RolloutEvidence; location?: string; source: string }> {
   // The AWS SDK loads only when a stack is read: --input and simulate stay fast.
-  const [{ makeClients, resolveStack }, { DynamoRollouts }, { S3Evidence }, { S3Client }, { DescribeStacksCommand }] = await Promise.all([
-    import('../aws.ts'), import('../../functions/adapters/dynamodb-store.ts'), import('../../functions/adapters/s3-evidence.ts'),
-    import('@aws-sdk/client-s3'), import('@aws-sdk/client-cloudformation'),
+  const [{ awsFailure, makeClients, makeS3Client, resolveStack }, { Deadline, timeoutSeconds }, { DynamoRollouts }, { S3Evidence }, { DescribeStacksCommand }] = await Promise.all([
+    import('../aws.ts'), import('../deadline.ts'), import('../../functions/adapters/dynamodb-store.ts'), import('../../functions/adapters/s3-evidence.ts'),
+    import('@aws-sdk/client-cloudformation'),
   ]);
-  const clients = makeClients(opts, io.env);
-  const stack = await resolveStack(opts, { table: true }, clients, io.env);
-  let bucket = opts.bucket;
-  const stackName = stack.stackName ?? opts.stack ?? io.env.CANARY_STACK;
-  if (!bucket && stackName) {
-    const out = await clients.cfn.send(new DescribeStacksCommand({ StackName: stackName })).catch(() => undefined);
-    bucket = out?.Stacks?.[0]?.Outputs?.find((o) => o.OutputKey === OUTPUT_EVIDENCE_BUCKET)?.OutputValue;
-  }
-  const record = await new DynamoRollouts(clients.dynamo, stack.tableName!).history(id).catch((error: Error) => {
-    throw new CliError(`could not read rollout ${id} from table ${stack.tableName}: ${error.name}: ${error.message}`);
-  });
-  let stored: RolloutEvidence = { record: null, checks: [] };
-  let location: string | undefined;
-  if (bucket) {
-    const endpoint = opts.endpointUrl ?? io.env.AWS_ENDPOINT_URL;
-    const s3 = new S3Client({ region: clients.region, ...(endpoint ? { endpoint, forcePathStyle: true } : {}), maxAttempts: 3 });
-    const evidence = new S3Evidence(s3, bucket);
-    location = evidence.locationOf(id);
-    try {
-      stored = await evidence.getRollout(id);
-    } catch (error) {
-      const e = error as Error;
-      io.err(`canary: warning: could not read the evidence in ${location} (${e.name}: ${e.message}); the charts show the judged values per check only`);
+  const deadline = new Deadline(timeoutSeconds(opts.timeout));
+  const clients = makeClients(opts, io.env, deadline);
+  return deadline.run(async () => {
+    const stack = await resolveStack(opts, { table: true }, clients, io);
+    let bucket = opts.bucket;
+    const stackName = stack.stackName ?? opts.stack ?? io.env.CANARY_STACK;
+    if (!bucket && stackName) {
+      const out = await clients.cfn.send(new DescribeStacksCommand({ StackName: stackName })).catch((error: Error) => {
+        if (error instanceof CliError) throw error;
+        return undefined;
+      });
+      bucket = out?.Stacks?.[0]?.Outputs?.find((o) => o.OutputKey === OUTPUT_EVIDENCE_BUCKET)?.OutputValue;
     }
-  } else {
-    io.err(`canary: warning: no evidence bucket (pass --bucket, or --stack for its ${OUTPUT_EVIDENCE_BUCKET} output); the charts show the judged values per check only`);
-  }
-  const latest = record ?? stored.record;
-  if (!latest) throw new CliError(`no rollout ${id} in table ${stack.tableName}${bucket ? ` nor in s3://${bucket}` : ''} (see canary list)`);
-  return { evidence: { record: latest, checks: stored.checks }, location, source: stackName ? `stack ${stackName}` : `table ${stack.tableName}` };
+    const record = await new DynamoRollouts(clients.dynamo, stack.tableName!).history(id).catch((error: Error) => {
+      throw awsFailure(`could not read rollout ${id} from table ${stack.tableName}`, error);
+    });
+    let stored: RolloutEvidence = { record: null, checks: [] };
+    let location: string | undefined;
+    if (bucket) {
+      const evidence = new S3Evidence(makeS3Client(clients.session), bucket);
+      location = evidence.locationOf(id);
+      try {
+        stored = await evidence.getRollout(id);
+      } catch (error) {
+        if (error instanceof CliError) throw error;
+        const e = error as Error;
+        io.err(`canary: warning: could not read the evidence in ${location} (${e.name}: ${e.message}); the charts show the judged values per check only`);
+      }
+    } else {
+      io.err(`canary: warning: no evidence bucket (pass --bucket, or --stack for its ${OUTPUT_EVIDENCE_BUCKET} output); the charts show the judged values per check only`);
+    }
+    const latest = record ?? stored.record;
+    if (!latest) throw new CliError(`no rollout ${id} in table ${stack.tableName}${bucket ? ` nor in s3://${bucket}` : ''} (see canary list)`);
+    return { evidence: { record: latest, checks: stored.checks }, location, source: stackName ? `stack ${stackName}` : `table ${stack.tableName}` };
+  }, () => new CliError(`gave up after ${deadline.seconds} s (--timeout)${clients.session.inFlight ? `: no answer yet from ${clients.session.where()} to ${clients.session.inFlight}` : ''}`));
 }
 
 export async function reportCommand(id: string | undefined, opts: ReportCommandOptions, io: CliIO): Promise<number> {
@@ -150,7 +155,8 @@ export async function reportCommand(id: string | undefined, opts: ReportCommandO
     return EXIT.PROMOTED;
   }
   const style = makeStyle(io.color);
-  for (const line of renderTerminal(model, { style, width: Number(io.env.COLUMNS) || 100 })) io.out(line);
+  const width = Math.min(io.width ?? MAX_WIDTH, Number(io.env.COLUMNS) || MAX_WIDTH);
+  for (const line of fitWidth(renderTerminal(model, { style, width }), width)) io.out(line);
   io.out('');
   io.out(`HTML report: ${written}`);
   return EXIT.PROMOTED;
@@ -164,11 +170,13 @@ export function registerReport(program: Command, io: CliIO, setExit: (code: numb
     .option('--out <file.html>', 'where to write the HTML report (default: canary-report-<id>.html)')
     .option('--json', 'print the report as JSON (the HTML file is written too)')
     .option('--input <path>', 'read the evidence from files instead of the stack: a directory copied from s3://BUCKET/rollouts/ID/, or a JSON file { record, checks }')
-    .option('--stack <name>', 'CloudFormation stack of the canary analyzer (default: $CANARY_STACK); its outputs RolloutTableName and EvidenceBucketName are used')
+    .option('--stack <name>', 'CloudFormation stack of the canary analyzer (default: $CANARY_STACK, else stack_name in ./samconfig.toml); its outputs RolloutTableName and EvidenceBucketName are used')
     .option('--table <name>', 'the rollouts DynamoDB table, instead of reading it from --stack')
     .option('--bucket <name>', 'the evidence S3 bucket, instead of reading it from --stack')
-    .option('--region <region>', 'AWS region (default: $AWS_REGION)')
+    .option('--region <region>', 'AWS region (default: $AWS_REGION, else the profile\'s)')
+    .option('--profile <name>', 'AWS profile from ~/.aws/config (default: $AWS_PROFILE)')
     .option('--endpoint-url <url>', 'AWS endpoint to call instead, e.g. a local moto_server (default: $AWS_ENDPOINT_URL)')
+    .option('--timeout <seconds>', 'give up after this long, AWS calls included (exit 1)')
     .addHelpText('after', [
       '',
       'Examples:',

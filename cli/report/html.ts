@@ -8,7 +8,7 @@
  */
 import { formatValue } from '../../functions/core/judge.ts';
 import {
-  describeThreshold, formatDuration,
+  describeCheckCounts, describeThreshold, formatDuration,
   type CheckRow, type MetricReport, type ReportModel, type TimelineEntry, type TimelineLevel,
 } from '../../functions/core/report.ts';
 
@@ -27,7 +27,8 @@ const ms = (iso: string) => Date.parse(iso);
 
 /** `+hh:mm:ss` since the rollout's start. */
 function offset(model: ReportModel, iso: string): string {
-  const s = Math.max(0, Math.round((ms(iso) - ms(model.startedAt)) / 1000));
+  // Whole seconds down, as a clock shows them: the +offset and the UTC time of one moment agree.
+  const s = Math.max(0, Math.floor((ms(iso) - ms(model.startedAt)) / 1000));
   return `+${String(Math.floor(s / 3600)).padStart(2, '0')}:${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
 }
 
@@ -43,6 +44,8 @@ const COLORS = {
   warn: '#e67700',
   info: '#868e96',
   restored: '#2b8a3e',
+  trend: '#862e9c',
+  bake: '#adb5bd',
 };
 
 const levelColor = (level: TimelineLevel) => COLORS[level === 'pass' ? 'pass' : level === 'fail' ? 'fail' : level === 'warn' ? 'warn' : 'info'];
@@ -138,7 +141,7 @@ function metricChart(m: MetricReport, model: ReportModel): string {
     const fill = rolledBack ? '#fff0f0' : i % 2 ? '#f8f9fa' : '#eef2f6';
     parts.push(`<rect class="stage-band" x="${num(x1)}" y="${frame.top}" width="${num(x2 - x1)}" height="${frame.bottom - frame.top}" fill="${fill}"/>`);
     parts.push(`<line class="stage-boundary" x1="${num(x1)}" x2="${num(x1)}" y1="${frame.top - 14}" y2="${frame.bottom}" stroke="#adb5bd" stroke-width="1"/>`);
-    const label = rolledBack ? 'rolled back · 0 %' : `stage ${st.index + 1} · ${st.weight} %`;
+    const label = rolledBack ? 'rolled back · 0 %' : `stage ${st.stage} · ${st.weight} %`;
     if (x2 - x1 > 44) parts.push(`<text x="${num(x1 + 4)}" y="${frame.top - 4}" class="stage-label">${esc(label)}</text>`);
   });
 
@@ -170,6 +173,40 @@ function metricChart(m: MetricReport, model: ReportModel): string {
     if (d) parts.push(`<path class="series series-${variant}" d="${d}" fill="none" stroke="${color}" stroke-width="${variant === 'canary' ? 2.25 : 1.75}" stroke-linejoin="round" stroke-linecap="round"/>`);
     for (const [x, y] of singles) parts.push(`<circle class="series-${variant}" cx="${num(x)}" cy="${num(y)}" r="2.5" fill="${color}"/>`);
   }
+  // The trend that failed the metric (a leak): the fitted line over the failing window, and its
+  // projection at the slope's lower bound (the rule's criterion) to the threshold crossing.
+  if (m.trend) {
+    const tr = m.trend;
+    const half = periodMs / 2;
+    const x1 = frame.x(ms(tr.from.at) + half);
+    const x2 = frame.x(ms(tr.to.at) + half);
+    parts.push(`<g class="trend"><line class="trend-fit" x1="${num(x1)}" y1="${num(frame.y(tr.from.value))}" x2="${num(x2)}" y2="${num(frame.y(tr.to.value))}" stroke="${COLORS.trend}" stroke-width="1.5" stroke-opacity="0.8"/>` +
+      `<title>${esc(`check #${tr.checkNo}: Theil-Sen trend ${fmt(tr.slopePerMinute)}/min (lower bound ${fmt(tr.slopeLowerPerMinute)}/min). ${tr.reason}`)}</title></g>`);
+    if (tr.crossing) {
+      // Along the lower-bound slope from the last fitted point to the crossing, cut at the chart's right edge.
+      const tFrom = ms(tr.to.at) + half;
+      const tCross = ms(tr.crossing.at) + half;
+      const tEnd = Math.min(tCross, t1);
+      const yEnd = tCross > tFrom ? tr.to.value + (tr.crossing.value - tr.to.value) * ((tEnd - tFrom) / (tCross - tFrom)) : tr.to.value;
+      const xEnd = frame.x(tEnd);
+      const label = `projected to cross ${fmt(tr.crossing.value)} at ${offset(model, tr.crossing.at)}`;
+      parts.push(`<g class="trend-projection"><line x1="${num(x2)}" y1="${num(frame.y(tr.to.value))}" x2="${num(xEnd)}" y2="${num(frame.y(yEnd))}" stroke="${COLORS.trend}" stroke-width="2" stroke-dasharray="6 4"/>` +
+        (tCross <= t1 ? `<circle cx="${num(xEnd)}" cy="${num(frame.y(yEnd))}" r="5" fill="none" stroke="${COLORS.trend}" stroke-width="2"/>` : '') +
+        // The label sits in the right margin, under the threshold's own label: nothing in the plot to collide with.
+        `<text x="${frame.right + 6}" y="${num(frame.y(tr.crossing.value) + 20)}" class="trend-label" fill="${COLORS.trend}">projected to cross</text>` +
+        `<text x="${frame.right + 6}" y="${num(frame.y(tr.crossing.value) + 34)}" class="trend-label" fill="${COLORS.trend}">${esc(`at ${offset(model, tr.crossing.at)}`)}</text>` +
+        `<title>${esc(`${label}: where the slowest plausible climb (the slope's lower confidence bound) reaches the ${tr.crossing.limit === 'max' ? 'maximum' : 'minimum'}, from the last datapoint of check #${tr.checkNo}'s window`)}</title></g>`);
+    }
+  }
+
+  // The datapoints that decided: the canary's in the window of the first check that failed this metric.
+  const decisive = m.decisive && m.source === 'raw' ? m.decisive : undefined;
+  for (const p of m.canary) {
+    if (p.value === null) continue;
+    const t = ms(p.at);
+    if (!decisive || t < ms(decisive.window.start) || t >= ms(decisive.window.end)) continue;
+    parts.push(`<circle class="decisive" cx="${num(frame.x(t + periodMs / 2))}" cy="${num(frame.y(p.value))}" r="6" fill="none" stroke="${m.trend ? COLORS.trend : COLORS.fail}" stroke-width="2"><title>${esc(`${offset(model, p.at)} canary ${fmt(p.value)}: in the window check #${decisive.checkNo} judged when it failed this metric`)}</title></circle>`);
+  }
   // Canary datapoints beyond the threshold.
   for (const p of m.canary) {
     if (p.value === null) continue;
@@ -179,14 +216,20 @@ function metricChart(m: MetricReport, model: ReportModel): string {
     }
   }
 
-  // Checks: a marker per check on the plot's top edge, colored by this metric's verdict.
+  // Checks: a marker per check on the plot's top edge, colored by this metric's verdict. Bake
+  // checks (only a confident failure acts on them) are small grey ticks unless they failed.
   for (const j of m.judged) {
     const x = frame.x(j.at);
     if (x < frame.left || x > frame.right) continue;
+    if (j.duringBake && j.verdict !== 'FAIL') {
+      parts.push(`<g class="check-marker bake-marker"><path d="M${num(x - 2.5)} ${frame.top} L${num(x + 2.5)} ${frame.top} L${num(x)} ${frame.top + 4} Z" fill="${COLORS.bake}"/>` +
+        `<title>${esc(`bake check #${j.checkNo} at ${offset(model, j.at)}: ${j.verdict} (during the bake only a confident failure acts). ${j.reason}`)}</title></g>`);
+      continue;
+    }
     const color = COLORS[verdictClass(j.verdict) as 'pass' | 'fail' | 'warn'];
     parts.push(`<g class="check-marker"><line x1="${num(x)}" x2="${num(x)}" y1="${frame.top}" y2="${frame.bottom}" stroke="${color}" stroke-width="1" stroke-opacity="0.35"/>` +
       `<path d="M${num(x - 5)} ${frame.top} L${num(x + 5)} ${frame.top} L${num(x)} ${frame.top + 8} Z" fill="${color}"/>` +
-      `<title>${esc(`check #${j.checkNo} at ${offset(model, j.at)}: ${j.verdict}. ${j.reason}`)}</title></g>`);
+      `<title>${esc(`${j.duringBake ? 'bake check' : 'check'} #${j.checkNo} at ${offset(model, j.at)}: ${j.verdict}. ${j.reason}`)}</title></g>`);
   }
 
   // Decision and restoration.
@@ -221,15 +264,18 @@ function metricSection(m: MetricReport, model: ReportModel): string {
     describeThreshold(m.threshold, m.unit) ? `<span class="chip">${esc(describeThreshold(m.threshold, m.unit))}</span>` : '',
     m.baselineMaxIncreasePercent !== undefined ? `<span class="chip">≤ baseline +${esc(m.baselineMaxIncreasePercent)} %</span>` : '',
   ].join('');
-  const state = m.fired ? '<span class="badge badge-fail">fired</span>'
-    : m.judged.some((j) => j.verdict === 'INCONCLUSIVE') ? '<span class="badge badge-warn">inconclusive at times</span>'
+  const state = m.fired ? '<span class="badge badge-fail">failed</span>'
+    : m.inconclusiveCounted ? '<span class="badge badge-warn">inconclusive at times</span>'
       : m.judged.length ? '<span class="badge badge-pass">passed</span>' : '<span class="badge">not judged</span>';
   const facts = [
     m.peak ? `canary peak <b>${esc(fmt(m.peak.value))}</b> at ${esc(offset(model, m.peak.at))}` : 'no canary data',
     m.firstBreach ? `first beyond the threshold at <b>${esc(offset(model, m.firstBreach.at))}</b> (${esc(fmt(m.firstBreach.value))})` : '',
+    m.trend?.crossing ? `trend ${esc(fmt(m.trend.slopePerMinute))}/min (lower bound ${esc(fmt(m.trend.slopeLowerPerMinute))}/min), projected to cross ${esc(fmt(m.trend.crossing.value))} at <b>${esc(offset(model, m.trend.crossing.at))}</b>` : '',
     m.source === 'judged' ? 'no raw datapoints stored: one point per check (the judged value)' : `${m.canary.filter((p) => p.value !== null).length} canary datapoints${m.periodSeconds ? ` of ${esc(m.periodSeconds)} s` : ''}`,
   ].filter(Boolean).join(' · ');
-  const last = m.judged.filter((j) => j.verdict !== 'PASS').at(-1) ?? m.judged.at(-1);
+  // The reason that matters: the check that failed the metric, else the last counted one not passing.
+  const last = (m.decisive && m.judged.find((j) => j.checkNo === m.decisive!.checkNo && j.verdict === 'FAIL'))
+    ?? m.judged.filter((j) => j.verdict !== 'PASS' && !j.duringBake).at(-1) ?? m.judged.filter((j) => !j.duringBake).at(-1) ?? m.judged.at(-1);
   return `<section class="card metric" id="metric-${esc(m.name)}">
   <header class="metric-head"><h3>${esc(m.name)}</h3><div class="chips">${chips}</div>${state}</header>
   ${metricChart(m, model)}
@@ -240,11 +286,23 @@ function metricSection(m: MetricReport, model: ReportModel): string {
     <span><i class="tri" style="border-top-color:${COLORS.pass}"></i>check passed</span>
     <span><i class="tri" style="border-top-color:${COLORS.fail}"></i>failed</span>
     <span><i class="tri" style="border-top-color:${COLORS.warn}"></i>inconclusive</span>
+    <span><i class="tri small" style="border-top-color:${COLORS.bake}"></i>bake check</span>
     <span><i class="dot" style="background:${COLORS.fail}"></i>datapoint beyond the threshold</span>
+    ${m.decisive && m.source === 'raw' ? `<span><i class="ring" style="border-color:${m.trend ? COLORS.trend : COLORS.fail}"></i>datapoints that decided (check #${esc(m.decisive.checkNo)})</span>` : ''}
+    ${m.trend ? `<span><i class="swatch" style="background:${COLORS.trend}"></i>trend, <i class="swatch dashed" style="border-color:${COLORS.trend}"></i>projection at its lower bound</span>` : ''}
   </div>
   <p class="facts">${facts}</p>
   ${last ? `<p class="reason ${verdictClass(last.verdict)}"><b>check #${esc(last.checkNo)}</b> ${esc(last.reason)}</p>` : ''}
 </section>`;
+}
+
+/** What the first bad datapoint is, by the rule that found it. */
+function firstBadText(f: NonNullable<NonNullable<ReportModel['summary']>['firstBad']>): string {
+  switch (f.rule) {
+    case 'threshold': return `${f.metric}: the first canary datapoint of the stage beyond its threshold`;
+    case 'trend': return `${f.metric}: the first datapoint of the climb the trend was projected from`;
+    case 'window': return `${f.metric}: the first datapoint of the window that failed`;
+  }
 }
 
 function durationCell(seconds: number | undefined): string {
@@ -261,7 +319,7 @@ function summarySection(model: ReportModel): string {
     row('Rollout started', s.startedAt, `plan ${esc(model.stagesPlanned.map((w) => `${w} %`).join(' → '))}`),
     s.canaryTrafficAt ? row('Canary took traffic', s.canaryTrafficAt, `peak weight ${esc(s.peakWeight)} %`) : '',
     s.stage.setAt ? row(`Stage ${s.stage.index + 1} (${s.stage.weight} %) began`, s.stage.setAt, s.stage.inSyncAt ? `INSYNC at ${esc(offset(model, s.stage.inSyncAt))}` : '') : '',
-    s.firstBreachAt ? row('First breach in the data', s.firstBreachAt, 'first canary datapoint beyond a threshold that fired', 'warn') : '',
+    s.firstBad ? row('First bad datapoint', s.firstBad.at, esc(firstBadText(s.firstBad)), 'warn') : '',
     row('Detected', s.detectedAt, `by ${esc(s.detectedBy)}${d.stageToDetection !== undefined ? `, ${esc(formatDuration(d.stageToDetection))} after the stage began` : ''}`, 'fail'),
     row('Decided: roll back', s.decidedAt, `${esc(formatDuration(d.detectionToDecision))} after detection`, 'fail'),
     s.rollback ? row('Rollback submitted', s.rollback.submittedAt, `Route 53 change <span class="mono">${esc(s.rollback.changeId)}</span>`) : '',
@@ -283,7 +341,9 @@ function summarySection(model: ReportModel): string {
   <h2>Post-incident summary</h2>
   <p class="headline">${esc(s.headline)}</p>
   <div class="kpis">
-    <div class="kpi"><span>Time to detect</span><b>${durationCell(d.stageToDetection)}</b><small>from the stage's weight change</small></div>
+    ${d.timeToDetect !== undefined
+    ? `<div class="kpi"><span>Time to detect</span><b>${durationCell(d.timeToDetect)}</b><small>from the first bad datapoint (${esc(offset(model, s.firstBad!.at))}, ${esc(s.firstBad!.metric)})</small></div>`
+    : `<div class="kpi"><span>Time to detect</span><b>${durationCell(d.stageToDetection)}</b><small>from the stage's weight change (no raw datapoints to find the first bad one)</small></div>`}
     <div class="kpi"><span>Time to decide</span><b>${durationCell(d.detectionToDecision)}</b><small>from detection</small></div>
     <div class="kpi kpi-key"><span>Time to restore</span><b>${durationCell(d.timeToRestore)}</b><small>decision → baseline INSYNC</small></div>
     <div class="kpi"><span>Canary exposure</span><b>${durationCell(d.canaryExposure)}</b><small>first canary traffic → restored, peak ${esc(s.peakWeight)} %</small></div>
@@ -295,7 +355,7 @@ function summarySection(model: ReportModel): string {
   ${inconclusive ? `<h3>Could not be judged</h3><ul>${inconclusive}</ul>` : ''}
   <h3>Reasons recorded with the decision</h3>
   <ul class="reasons">${s.reasons.map((r) => `<li>${esc(r)}</li>`).join('')}</ul>
-  <p class="muted small">Checks: ${esc(s.checks.total)} (${esc(s.checks.passed)} passed, ${esc(s.checks.failed)} failed, ${esc(s.checks.inconclusive)} inconclusive). ${s.caveats.map((c) => esc(c)).join(' ')}</p>
+  <p class="muted small">Checks: ${esc(describeCheckCounts(s.checks))}. ${s.caveats.map((c) => esc(c)).join(' ')}</p>
 </section>`;
 }
 
@@ -317,8 +377,9 @@ function checksSection(model: ReportModel): string {
   if (!model.checks.length) return '';
   const names = model.metrics.map((m) => m.name);
   const unitOf = (n: string) => model.metrics.find((m) => m.name === n)?.unit ?? 'none';
-  const row = (c: CheckRow) => `<tr>
-    <td class="num">${esc(c.checkNo)}</td><td class="mono">${esc(offset(model, c.at))}</td><td>${esc(c.stageIndex + 1)} · ${esc(c.weight)} %</td>
+  const row = (c: CheckRow) => `<tr${c.duringBake && c.verdict !== 'FAIL' ? ' class="bake-row"' : ''}>
+    <td class="num">${esc(c.checkNo)}</td><td class="mono">${esc(offset(model, c.at))}</td><td>${esc(c.stage)} · ${esc(c.weight)} %</td>
+    <td>${c.duringBake ? 'bake' : c.hold ? 'held' : 'counted'}</td>
     <td><span class="badge badge-${verdictClass(c.verdict)}">${esc(c.verdict)}</span></td>
     ${names.map((n) => {
       const m = c.metrics.find((x) => x.name === n);
@@ -326,8 +387,8 @@ function checksSection(model: ReportModel): string {
     }).join('')}
     <td class="muted">${c.hasRawData ? 'raw' : '—'}</td></tr>`;
   return `<section class="card" id="checks"><h2>Checks</h2>
-  <p class="muted small">Each cell: the canary's judged value / the baseline's (hover for the reason). "raw": the check's datapoints are in the evidence.</p>
-  <table class="checks"><thead><tr><th>#</th><th>At</th><th>Stage</th><th>Verdict</th>${names.map((n) => `<th>${esc(n)}</th>`).join('')}<th>Data</th></tr></thead>
+  <p class="muted small">${esc(describeCheckCounts(model.checkCounts))}. Counted checks decide a stage; during the bake only a confident failure acts. Each cell: the canary's judged value / the baseline's (hover for the reason). "raw": the check's datapoints are in the evidence.</p>
+  <table class="checks"><thead><tr><th>#</th><th>At</th><th>Stage</th><th>Kind</th><th>Verdict</th>${names.map((n) => `<th>${esc(n)}</th>`).join('')}<th>Data</th></tr></thead>
   <tbody>${model.checks.map(row).join('')}</tbody></table></section>`;
 }
 
@@ -339,17 +400,17 @@ function stagesStrip(model: ReportModel): string {
   const segs = model.stages.map((st) => {
     const left = pct(st.setAt);
     const width = Math.max(0.4, pct(st.endAt) - left);
-    const cls = st.weight === 0 ? 'seg seg-back' : st.checks.failed ? 'seg seg-fail' : st.checks.inconclusive ? 'seg seg-warn' : 'seg';
+    const cls = st.weight === 0 ? 'seg seg-back' : st.checks.failed || st.checks.duringBake.failed ? 'seg seg-fail' : st.checks.inconclusive ? 'seg seg-warn' : 'seg';
     const label = width < 3.5 ? '' : st.weight === 0 ? 'rollback' : `${st.weight} %`;
-    const tip = `${st.weight === 0 ? 'rollback' : `stage ${st.index + 1}`}: canary ${st.weight} % from ${offset(model, st.setAt)} (change ${st.changeId}${st.inSyncAt ? `, INSYNC ${offset(model, st.inSyncAt)}` : ''}); checks ${st.checks.passed} passed, ${st.checks.failed} failed, ${st.checks.inconclusive} inconclusive`;
+    const tip = `${st.weight === 0 ? 'rollback' : `stage ${st.stage}`}: canary ${st.weight} % from ${offset(model, st.setAt)} (change ${st.changeId}${st.inSyncAt ? `, INSYNC ${offset(model, st.inSyncAt)}` : ''}); ${describeCheckCounts(st.checks)}`;
     return `<div class="${cls}" style="left:${num(left)}%;width:${num(width)}%" title="${esc(tip)}"><span>${esc(label)}</span></div>`;
   }).join('');
-  const checks = model.checks.map((c) => `<i class="cdot ${verdictClass(c.verdict)}" style="left:${num(pct(c.at))}%" title="${esc(`check #${c.checkNo} ${c.verdict} at ${offset(model, c.at)}`)}"></i>`).join('');
-  const changes = model.stages.map((st) => `<tr><td>${st.weight === 0 ? 'rollback' : `stage ${esc(st.index + 1)}`}</td><td class="num">${esc(st.weight)} %</td><td class="mono">${esc(st.changeId)}</td><td class="mono">${esc(offset(model, st.setAt))}</td><td class="mono">${st.inSyncAt ? esc(offset(model, st.inSyncAt)) : '<span class="muted">—</span>'}</td><td class="num">${st.inSyncAt ? esc(formatDuration((ms(st.inSyncAt) - ms(st.setAt)) / 1000)) : ''}</td><td>${esc(st.checks.passed)} / ${esc(st.checks.failed)} / ${esc(st.checks.inconclusive)}</td></tr>`).join('');
+  const checks = model.checks.map((c) => `<i class="cdot ${c.duringBake && c.verdict !== 'FAIL' ? 'bake' : verdictClass(c.verdict)}" style="left:${num(pct(c.at))}%" title="${esc(`${c.duringBake ? 'bake check' : 'check'} #${c.checkNo} ${c.verdict} at ${offset(model, c.at)}`)}"></i>`).join('');
+  const changes = model.stages.map((st) => `<tr><td>${st.weight === 0 ? 'rollback' : `stage ${esc(st.stage)}`}</td><td class="num">${esc(st.weight)} %</td><td class="mono">${esc(st.changeId)}</td><td class="mono">${esc(offset(model, st.setAt))}</td><td class="mono">${st.inSyncAt ? esc(offset(model, st.inSyncAt)) : '<span class="muted">—</span>'}</td><td class="num">${st.inSyncAt ? esc(formatDuration((ms(st.inSyncAt) - ms(st.setAt)) / 1000)) : ''}</td><td>${esc(st.checks.passed)} / ${esc(st.checks.failed)} / ${esc(st.checks.inconclusive)}${st.checks.duringBake.total ? ` <span class="muted">· bake ${esc(st.checks.duringBake.total)} (${esc(st.checks.duringBake.failed)} failed)</span>` : ''}</td></tr>`).join('');
   return `<section class="card" id="stages"><h2>Traffic</h2>
   <div class="strip">${segs}${checks}</div>
   <div class="strip-axis"><span>${esc(offset(model, model.startedAt))}</span><span>${esc(offset(model, model.endedAt))}</span></div>
-  <table class="changes"><thead><tr><th></th><th>Canary</th><th>Route 53 change</th><th>Submitted</th><th>INSYNC</th><th>Propagation</th><th>Checks ✓ / ✗ / ?</th></tr></thead><tbody>${changes}</tbody></table>
+  <table class="changes"><thead><tr><th></th><th>Canary</th><th>Route 53 change</th><th>Submitted</th><th>INSYNC</th><th>Propagation</th><th>Counted checks ✓ / ✗ / ?</th></tr></thead><tbody>${changes}</tbody></table>
 </section>`;
 }
 
@@ -419,7 +480,11 @@ svg .marker-label{font-size:11.5px;font-weight:700;paint-order:stroke;stroke:#ff
 .seg-warn{background:#fff3bf;border-left-color:#fcc419}.seg-warn span{color:#c25e00}
 .seg-back{background:repeating-linear-gradient(135deg,#fff5f5 0 6px,#ffe3e3 6px 12px);border-left-color:var(--fail)}.seg-back span{color:#c92a2a}
 .cdot{position:absolute;bottom:3px;width:8px;height:8px;margin-left:-4px;border-radius:50%;background:var(--pass);border:1px solid #fff}
-.cdot.fail{background:var(--fail)}.cdot.warn{background:var(--warn)}
+.cdot.fail{background:var(--fail)}.cdot.warn{background:var(--warn)}.cdot.bake{width:5px;height:5px;margin-left:-2.5px;bottom:4px;background:${COLORS.bake}}
+.tri.small{border-left-width:3px;border-right-width:3px;border-top-width:5px}
+.ring{display:inline-block;width:10px;height:10px;border-radius:50%;border:2px solid}
+svg .trend-label{font-size:11px;font-weight:700}
+.checks tr.bake-row td{color:var(--muted)}.checks tr.bake-row .badge{opacity:.55}
 .strip-axis{display:flex;justify-content:space-between;font-size:11.5px;color:var(--muted);margin-bottom:10px}
 .timeline{list-style:none;margin:0;padding:0;position:relative}
 .timeline:before{content:"";position:absolute;left:150px;top:4px;bottom:4px;width:2px;background:var(--line)}
@@ -443,11 +508,11 @@ export interface HtmlOptions {
 
 export function renderHtml(model: ReportModel, options: HtmlOptions = {}): string {
   const outcomeClass = model.outcome ?? 'other';
-  const outcomeText = model.outcome === 'ROLLED_BACK' ? 'ROLLED BACK' : model.outcome ?? model.status;
+  const outcomeText = (model.outcome ?? model.status).replace(/_/g, ' ');
   const decision = model.decision;
   const decisionCard = decision && !model.summary ? `<section class="card" id="decision"><h2>Decision: ${esc(decision.outcome === 'PROMOTED' ? 'promoted' : 'rolled back')} at stage ${esc(decision.stageIndex + 1)} (${esc(decision.weight)} %), ${esc(offset(model, decision.at))}</h2>
   <ul class="reasons">${decision.reasons.map((r) => `<li>${esc(r)}</li>`).join('')}</ul></section>` : '';
-  const noDecision = !decision ? `<section class="card"><h2>No decision yet</h2><p>The rollout is ${esc(model.status)}: this report shows what is recorded so far.</p></section>` : '';
+  const noDecision = !decision ? `<section class="card"><h2>No decision yet</h2><p>The rollout is ${esc(model.status.replace(/_/g, ' '))}: this report shows what is recorded so far.</p></section>` : '';
   const metrics = model.metrics.length
     ? `<h2 class="section-title">Metrics</h2>${model.metrics.map((m) => metricSection(m, model)).join('')}`
     : '';
@@ -464,7 +529,7 @@ export function renderHtml(model: ReportModel, options: HtmlOptions = {}): strin
 <body>
 <header class="top"><div class="wrap">
   <h1>${esc(model.name)} <span class="outcome outcome-${esc(outcomeClass)}">${esc(outcomeText)}</span></h1>
-  <div class="sub"><span>rollout <b class="mono">${esc(model.rolloutId)}</b></span><span>target <span class="mono">${esc(model.targetKey)}</span></span><span>started ${esc(clock(model.startedAt))}</span><span>duration ${esc(formatDuration(model.durationSeconds))}</span>${decision ? `<span>decided at stage ${esc(decision.stageIndex + 1)} (${esc(decision.weight)} %)</span>` : ''}</div>
+  <div class="sub"><span>rollout <b class="mono">${esc(model.rolloutId)}</b></span><span>target <span class="mono">${esc(model.targetKey)}</span></span><span>started ${esc(clock(model.startedAt))}</span><span>duration ${esc(formatDuration(model.durationSeconds))}</span>${decision ? `<span>decided at stage ${esc(decision.stage)} (${esc(decision.weight)} %)</span>` : ''}</div>
 </div></header>
 <main class="wrap">
 ${summarySection(model)}${decisionCard}${noDecision}

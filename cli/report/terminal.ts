@@ -6,7 +6,7 @@
  * cannot move the cursor or recolor the terminal.
  */
 import { formatValue } from '../../functions/core/judge.ts';
-import { describeThreshold, formatDuration, type MetricReport, type ReportModel, type TimelineLevel } from '../../functions/core/report.ts';
+import { describeCheckCounts, describeThreshold, formatDuration, type MetricReport, type ReportModel, type TimelineLevel } from '../../functions/core/report.ts';
 import type { Style } from '../io.ts';
 import { sinceStart } from '../render.ts';
 
@@ -67,7 +67,7 @@ function metricChart(m: MetricReport, model: ReportModel, axis: Axis, s: Style):
 
   const flags = [m.kind, m.unit !== 'none' ? m.unit : '', m.critical ? 'critical' : '', describeThreshold(m.threshold, m.unit),
     m.baselineMaxIncreasePercent !== undefined ? `≤ baseline +${m.baselineMaxIncreasePercent} %` : ''].filter(Boolean).join(' · ');
-  const state = m.fired ? s.red('✗ fired') : m.judged.some((j) => j.verdict === 'INCONCLUSIVE') ? s.yellow('? inconclusive at times') : s.green('✓ passed');
+  const state = m.fired ? s.red('✗ failed') : m.inconclusiveCounted ? s.yellow('? inconclusive at times') : s.green('✓ passed');
   const lines = [`  ${s.bold(m.name)}  ${s.dim(flags)}  ${state}${m.source === 'judged' ? s.dim('  (judged values per check: no raw data stored)') : ''}`];
 
   for (let row = CHART_ROWS - 1; row >= 0; row--) {
@@ -93,6 +93,10 @@ function metricChart(m: MetricReport, model: ReportModel, axis: Axis, s: Style):
   const peak = m.peak ? `canary peak ${fmt(m.peak.value)} at ${sinceStart(model.startedAt, m.peak.at)}` : 'no canary data';
   const breach = m.firstBreach ? `, first beyond the threshold at ${sinceStart(model.startedAt, m.firstBreach.at)} (${fmt(m.firstBreach.value)})` : '';
   lines.push(`${' '.repeat(LABEL_WIDTH + 2)}${s.dim(peak + breach)}`);
+  if (m.trend?.crossing) {
+    lines.push(`${' '.repeat(LABEL_WIDTH + 2)}${s.dim(`trend (check #${m.trend.checkNo}): ${fmt(m.trend.slopePerMinute)}/min, at least ${fmt(m.trend.slopeLowerPerMinute)}/min; ` +
+      `projected to cross ${fmt(m.trend.crossing.value)} at ${sinceStart(model.startedAt, m.trend.crossing.at)}`)}`);
+  }
   return lines;
 }
 
@@ -129,8 +133,13 @@ function summaryLines(model: ReportModel, s: Style): string[] {
   lines.push(row('rollout started', sum.startedAt, sum.startedAt));
   if (sum.canaryTrafficAt) lines.push(row('canary took traffic', sum.canaryTrafficAt, `peak weight ${sum.peakWeight} %`));
   if (sum.stage.setAt) lines.push(row(`stage ${sum.stage.index + 1} (${sum.stage.weight} %)`, sum.stage.setAt, sum.stage.inSyncAt ? `INSYNC at ${sinceStart(model.startedAt, sum.stage.inSyncAt)}` : ''));
-  if (sum.firstBreachAt) lines.push(row('first breach', sum.firstBreachAt, 'first canary datapoint beyond a threshold that fired'));
-  lines.push(row('detected', sum.detectedAt, `by ${sum.detectedBy}${d.stageToDetection !== undefined ? `, ${formatDuration(d.stageToDetection)} after the stage began` : ''}`));
+  if (sum.firstBad) {
+    const what = { threshold: 'first canary datapoint of the stage beyond its threshold', trend: 'first datapoint of the climb the trend was projected from', window: 'first datapoint of the window that failed' }[sum.firstBad.rule];
+    lines.push(row('first bad datapoint', sum.firstBad.at, `${sum.firstBad.metric}: ${what}`));
+  }
+  const detect = d.timeToDetect !== undefined ? `, time to detect ${formatDuration(d.timeToDetect)} (from the first bad datapoint)`
+    : d.stageToDetection !== undefined ? `, ${formatDuration(d.stageToDetection)} after the stage began` : '';
+  lines.push(row('detected', sum.detectedAt, `by ${sum.detectedBy}${detect}`));
   lines.push(row('decided', sum.decidedAt, `${formatDuration(d.detectionToDecision)} after detection`));
   if (sum.rollback) lines.push(row('rollback submitted', sum.rollback.submittedAt, `Route 53 change ${sum.rollback.changeId}`));
   lines.push(row('traffic restored', sum.restoredAt, d.timeToRestore !== undefined ? s.bold(`time to restore ${formatDuration(d.timeToRestore)}`) + ` (detection → restored ${formatDuration(d.detectionToRestore ?? 0)})` : ''));
@@ -149,7 +158,7 @@ function summaryLines(model: ReportModel, s: Style): string[] {
   for (const f of sum.inconclusive) lines.push(`    ${s.yellow('?')} ${printable(f.reason)}`);
   lines.push('', `  ${s.bold('Reasons')}`);
   for (const r of sum.reasons) lines.push(`    - ${printable(r)}`);
-  lines.push('', `  checks: ${sum.checks.total} (${sum.checks.passed} passed, ${sum.checks.failed} failed, ${sum.checks.inconclusive} inconclusive)`);
+  lines.push('', `  checks: ${describeCheckCounts(sum.checks)}`);
   if (sum.incident) {
     lines.push(`  incident at ${sinceStart(model.startedAt, sum.incident.at)}: ${sum.incident.targets.map((t) => `${t.target} ${t.ok ? 'delivered' : s.red('FAILED')}${t.id ? ` (${printable(t.id)})` : ''}`).join(', ')}`);
   }
@@ -161,12 +170,12 @@ export function renderTerminal(model: ReportModel, options: TerminalOptions): st
   const s = options.style;
   const width = Math.max(60, options.width ?? 100);
   const outcome = model.outcome === 'PROMOTED' ? s.bold(s.green('PROMOTED'))
-    : model.outcome === 'ROLLED_BACK' ? s.bold(s.red('ROLLED BACK')) : s.bold(s.yellow(model.status));
+    : model.outcome === 'ROLLED_BACK' ? s.bold(s.red('ROLLED BACK')) : s.bold(s.yellow(model.status.replace(/_/g, ' ')));
   const lines: string[] = [
     `${s.bold(`Canary report: ${printable(model.name)}`)}  ${s.dim(printable(model.rolloutId))}`,
     `  ${outcome}${model.decision ? ` at stage ${model.decision.stageIndex + 1} (canary ${model.decision.weight} %), ${sinceStart(model.startedAt, model.decision.at)} after the start` : ''}`,
     `  target ${printable(model.targetKey)} · started ${model.startedAt} · ${formatDuration(model.durationSeconds)} · plan ${model.stagesPlanned.map((w) => `${w} %`).join(' → ') || 'unknown'}`,
-    s.dim(`  ${model.evidence.checksRecorded} checks, ${model.evidence.checksWithRawData} with raw datapoints${model.source ? ` · source: ${printable(model.source)}` : ''}${model.evidenceLocation ? ` · evidence: ${printable(model.evidenceLocation)}` : ''}`),
+    s.dim(`  ${describeCheckCounts(model.checkCounts)}; ${model.evidence.checksWithRawData} of ${model.evidence.checksRecorded} with raw datapoints${model.source ? ` · source: ${printable(model.source)}` : ''}${model.evidenceLocation ? ` · evidence: ${printable(model.evidenceLocation)}` : ''}`),
     '',
   ];
   if (model.decision && !model.summary) {

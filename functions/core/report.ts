@@ -7,6 +7,13 @@
  * The post-incident summary holds the facts a blameless post-mortem starts from: what happened,
  * when it started showing in the data, when it was detected and decided, when traffic was back
  * on the baseline, and which thresholds fired.
+ *
+ * One vocabulary for every output that counts or times a rollout (this model, `canary simulate`'s
+ * summary and JSON, `canary report`): COUNTED checks (after the bake; they pass, fail or are
+ * inconclusive, and decide the stage) apart from BAKE checks (during the bake; only a confident
+ * failure acts) and checks WHILE HELD at a gate; failing metrics apart from inconclusive ones;
+ * stages numbered from 1 where people read them (`stage`; `stageIndex`/`index` keep the record's
+ * 0-based index); one restore time, the rollback's INSYNC as the workflow recorded it.
  */
 import type { JudgeMetric } from './config.ts';
 import { formatValue, isRatioSeries, type MetricVerdict, type Series, type Verdict } from './judge.ts';
@@ -37,10 +44,67 @@ export interface JudgedPoint {
   at: string;
   stageIndex: number;
   weight: number;
+  /** A bake check (only a confident failure acts on it), not a counted one. */
+  duringBake?: boolean;
+  hold?: boolean;
   verdict: Verdict;
   canaryValue: number | null;
   baselineValue: number | null;
   reason: string;
+}
+
+/** How many checks a rollout (or a stage) ran, by kind: see the file's comment. */
+export interface CheckCounts {
+  /** Counted checks: after the bake, not while held. */
+  total: number;
+  passed: number;
+  failed: number;
+  inconclusive: number;
+  /** Checks while a stage baked: only a confident failure acts on them. */
+  duringBake: { total: number; failed: number };
+  /** Checks while the weight was held at a manual gate: they may roll back, never advance. */
+  whileHeld: { total: number; failed: number };
+}
+
+type CountedCheck = { verdict: Verdict; duringBake?: boolean; hold?: boolean };
+
+/** Counts checks (CHECK events or report rows) the one way every output does. */
+export function countChecks(checks: CountedCheck[]): CheckCounts {
+  const counted = checks.filter((c) => !c.duringBake && !c.hold);
+  const bake = checks.filter((c) => c.duringBake);
+  const held = checks.filter((c) => c.hold && !c.duringBake);
+  return {
+    total: counted.length,
+    passed: counted.filter((c) => c.verdict === 'PASS').length,
+    failed: counted.filter((c) => c.verdict === 'FAIL').length,
+    inconclusive: counted.filter((c) => c.verdict === 'INCONCLUSIVE').length,
+    duringBake: { total: bake.length, failed: bake.filter((c) => c.verdict === 'FAIL').length },
+    whileHeld: { total: held.length, failed: held.filter((c) => c.verdict === 'FAIL').length },
+  };
+}
+
+/** `3 counted checks (1 passed, 2 failed, 0 inconclusive) · 8 bake checks (0 failed)`, in every output. */
+export function describeCheckCounts(c: CheckCounts): string {
+  const parts = [`${c.total} counted check${c.total === 1 ? '' : 's'} (${c.passed} passed, ${c.failed} failed, ${c.inconclusive} inconclusive)`];
+  if (c.duringBake.total) parts.push(`${c.duringBake.total} bake check${c.duringBake.total === 1 ? '' : 's'} (${c.duringBake.failed} failed)`);
+  if (c.whileHeld.total) parts.push(`${c.whileHeld.total} check${c.whileHeld.total === 1 ? '' : 's'} while held (${c.whileHeld.failed} failed)`);
+  return parts.join(' · ');
+}
+
+/** The CHECK events of a record, counted (see countChecks). */
+export function countCheckEvents(events: RolloutEvent[]): CheckCounts {
+  return countChecks(events.filter((e): e is Extract<RolloutEvent, { type: 'CHECK' }> => e.type === 'CHECK'));
+}
+
+/**
+ * When traffic was back at 100 % baseline: the INSYNC the workflow recorded for the first
+ * rollback change (canary 0 %) at or after `after` (the decision). Every output says this one.
+ */
+export function restoredAtOf(events: RolloutEvent[], after?: string): string | undefined {
+  const rollback = events.find((e): e is Extract<RolloutEvent, { type: 'WEIGHTS_SET' }> =>
+    e.type === 'WEIGHTS_SET' && e.canary === 0 && (after === undefined || ms(e.at) >= ms(after)));
+  const inSync = rollback && events.find((e) => e.type === 'IN_SYNC' && e.changeId === rollback.changeId);
+  return inSync?.at;
 }
 
 export interface MetricReport {
@@ -63,21 +127,46 @@ export interface MetricReport {
   fired: boolean;
   /** The metric is among the final decision's reasons. */
   inDecision: boolean;
+  /** A counted check found this metric inconclusive (bake checks' thin data does not count). */
+  inconclusiveCounted: boolean;
   /** First canary datapoint beyond an absolute threshold. */
   firstBreach?: { at: string; value: number };
   /** Highest canary datapoint. */
   peak?: { at: string; value: number };
+  /** The first check that failed this metric, and the window whose datapoints decided it. */
+  decisive?: { checkNo: number; at: string; test?: string; window: { start: string; end: string } };
+  /** When that failure was a trend's (a leak): the fitted line and its projection to the threshold. */
+  trend?: TrendProjection;
+}
+
+/**
+ * A trend that failed a metric (test `theil-sen-trend`): the Theil-Sen line through the window's
+ * canary datapoints, and where the slowest plausible climb (the slope's lower confidence bound,
+ * the rule's criterion) reaches the threshold. Times are period starts, as the points'.
+ */
+export interface TrendProjection {
+  checkNo: number;
+  /** The fitted line at the window's first and last canary datapoints. */
+  from: { at: string; value: number };
+  to: { at: string; value: number };
+  slopePerMinute: number;
+  slopeLowerPerMinute: number;
+  /** Where the slope's lower bound reaches the threshold (`at` = `to.at` when already beyond it). */
+  crossing?: { at: string; value: number; limit: 'max' | 'min' };
+  reason: string;
 }
 
 export interface StageSpan {
+  /** 0-based, as in the record; `stage` is the number people read (1 is the first). */
   index: number;
+  stage: number;
   weight: number;
   changeId: string;
   setAt: string;
   inSyncAt?: string;
   /** When the next weight change (or the end of the rollout) ended this stage. */
   endAt: string;
-  checks: { passed: number; failed: number; inconclusive: number };
+  checks: CheckCounts;
 }
 
 export type TimelineLevel = 'info' | 'pass' | 'warn' | 'fail';
@@ -96,10 +185,20 @@ export interface CheckRow {
   checkNo: number;
   at: string;
   stageIndex: number;
+  /** The stage people read (1 is the first). */
+  stage: number;
   weight: number;
   verdict: Verdict;
+  /** A bake check: only a confident failure acts on it. */
+  duringBake?: boolean;
+  /** A check while the weight was held at a gate. */
+  hold?: boolean;
   window?: { start: string; end: string };
-  metrics: { name: string; verdict: Verdict; reason: string; canaryValue: number | null; baselineValue: number | null }[];
+  metrics: {
+    name: string; verdict: Verdict; reason: string; canaryValue: number | null; baselineValue: number | null;
+    /** From the stored evidence: the test that decided, and its figures. */
+    test?: string; details?: MetricVerdict['details'];
+  }[];
   /** The raw datapoints of this check are in the evidence. */
   hasRawData: boolean;
 }
@@ -125,9 +224,16 @@ export interface PostIncidentSummary {
   canaryTrafficAt?: string;
   /** Highest canary weight reached (percent). */
   peakWeight: number;
-  stage: { index: number; weight: number; setAt?: string; inSyncAt?: string };
+  stage: { index: number; stage: number; weight: number; setAt?: string; inSyncAt?: string };
   /** First canary datapoint beyond an absolute threshold of a metric that fired (raw evidence only). */
   firstBreachAt?: string;
+  /**
+   * The first bad datapoint: what time to detect counts from. For a threshold, the first canary
+   * datapoint of the failing stage beyond it; for a trend (a leak), the first datapoint of the
+   * window whose climb was projected; otherwise (a baseline comparison) the first datapoint of
+   * the failing window. Raw evidence only.
+   */
+  firstBad?: { at: string; metric: string; rule: 'threshold' | 'trend' | 'window' };
   /** The first failing (or, for a lack of data, inconclusive) check of the stage that was rolled back. */
   detectedAt: string;
   detectedBy: string;
@@ -136,6 +242,8 @@ export interface PostIncidentSummary {
   /** Traffic back at 100 % baseline on every Route 53 server (resolvers follow within one TTL). */
   restoredAt?: string;
   durations: {
+    /** First bad datapoint → detection: the time to detect. */
+    timeToDetect?: number;
     /** Stage weight change → detection. */
     stageToDetection?: number;
     /** First breaching datapoint → detection. */
@@ -151,7 +259,7 @@ export interface PostIncidentSummary {
   /** Metrics that could not be judged when the decision was made. */
   inconclusive: FiredThreshold[];
   reasons: string[];
-  checks: { total: number; passed: number; failed: number; inconclusive: number };
+  checks: CheckCounts;
   incident?: { at: string; targets: { target: string; ok: boolean; id?: string; error?: string }[] };
   /** What the service did once back on the baseline: healthy (RECOVERED) or not (ESCALATED). */
   recovery?: { outcome: 'RECOVERED' | 'ESCALATED'; at: string; window: { start: string; end: string }; reasons: string[] };
@@ -175,9 +283,12 @@ export interface ReportModel {
   executionArn?: string;
   stagesPlanned: number[];
   stages: StageSpan[];
-  decision: (Decision & { offsetSeconds: number }) | null;
+  /** `stage`: the decision's stage as people read it (1 is the first). */
+  decision: (Decision & { stage: number; offsetSeconds: number }) | null;
   metrics: MetricReport[];
   checks: CheckRow[];
+  /** Every check of the rollout, counted the one way (countChecks). */
+  checkCounts: CheckCounts;
   timeline: TimelineEntry[];
   summary: PostIncidentSummary | null;
   evidence: { checksRecorded: number; checksWithRawData: number };
@@ -266,9 +377,16 @@ function joinChecks(events: RolloutEvent[], stored: StoredCheck[]): CheckRow[] {
   const byAt = new Map(stored.map((c) => [c.at, c]));
   const rows: CheckRow[] = checkEvents.map((e, i) => {
     const s = byNo.get(i + 1)?.at === e.at ? byNo.get(i + 1) : byAt.get(e.at);
+    const judged = new Map(s?.judgement.metrics.map((m) => [m.name, m]) ?? []);
     return {
-      checkNo: s?.checkNo ?? i + 1, at: e.at, stageIndex: e.stageIndex, weight: e.weight, verdict: e.verdict,
-      window: e.window, metrics: e.metrics.map((m) => ({ ...m })), hasRawData: Boolean(s),
+      checkNo: s?.checkNo ?? i + 1, at: e.at, stageIndex: e.stageIndex, stage: e.stageIndex + 1, weight: e.weight, verdict: e.verdict,
+      ...(e.duringBake ? { duringBake: true } : {}), ...(e.hold ? { hold: true } : {}),
+      window: e.window,
+      metrics: e.metrics.map((m) => {
+        const stored = judged.get(m.name);
+        return { ...m, ...(stored ? { test: stored.test, ...(stored.details ? { details: { ...stored.details } } : {}) } : {}) };
+      }),
+      hasRawData: Boolean(s),
     };
   });
   // Checks stored but not in the record (a record without events, a backtest): from the evidence alone.
@@ -276,8 +394,10 @@ function joinChecks(events: RolloutEvent[], stored: StoredCheck[]): CheckRow[] {
   for (const s of stored) {
     if (seen.has(s.at)) continue;
     rows.push({
-      checkNo: s.checkNo, at: s.at, stageIndex: s.stageIndex, weight: s.weight, verdict: s.judgement.verdict, window: s.range,
-      metrics: s.judgement.metrics.map(({ name, verdict, reason, canaryValue, baselineValue }) => ({ name, verdict, reason, canaryValue, baselineValue })),
+      checkNo: s.checkNo, at: s.at, stageIndex: s.stageIndex, stage: s.stageIndex + 1, weight: s.weight, verdict: s.judgement.verdict, window: s.range,
+      metrics: s.judgement.metrics.map(({ name, verdict, reason, canaryValue, baselineValue, test, details }) => ({
+        name, verdict, reason, canaryValue, baselineValue, test, ...(details ? { details: { ...details } } : {}),
+      })),
       hasRawData: true,
     });
   }
@@ -292,12 +412,8 @@ function stageSpans(events: RolloutEvent[], checks: CheckRow[], endAt: string): 
     const inSync = events.find((x) => x.type === 'IN_SYNC' && x.changeId === e.changeId);
     const mine = checks.filter((c) => ms(c.at) >= ms(e.at) && ms(c.at) < ms(end) + (next ? 0 : 1));
     return {
-      index: e.stageIndex, weight: e.canary, changeId: e.changeId, setAt: e.at, inSyncAt: inSync?.at, endAt: end,
-      checks: {
-        passed: mine.filter((c) => c.verdict === 'PASS').length,
-        failed: mine.filter((c) => c.verdict === 'FAIL').length,
-        inconclusive: mine.filter((c) => c.verdict === 'INCONCLUSIVE').length,
-      },
+      index: e.stageIndex, stage: e.stageIndex + 1, weight: e.canary, changeId: e.changeId, setAt: e.at, inSyncAt: inSync?.at, endAt: end,
+      checks: countChecks(mine),
     };
   });
 }
@@ -334,16 +450,17 @@ function timelineOf(record: RolloutHistory, checks: CheckRow[], metricsByName: M
         checkIndex++;
         const notPass = e.metrics.filter((m) => m.verdict !== 'PASS');
         const shown = notPass.length ? notPass : e.metrics;
+        const kind = e.duringBake ? 'bake check' : e.hold ? 'check while held' : 'check';
         return {
-          ...base, level: e.verdict === 'PASS' ? 'pass' : e.verdict === 'FAIL' ? 'fail' : 'warn',
-          title: `check #${row?.checkNo ?? checkIndex} at stage ${e.stageIndex + 1} (${e.weight} %): ${e.verdict}`,
+          ...base, level: e.verdict === 'PASS' ? 'pass' : e.verdict === 'FAIL' ? 'fail' : e.duringBake ? 'info' : 'warn',
+          title: `${kind} #${row?.checkNo ?? checkIndex} at stage ${e.stageIndex + 1} (${e.weight} %): ${e.verdict}`,
           details: shown.map((m) => `${m.verdict === 'PASS' ? '✓' : m.verdict === 'FAIL' ? '✗' : '?'} ${m.reason}${metricsByName.get(m.name)?.critical && m.verdict === 'FAIL' ? ' (critical)' : ''}`),
         };
       }
       case 'DECISION':
         return {
           ...base, level: e.decision.outcome === 'PROMOTED' ? 'pass' : 'fail',
-          title: `decision: ${e.decision.outcome === 'PROMOTED' ? 'PROMOTED' : 'ROLL BACK'} at stage ${e.decision.stageIndex + 1} (${e.decision.weight} %)`,
+          title: `decision: ${e.decision.outcome.replace(/_/g, ' ')} at stage ${e.decision.stageIndex + 1} (${e.decision.weight} %)`,
           details: [...e.decision.reasons],
         };
       case 'INCIDENT':
@@ -379,6 +496,65 @@ function firedOf(v: MetricVerdict, unit: JudgeMetric['unit']): FiredThreshold {
   };
 }
 
+const present = (points: Point[]) => points.filter((p): p is { at: string; value: number } => p.value !== null);
+
+/**
+ * The first bad canary datapoint behind a failing check (see PostIncidentSummary.firstBad), over
+ * the metrics it failed; undefined without raw datapoints. A datapoint counts only if it was in
+ * before the check ran.
+ */
+function firstBadDatapoint(detection: CheckRow, metrics: MetricReport[], stageSetAt: string | undefined): PostIncidentSummary['firstBad'] {
+  const candidates: NonNullable<PostIncidentSummary['firstBad']>[] = [];
+  for (const verdict of detection.metrics.filter((m) => m.verdict === 'FAIL')) {
+    const m = metrics.find((x) => x.name === verdict.name);
+    if (!m || m.source !== 'raw') continue;
+    const periodMs = (m.periodSeconds ?? 0) * 1000;
+    const windowStart = detection.window ? ms(detection.window.start) : -Infinity;
+    const windowEnd = detection.window ? ms(detection.window.end) : ms(detection.at);
+    const inWindow = present(m.canary).filter((p) => ms(p.at) >= windowStart && ms(p.at) < windowEnd && ms(p.at) <= ms(detection.at));
+    if (verdict.test === 'theil-sen-trend') {
+      if (inWindow[0]) candidates.push({ at: inWindow[0].at, metric: m.name, rule: 'trend' });
+      continue;
+    }
+    // A period that began before the stage's weight change is partly the previous stage's traffic.
+    const stageStart = stageSetAt ? Math.floor(ms(stageSetAt) / Math.max(1, periodMs)) * Math.max(1, periodMs) : windowStart;
+    const breach = present(m.canary).find((p) => ms(p.at) >= stageStart && ms(p.at) + periodMs <= ms(detection.at) && breaches(p.value, m.threshold));
+    if (breach) candidates.push({ at: breach.at, metric: m.name, rule: 'threshold' });
+    else if (inWindow[0]) candidates.push({ at: inWindow[0].at, metric: m.name, rule: 'window' });
+  }
+  return candidates.sort((a, b) => ms(a.at) - ms(b.at))[0];
+}
+
+const numberOf = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+
+/** The trend behind a `theil-sen-trend` failure, from the failing check's own window and figures. */
+function trendOf(def: JudgeMetric | undefined, row: CheckRow, check: StoredCheck | undefined): TrendProjection | undefined {
+  const verdict = row.metrics.find((m) => m.name === def?.name);
+  if (!def || !check || verdict?.test !== 'theil-sen-trend' || !verdict.details) return undefined;
+  const d = verdict.details;
+  const slope = numberOf(d.slopePerMinute);
+  const lower = numberOf(d.slopeLowerPerMinute);
+  const end = numberOf(d.endLevel);
+  const start = check.window.start ?? check.range.start;
+  const periodMs = check.window.periodSeconds * 1000;
+  const values = periodValues(def.kind, check.window.metrics[def.name]?.canary);
+  const first = values.findIndex((v) => v !== null);
+  const last = values.length - 1 - [...values].reverse().findIndex((v) => v !== null);
+  if (slope === undefined || lower === undefined || end === undefined || !start || !(periodMs > 0) || first < 0) return undefined;
+  const at = (i: number) => ms(start) + i * periodMs;
+  const fromValue = end + (slope / 60_000) * (at(first) - at(last));
+  const toMax = numberOf(d.secondsToMax);
+  const toMin = numberOf(d.secondsToMin);
+  const crossing = toMax !== undefined && def.threshold.max !== undefined
+    ? { at: isoOf(at(last) + toMax * 1000), value: def.threshold.max, limit: 'max' as const }
+    : toMin !== undefined && def.threshold.min !== undefined
+      ? { at: isoOf(at(last) + toMin * 1000), value: def.threshold.min, limit: 'min' as const } : undefined;
+  return {
+    checkNo: row.checkNo, from: { at: isoOf(at(first)), value: fromValue }, to: { at: isoOf(at(last)), value: end },
+    slopePerMinute: slope, slopeLowerPerMinute: lower, ...(crossing ? { crossing } : {}), reason: verdict.reason,
+  };
+}
+
 function summaryOf(record: RolloutHistory, decision: Decision, checks: CheckRow[], metrics: MetricReport[]): PostIncidentSummary {
   const events = record.events;
   const trigger = inferTrigger(decision);
@@ -387,13 +563,13 @@ function summaryOf(record: RolloutHistory, decision: Decision, checks: CheckRow[
   const stageSet = [...forward].reverse().find((e) => e.stageIndex === decision.stageIndex && ms(e.at) <= ms(decision.at));
   const stageInSync = stageSet && events.find((e) => e.type === 'IN_SYNC' && e.changeId === stageSet.changeId);
   const rollbackSet = sets.find((e) => e.canary === 0 && ms(e.at) >= ms(decision.at));
-  const rollbackInSync = rollbackSet && events.find((e) => e.type === 'IN_SYNC' && e.changeId === rollbackSet.changeId);
-  const restoredAt = rollbackInSync?.at;
+  const restoredAt = restoredAtOf(events, decision.at);
 
   const failingFail = decision.failing.filter((m) => m.verdict === 'FAIL');
   const wanted: Verdict = failingFail.length > 0 ? 'FAIL' : 'INCONCLUSIVE';
   const stageChecks = checks.filter((c) => c.stageIndex === decision.stageIndex && ms(c.at) <= ms(decision.at) && (!stageSet || ms(c.at) >= ms(stageSet.at)));
-  const detection = trigger === 'VERDICT' ? stageChecks.find((c) => c.verdict === wanted) : undefined;
+  // A bake check's inconclusive verdict acts on nothing: a lack of data is detected by counted checks.
+  const detection = trigger === 'VERDICT' ? stageChecks.find((c) => c.verdict === wanted && (wanted === 'FAIL' || !c.duringBake)) : undefined;
   const detectedAt = detection?.at ?? decision.at;
   const abort = events.find((e) => e.type === 'ABORT_REQUESTED');
   const detectedBy = (() => {
@@ -415,9 +591,9 @@ function summaryOf(record: RolloutHistory, decision: Decision, checks: CheckRow[
 
   const fired = metrics.filter((m) => failingFail.some((f) => f.name === m.name) && m.firstBreach);
   const firstBreachAt = fired.map((m) => m.firstBreach!.at).sort((a, b) => ms(a) - ms(b))[0];
+  const firstBad = detection && wanted === 'FAIL' ? firstBadDatapoint(detection, metrics, stageSet?.at) : undefined;
   const canaryTrafficAt = forward[0]?.at;
   const unitOf = (name: string) => metrics.find((m) => m.name === name)?.unit ?? 'none';
-  const counts = (v: Verdict) => checks.filter((c) => c.verdict === v).length;
   const incidentEvent = events.find((e): e is Extract<RolloutEvent, { type: 'INCIDENT' }> => e.type === 'INCIDENT');
   const recoveryEvent = [...events].reverse()
     .find((e): e is Extract<RolloutEvent, { type: 'RECOVERED' | 'ESCALATED' }> => e.type === 'RECOVERED' || e.type === 'ESCALATED');
@@ -448,11 +624,12 @@ function summaryOf(record: RolloutHistory, decision: Decision, checks: CheckRow[
   return {
     headline, trigger, startedAt: record.startedAt, canaryTrafficAt,
     peakWeight: Math.max(0, ...forward.map((e) => e.canary)),
-    stage: { index: decision.stageIndex, weight: decision.weight, setAt: stageSet?.at, inSyncAt: stageInSync?.at },
-    firstBreachAt, detectedAt, detectedBy, decidedAt: decision.at,
+    stage: { index: decision.stageIndex, stage: decision.stageIndex + 1, weight: decision.weight, setAt: stageSet?.at, inSyncAt: stageInSync?.at },
+    firstBreachAt, firstBad, detectedAt, detectedBy, decidedAt: decision.at,
     rollback: rollbackSet && { changeId: rollbackSet.changeId, submittedAt: rollbackSet.at, inSyncAt: restoredAt },
     restoredAt,
     durations: {
+      timeToDetect: firstBad ? seconds(firstBad.at, detectedAt) : undefined,
       stageToDetection: stageSet ? seconds(stageSet.at, detectedAt) : undefined,
       breachToDetection: firstBreachAt ? seconds(firstBreachAt, detectedAt) : undefined,
       detectionToDecision: seconds(detectedAt, decision.at),
@@ -463,7 +640,7 @@ function summaryOf(record: RolloutHistory, decision: Decision, checks: CheckRow[
     thresholdsFired: failingFail.map((v) => firedOf(v, unitOf(v.name))),
     inconclusive: decision.failing.filter((m) => m.verdict === 'INCONCLUSIVE').map((v) => firedOf(v, unitOf(v.name))),
     reasons: [...decision.reasons],
-    checks: { total: checks.length, passed: counts('PASS'), failed: counts('FAIL'), inconclusive: counts('INCONCLUSIVE') },
+    checks: countChecks(checks),
     incident: incidentEvent && {
       at: incidentEvent.at,
       targets: incidentEvent.deliveries.map((d) => ({ target: d.target, ok: d.ok, id: d.id, error: d.error })),
@@ -496,23 +673,30 @@ export function buildReport(input: ReportInput): ReportModel {
     const unit = def?.unit ?? 'none';
     const threshold = def?.threshold ?? verdictOf?.threshold ?? {};
     const judged: JudgedPoint[] = checks.flatMap((c) => c.metrics.filter((m) => m.name === name).map((m) => ({
-      checkNo: c.checkNo, at: c.at, stageIndex: c.stageIndex, weight: c.weight, verdict: m.verdict,
+      checkNo: c.checkNo, at: c.at, stageIndex: c.stageIndex, weight: c.weight,
+      ...(c.duringBake ? { duringBake: true } : {}), ...(c.hold ? { hold: true } : {}), verdict: m.verdict,
       canaryValue: m.canaryValue, baselineValue: m.baselineValue, reason: m.reason,
     })));
     const withRaw = def ? stored.filter((s) => s.window.metrics[name]) : [];
     const raw = def && withRaw.length > 0 ? mergeWindows(def, withRaw) : null;
     const canary = raw?.canary ?? judged.map((j) => ({ at: j.at, value: j.canaryValue }));
     const baseline = raw?.baseline ?? judged.map((j) => ({ at: j.at, value: j.baselineValue }));
-    const present = canary.filter((p): p is { at: string; value: number } => p.value !== null);
-    const breach = present.find((p) => breaches(p.value, threshold));
-    const peak = present.reduce<{ at: string; value: number } | undefined>((best, p) => (!best || p.value > best.value ? p : best), undefined);
+    const points = present(canary);
+    const breach = points.find((p) => breaches(p.value, threshold));
+    const peak = points.reduce<{ at: string; value: number } | undefined>((best, p) => (!best || p.value > best.value ? p : best), undefined);
+    const failedAt = checks.find((c) => c.metrics.some((m) => m.name === name && m.verdict === 'FAIL'));
+    const failedVerdict = failedAt?.metrics.find((m) => m.name === name);
+    const trend = failedAt ? trendOf(def, failedAt, stored.find((s) => s.checkNo === failedAt.checkNo && s.at === failedAt.at)) : undefined;
     return {
       name, kind, unit, critical: def?.critical ?? verdictOf?.critical ?? false, threshold: { ...threshold },
       baselineMaxIncreasePercent: def?.baseline?.maxIncreasePercent,
       source: raw ? 'raw' : 'judged', periodSeconds: raw ? Math.min(...withRaw.map((c) => c.window.periodSeconds)) : undefined,
       canary, baseline, judged,
       fired: judged.some((j) => j.verdict === 'FAIL'), inDecision: failingNames.has(name),
+      inconclusiveCounted: judged.some((j) => j.verdict === 'INCONCLUSIVE' && !j.duringBake),
       firstBreach: breach && { ...breach }, peak: peak && { ...peak },
+      ...(failedAt?.window ? { decisive: { checkNo: failedAt.checkNo, at: failedAt.at, ...(failedVerdict?.test ? { test: failedVerdict.test } : {}), window: { ...failedAt.window } } } : {}),
+      ...(trend ? { trend } : {}),
     };
   });
 
@@ -533,9 +717,10 @@ export function buildReport(input: ReportInput): ReportModel {
     executionArn: record.executionArn,
     stagesPlanned: record.config?.stages.map((s) => s.weight) ?? [],
     stages: stageSpans(record.events, checks, lastAt),
-    decision: decision && { ...decision, offsetSeconds: seconds(record.startedAt, decision.at) },
+    decision: decision && { ...decision, stage: decision.stageIndex + 1, offsetSeconds: seconds(record.startedAt, decision.at) },
     metrics,
     checks,
+    checkCounts: countChecks(checks),
     timeline,
     summary,
     evidence: { checksRecorded: checks.length, checksWithRawData: checks.filter((c) => c.hasRawData).length },

@@ -15,24 +15,24 @@ export interface CliRun {
 }
 
 /** An environment without the caller's AWS settings or colors: only what a test gives. */
-function cleanEnv(env: Record<string, string | undefined>): Record<string, string> {
+export function cleanEnv(env: Record<string, string | undefined>): Record<string, string> {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) =>
     !k.startsWith('AWS_') && k !== 'CANARY_STACK' && k !== 'NO_COLOR' && k !== 'FORCE_COLOR')) as Record<string, string>;
   return Object.fromEntries(Object.entries({ ...base, ...env }).filter(([, v]) => v !== undefined)) as Record<string, string>;
 }
 
-/** `node cli/canary.ts ...args` with the Node running the tests, waiting for it. */
-export function runCli(args: string[], env: Record<string, string | undefined> = {}): CliRun {
+/** `node cli/canary.ts ...args` with the Node running the tests, waiting for it (in the repository, or `cwd`). */
+export function runCli(args: string[], env: Record<string, string | undefined> = {}, cwd = REPO): CliRun {
   const t0 = performance.now();
-  const out = spawnSync(process.execPath, [CLI, ...args], { cwd: REPO, encoding: 'utf8', env: cleanEnv(env), timeout: 60_000 });
+  const out = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: cleanEnv(env), timeout: 60_000 });
   return { code: out.status, stdout: out.stdout, stderr: out.stderr, ms: performance.now() - t0 };
 }
 
 /** The same, without blocking the test (for commands that wait on something the test does). */
-export function startCli(args: string[], env: Record<string, string | undefined> = {}): Promise<CliRun> {
+export function startCli(args: string[], env: Record<string, string | undefined> = {}, cwd = REPO): Promise<CliRun> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO, env: cleanEnv(env) });
+    const child = spawn(process.execPath, [CLI, ...args], { cwd, env: cleanEnv(env) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -47,11 +47,13 @@ export function startCli(args: string[], env: Record<string, string | undefined>
 }
 
 /** `main()` in this process, with its output captured. */
-export async function runMain(args: string[], options: { env?: Record<string, string | undefined>; color?: boolean } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function runMain(
+  args: string[], options: { env?: Record<string, string | undefined>; color?: boolean; cwd?: string } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const out: string[] = [];
   const err: string[] = [];
   const io: CliIO = {
-    out: (t) => out.push(t), err: (t) => err.push(t), color: options.color ?? false, env: cleanEnv(options.env ?? {}), cwd: REPO,
+    out: (t) => out.push(t), err: (t) => err.push(t), color: options.color ?? false, env: cleanEnv(options.env ?? {}), cwd: options.cwd ?? REPO,
   };
   const code = await main(args, io);
   return { code, stdout: out.length ? `${out.join('\n')}\n` : '', stderr: err.length ? `${err.join('\n')}\n` : '' };

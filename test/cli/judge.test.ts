@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli } from './helpers.ts';
+import { runCli, runMain } from './helpers.ts';
 
 const JUDGE_CONFIG = JSON.stringify({
   metrics: [
@@ -108,5 +108,35 @@ describe('canary backtest', () => {
     const run = runCli(['backtest', '--config', f['config.json']!, '--recording', f['recording.json']!]);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('recording: start');
+  });
+});
+
+describe('canary judge --fail-on: a pipeline gates on a window', () => {
+  const judge = (window: string, ...args: string[]) =>
+    runMain(['judge', '--config', 'examples/judge/config.json', '--data', `examples/judge/${window}-window.json`, ...args]);
+
+  it('--fail-on FAIL exits 2 on a FAIL verdict and 0 on the others', async () => {
+    const failing = await judge('error-regression', '--fail-on', 'FAIL');
+    expect(failing.code).toBe(2);
+    expect(failing.stdout).toMatch(/^verdict: FAIL/);
+    expect(failing.stdout).toContain('exit 2: the verdict is FAIL (--fail-on FAIL)');
+    expect((await judge('healthy', '--fail-on', 'FAIL')).code).toBe(0);
+    expect((await judge('no-data', '--fail-on', 'FAIL')).code).toBe(0);
+  });
+
+  it('--fail-on INCONCLUSIVE exits 2 on anything but PASS: no data is not a pass', async () => {
+    expect((await judge('no-data', '--fail-on', 'INCONCLUSIVE')).code).toBe(2);
+    expect((await judge('memory-leak', '--fail-on', 'INCONCLUSIVE')).code).toBe(2);
+    expect((await judge('healthy', '--fail-on', 'INCONCLUSIVE')).code).toBe(0);
+  });
+
+  it('without --fail-on, exit 0 whatever the verdict; --json carries the exit code; a wrong verdict name is refused', async () => {
+    expect((await judge('error-regression')).code).toBe(0);
+    const json = await judge('error-regression', '--fail-on', 'FAIL', '--json');
+    expect(json.code).toBe(2);
+    expect(JSON.parse(json.stdout)).toMatchObject({ verdict: 'FAIL', exitCode: 2 });
+    const wrong = await judge('healthy', '--fail-on', 'PASS');
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/^canary: option '--fail-on <verdict>' argument 'PASS' is invalid. Allowed choices are FAIL, INCONCLUSIVE.\n$/);
   });
 });

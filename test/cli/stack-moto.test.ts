@@ -5,7 +5,9 @@
  * rollout record through the same DynamoRollouts adapter the workflow's steps use. moto records
  * executions without running them, so the tests play the workflow's part on the record.
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
 import { DescribeExecutionCommand, SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -23,7 +25,7 @@ import { simulate } from '../../sim/simulate.ts';
 import { loadDefinition } from '../../sim/workflow-runner.ts';
 import { motoClientConfig, motoEnv, motoSkipReason, useMoto } from '../helpers/moto.ts';
 import { rolloutTableResource } from '../helpers/rollouts-table.ts';
-import { runCli, startCli } from './helpers.ts';
+import { REPO, runCli, startCli } from './helpers.ts';
 
 const STACK = 'canary-analyzer';
 const exampleConfig = JSON.parse(readFileSync(new URL('../../examples/rollout.json', import.meta.url), 'utf8'));
@@ -110,10 +112,51 @@ describe.skipIf(skip !== null)('canary start / status / watch / list / abort / a
     const out = JSON.parse(run.stdout);
     expect(out.rolloutId).toMatch(/^checkout-api-\d{8}T\d{6}Z-[0-9a-f]{4}$/);
     expect(out.executionArn).toBe(executionArn(out.rolloutId));
-    // Another input under a name in use (the same input would be StartExecution's idempotent retry).
+    // Another input under a name in use.
     const again = runCli(['start', 'examples/low-traffic.yaml', '--name', 'checkout-v42'], env);
     expect(again.code).toBe(1);
-    expect(again.stderr).toBe('canary: an execution named checkout-v42 already exists: choose another --name\n');
+    expect(again.stderr).toMatch(/^canary: an execution named checkout-v42 already exists \(RUNNING, started [^)]+\): a rollout id is used once; choose another --name/);
+    // The same input under a name in use: StartExecution alone would return the running execution as if it had started it.
+    const same = runCli(['start', 'examples/rollout.yaml', '--name', 'checkout-v42'], env);
+    expect(same.code).toBe(1);
+    expect(same.stdout).toBe('');
+    expect(same.stderr).toMatch(/^canary: an execution named checkout-v42 already exists \(RUNNING/);
+  });
+
+  it('start: a name whose rollout record exists (the execution history may be gone) is refused too', async () => {
+    // A finished rollout (an active one would be swept by the simulator's reconciler in a later test: one table).
+    await runningRollout('recorded-before');
+    await rollouts.update('recorded-before', { status: 'ROLLED_BACK' });
+    const run = runCli(['start', 'examples/rollout.yaml', '--name', 'recorded-before'], env);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/^canary: rollout recorded-before already exists \(ROLLED BACK, started 2026-01-01T12:00:00.000Z\): a rollout id is used once/);
+  });
+
+  it('status and abort while preflight runs (an execution, no record yet): status says so; abort stops the execution, nothing having moved', async () => {
+    // Prepare: moto records the execution and runs nothing, so it stays where a real one is during preflight.
+    expect(runCli(['start', 'examples/rollout.yaml', '--name', 'in-preflight'], env).code).toBe(0);
+    // Act
+    const status = runCli(['status', 'in-preflight'], env);
+    const statusJson = runCli(['status', 'in-preflight', '--json'], env);
+    const abort = runCli(['abort', 'in-preflight', '--reason', 'wrong image tag'], env);
+    const after = runCli(['status', 'in-preflight'], env);
+    const again = runCli(['abort', 'in-preflight'], env);
+    // Assess
+    expect(status.stderr).toBe('');
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/^ {2}status +IN PREFLIGHT · nothing has moved yet$/m);
+    expect(status.stdout).toContain(`execution   ${executionArn('in-preflight')} (RUNNING)`);
+    expect(JSON.parse(statusJson.stdout)).toMatchObject({ rolloutId: 'in-preflight', status: 'PREFLIGHT', exitCode: 0, execution: { status: 'RUNNING' } });
+    expect(abort.stderr).toBe('');
+    expect(abort.code).toBe(0);
+    expect(abort.stdout).toContain('rollout in-preflight was still in preflight: its execution was stopped (StopExecution, cause "wrong image tag")');
+    expect(abort.stdout).toContain('No incident is opened.');
+    expect((await describeExecution('in-preflight')).status).toBe('ABORTED'); // (moto keeps no stop cause to check)
+    expect(await rollouts.get('in-preflight')).toBeNull(); // nothing was recorded, nothing moved
+    expect(after.code).toBe(1);
+    expect(after.stdout).toMatch(/^ {2}status +NOT STARTED · stopped in preflight, before any traffic moved$/m);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/^canary: rollout in-preflight ended in preflight \(ABORTED[^)]*\) before any traffic moved: there is nothing to abort\n$/);
   });
 
   it('status, list and watch show a rollout the real workflow steps recorded in DynamoDB', async () => {
@@ -125,23 +168,27 @@ describe.skipIf(skip !== null)('canary start / status / watch / list / abort / a
     const status = runCli(['status', id], env);
     const list = runCli(['list', '--limit', '5'], env);
     const watch = runCli(['watch', id, '--poll', '0.2'], env);
-    // Assess
-    expect(status.code).toBe(0);
+    // Assess: status exits 2 for a rolled-back rollout, as watch does (a pipeline can gate on either).
+    expect(status.code).toBe(2);
     expect(status.stdout).toMatch(new RegExp(`^${id} \\(checkout-api\\)$`, 'm'));
     expect(status.stdout).toMatch(/status +ROLLED BACK · stage 3\/5 · canary 0 %/);
-    expect(status.stdout).toMatch(/last check +FAIL at .* \(stage 3, canary 10 %\)/);
+    expect(status.stdout).toMatch(/last check +FAIL at .* \(stage 3, canary 10 %, during the bake\)/);
     expect(status.stdout).toMatch(/✗ error-rate/);
     expect(status.stdout).toMatch(/decision +ROLLED BACK at .* \(stage 3, canary 10 %\)/);
     expect(status.stdout).toMatch(/- critical metric failed: error-rate/);
     expect(list.code).toBe(0);
     expect(list.stdout).toMatch(/^ROLLOUT +NAME +STATUS +STAGE +CANARY +STARTED$/m);
-    expect(list.stdout).toMatch(new RegExp(`^${id} +checkout-api +ROLLED_BACK +3/5 +0 % +2026-01-01T00:00:00.000Z$`, 'm'));
+    expect(list.stdout).toMatch(new RegExp(`^${id} +checkout-api +ROLLED BACK +3/5 +0 % +2026-01-01T00:00:00.000Z$`, 'm'));
     expect(watch.code).toBe(2);
     expect(watch.stdout).toMatch(/▶ stage 3\/5/);
     expect(watch.stdout).toMatch(/(check \d+ at 10 %|during the bake \(data to [\d:]+ UTC\)): FAIL/);
     expect(watch.stdout).toMatch(/^ROLLED BACK: sim-error-spike-1 at stage 3\/5 \(canary 10 %\); traffic is back at 100 % baseline$/m);
-    const json = JSON.parse(runCli(['status', id, '--json'], env).stdout);
-    expect(json).toMatchObject({ rolloutId: id, status: 'ROLLED_BACK', decision: { outcome: 'ROLLED_BACK', weight: 10 } });
+    const jsonRun = runCli(['status', id, '--json'], env);
+    expect(jsonRun.code).toBe(2);
+    const json = JSON.parse(jsonRun.stdout);
+    // Machine output keeps the enum; the stage people read is beside the 0-based index.
+    expect(json).toMatchObject({ rolloutId: id, status: 'ROLLED_BACK', exitCode: 2, stage: 3, stageIndex: 2, decision: { outcome: 'ROLLED_BACK', weight: 10, stage: 3, stageIndex: 2 } });
+    expect(JSON.parse(runCli(['list', '--json'], env).stdout).find((r: { rolloutId: string }) => r.rolloutId === id)).toMatchObject({ status: 'ROLLED_BACK', stage: 3 });
   });
 
   it('abort: records the request (no StopExecution), and the next analysis rolls back because of it', async () => {
@@ -244,7 +291,8 @@ describe.skipIf(skip !== null)('canary start / status / watch / list / abort / a
     const run = await cli;
     expect(run.code).toBe(1);
     // (Whether it printed 'waiting for the preflight' first depends on when its first poll lands.)
-    expect(run.stderr).toMatch(/^canary: execution stopped-1 ended ABORTED/);
+    // No record was written (moto runs nothing): the stop came in preflight, before anything moved.
+    expect(run.stderr).toMatch(/^canary: the execution was stopped in preflight, before any traffic moved/);
   });
 
   it('--timeout gives up waiting (exit 1) and says the rollout goes on', async () => {
@@ -256,9 +304,10 @@ describe.skipIf(skip !== null)('canary start / status / watch / list / abort / a
 
   it('names what is missing: the stack, the rollout', () => {
     const { CANARY_STACK: _none, ...noStack } = env;
-    const which = runCli(['status', 'x'], noStack);
+    const elsewhere = mkdtempSync(join(tmpdir(), 'canary-no-samconfig-'));
+    const which = runCli(['status', 'x'], noStack, elsewhere);
     expect(which.code).toBe(1);
-    expect(which.stderr).toBe('canary: which stack? pass --stack NAME (or set CANARY_STACK), or --table NAME\n');
+    expect(which.stderr).toBe('canary: which stack? pass --stack NAME (or set CANARY_STACK, or run it where samconfig.toml names the stack_name), or --table NAME\n');
     const missing = runCli(['list', '--stack', 'not-deployed'], noStack);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/^canary: stack not-deployed does not exist in us-east-1/);
@@ -268,6 +317,39 @@ describe.skipIf(skip !== null)('canary start / status / watch / list / abort / a
     const badId = runCli(['status', 'not an id'], env);
     expect(badId.code).toBe(1);
     expect(badId.stderr).toMatch(/^canary: 'not an id' is not a rollout id/);
+  });
+
+  it('without --stack or CANARY_STACK, the stack is the stack_name of ./samconfig.toml (the repository\'s own here)', () => {
+    // Prepare: the repository's samconfig.toml names canary-analyzer, the stack moto holds.
+    const { CANARY_STACK: _none, ...noStack } = env;
+    expect(readFileSync(join(REPO, 'samconfig.toml'), 'utf8')).toMatch(/^stack_name = "canary-analyzer"$/m);
+    const other = mkdtempSync(join(tmpdir(), 'canary-samconfig-'));
+    writeFileSync(join(other, 'samconfig.toml'), 'version = 0.1\n[default.global.parameters]\nstack_name = "canary-analyzer"\n[default.deploy.parameters]\nstack_name = "not-deployed" # deploy wins, as in sam\n');
+    // Act
+    const list = runCli(['list', '--limit', '1'], noStack, REPO);
+    const wrong = runCli(['list'], noStack, other);
+    // Assess
+    expect(list.stderr).toBe('');
+    expect(list.code).toBe(0);
+    expect(list.stdout).toMatch(/^ROLLOUT +NAME +STATUS/);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/^canary: stack not-deployed \(the stack_name in samconfig.toml\) does not exist in us-east-1: check samconfig.toml, --stack and --region\n$/);
+  });
+
+  it('--profile takes the credentials and the region from ~/.aws/config; a profile that is not there is said in one line', () => {
+    // Prepare: a home whose AWS config has the profile, and no credentials or region in the environment.
+    const home = mkdtempSync(join(tmpdir(), 'canary-home-'));
+    mkdirSync(join(home, '.aws'));
+    writeFileSync(join(home, '.aws', 'config'), '[profile deployer]\nregion = us-east-1\naws_access_key_id = testing\naws_secret_access_key = testing\n');
+    const bare = { HOME: home, AWS_ENDPOINT_URL: moto.endpoint, AWS_EC2_METADATA_DISABLED: 'true', CANARY_STACK: STACK };
+    // Act
+    const withProfile = runCli(['list', '--limit', '1', '--profile', 'deployer'], bare);
+    const without = runCli(['list', '--limit', '1', '--profile', 'nobody', '--region', 'us-east-1'], bare);
+    // Assess
+    expect(withProfile.stderr).toBe('');
+    expect(withProfile.code).toBe(0);
+    expect(without.code).toBe(1);
+    expect(without.stderr).toMatch(/^canary: no AWS credentials for profile nobody: check that it is in ~\/\.aws\/config or ~\/\.aws\/credentials[^\n]*\n$/);
   });
 
   it('explicit --state-machine-arn and --table need no CloudFormation', async () => {

@@ -140,7 +140,8 @@ describe('canary --help', () => {
     const run = await runMain(['--help']);
     expect(run.code).toBe(0);
     for (const command of ['simulate', 'validate', 'start', 'status', 'watch', 'list', 'approve', 'abort']) expect(run.stdout).toMatch(new RegExp(`^ {2}${command} `, 'm'));
-    expect(run.stdout).toContain('$ npm run simulate');
+    expect(run.stdout).toContain('$ canary simulate ');
+    expect(run.stdout).toContain('Exit codes: 0 promoted (or done), 1 error, 2 rolled back (or judge --fail-on met), 3 halted.');
   });
 
   it('an unknown command or option is one line and exit 1', async () => {

@@ -264,11 +264,11 @@ describe('statistical judge: overall verdict', () => {
   });
 });
 
-const SCENARIOS = path.resolve(import.meta.dirname, '../../../shared/scenarios/judge');
+const SCENARIOS = path.resolve(import.meta.dirname, '../../bench/judge-corpus');
 const haveScenarios = existsSync(path.join(SCENARIOS, 'labels.json'));
 if (!haveScenarios) console.warn(`skipping the labelled-window tests: ${SCENARIOS} is absent`);
 
-describe.skipIf(!haveScenarios)('statistical judge on shared labelled windows', () => {
+describe.skipIf(!haveScenarios)('statistical judge on the labelled windows of bench/judge-corpus', () => {
   it('judges a few windows of each family as labelled', () => {
     const config = parseJudgeConfig(JSON.parse(readFileSync(path.join(SCENARIOS, 'config.json'), 'utf8')));
     const labels = JSON.parse(readFileSync(path.join(SCENARIOS, 'labels.json'), 'utf8')) as Record<string, { family: string; label: string }>;

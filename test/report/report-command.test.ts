@@ -48,7 +48,7 @@ describe('canary report --input', () => {
     const text = io.stdout.join('\n');
     expect(text).toContain('Post-incident summary');
     expect(text).toMatch(/time to restore 46 s/);
-    expect(text).toContain('3 checks, 3 with raw datapoints');
+    expect(text).toContain('3 counted checks (1 passed, 2 failed, 0 inconclusive); 3 of 3 with raw datapoints');
     expect(io.stdout.at(-1)).toBe('HTML report: out/report.html');
     const html = readFileSync(join(dir, 'out/report.html'), 'utf8');
     expect(html.match(/<svg class="chart"/g)).toHaveLength(2);

@@ -23,10 +23,12 @@ describe('buildReport: post-incident summary', () => {
     expect(s.rollback).toEqual({ changeId: 'C3', submittedAt: '2026-03-02T10:16:01.000Z', inSyncAt: '2026-03-02T10:16:46.000Z' });
     expect(s.restoredAt).toBe('2026-03-02T10:16:46.000Z');
     expect(s.firstBreachAt).toBe('2026-03-02T10:11:00.000Z');
-    expect(s.stage).toEqual({ index: 1, weight: 50, setAt: '2026-03-02T10:07:01.000Z', inSyncAt: '2026-03-02T10:07:41.000Z' });
+    expect(s.firstBad).toEqual({ at: '2026-03-02T10:11:00.000Z', metric: 'error-rate', rule: 'threshold' });
+    expect(s.stage).toEqual({ index: 1, stage: 2, weight: 50, setAt: '2026-03-02T10:07:01.000Z', inSyncAt: '2026-03-02T10:07:41.000Z' });
     expect(s.canaryTrafficAt).toBe('2026-03-02T10:00:01.000Z');
     expect(s.peakWeight).toBe(50);
     expect(s.durations).toEqual({
+      timeToDetect: 180, // the first bad datapoint (the minute from 10:11:00) → 10:14:00
       stageToDetection: 419, // 10:07:01 → 10:14:00
       breachToDetection: 180, // 10:11:00 → 10:14:00
       detectionToDecision: 120,
@@ -34,7 +36,7 @@ describe('buildReport: post-incident summary', () => {
       detectionToRestore: 166,
       canaryExposure: 1005, // 10:00:01 → 10:16:46
     });
-    expect(s.checks).toEqual({ total: 3, passed: 1, failed: 2, inconclusive: 0 });
+    expect(s.checks).toEqual({ total: 3, passed: 1, failed: 2, inconclusive: 0, duringBake: { total: 0, failed: 0 }, whileHeld: { total: 0, failed: 0 } });
     expect(s.incident).toEqual({ at: '2026-03-02T10:16:47.000Z', targets: [{ target: 'sns', ok: true, id: 'msg-1', error: undefined }] });
     expect(s.headline).toBe('checkout-api rollout checkout-api-20260302T100000Z-abcd was rolled back at stage 2 (50 % canary): ' +
       'error-rate failed its threshold. Traffic was back at 100 % baseline 46 s after the decision.');
@@ -111,6 +113,10 @@ describe('buildReport: post-incident summary', () => {
   });
 });
 
+/** Counted checks only (no bake checks, none while held). */
+const counted = (total: number, passed: number, failed: number, inconclusive: number) =>
+  ({ total, passed, failed, inconclusive, duringBake: { total: 0, failed: 0 }, whileHeld: { total: 0, failed: 0 } });
+
 describe('buildReport: series, stages, checks, timeline', () => {
   it('merges the overlapping windows of a stage into one series per variant, the later check winning', () => {
     const report = buildReport({ record: rolledBackRecord(), checks: storedChecks(), metrics: METRICS });
@@ -142,9 +148,9 @@ describe('buildReport: series, stages, checks, timeline', () => {
     const report = buildReport({ record: rolledBackRecord(), checks: storedChecks(), metrics: METRICS });
 
     expect(report.stages.map((s) => [s.weight, s.changeId, s.setAt.slice(11, 19), s.inSyncAt?.slice(11, 19), s.endAt.slice(11, 19), s.checks])).toEqual([
-      [10, 'C1', '10:00:01', '10:00:31', '10:07:01', { passed: 1, failed: 0, inconclusive: 0 }],
-      [50, 'C2', '10:07:01', '10:07:41', '10:16:01', { passed: 0, failed: 2, inconclusive: 0 }],
-      [0, 'C3', '10:16:01', '10:16:46', '10:16:47', { passed: 0, failed: 0, inconclusive: 0 }],
+      [10, 'C1', '10:00:01', '10:00:31', '10:07:01', counted(1, 1, 0, 0)],
+      [50, 'C2', '10:07:01', '10:07:41', '10:16:01', counted(2, 0, 2, 0)],
+      [0, 'C3', '10:16:01', '10:16:46', '10:16:47', counted(0, 0, 0, 0)],
     ]);
     expect(report.checks.map((c) => [c.checkNo, c.verdict, c.hasRawData])).toEqual([[1, 'PASS', true], [2, 'FAIL', true], [3, 'FAIL', true]]);
   });
@@ -161,7 +167,7 @@ describe('buildReport: series, stages, checks, timeline', () => {
       [461, 'info', 'canary 50 % INSYNC 40 s after it was submitted'],
       [840, 'fail', 'check #2 at stage 2 (50 %): FAIL'],
       [960, 'fail', 'check #3 at stage 2 (50 %): FAIL'],
-      [961, 'fail', 'decision: ROLL BACK at stage 2 (50 %)'],
+      [961, 'fail', 'decision: ROLLED BACK at stage 2 (50 %)'],
       [961, 'warn', 'rollback: weights set to canary 0 % / baseline 100 %'],
       [1006, 'pass', 'traffic restored: 100 % baseline INSYNC 45 s after it was submitted'],
       [1007, 'info', 'incident opened (1/1 targets)'],

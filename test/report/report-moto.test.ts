@@ -79,7 +79,7 @@ describe.skipIf(skip !== null)('evidence on S3 (moto) and canary report against 
     expect(out.stderr).toEqual([]);
     expect(code).toBe(0);
     const text = out.stdout.join('\n');
-    expect(text).toContain('3 checks, 3 with raw datapoints');
+    expect(text).toContain('3 counted checks (1 passed, 2 failed, 0 inconclusive); 3 of 3 with raw datapoints');
     expect(text).toContain(`evidence: s3://${BUCKET}/rollouts/${id}/`);
     expect(text).toMatch(/time to restore 46 s/);
     expect(readFileSync(join(dir, 'r.html'), 'utf8')).toContain('Post-incident summary');
@@ -121,7 +121,7 @@ describe.skipIf(skip !== null)('evidence on S3 (moto) and canary report against 
     // Assess
     expect(code).toBe(0);
     const model = JSON.parse(out.stdout.join('\n'));
-    expect(model.timeline.map((e: { title: string }) => e.title)).toContain('decision: ROLL BACK at stage 2 (50 %)');
+    expect(model.timeline.map((e: { title: string }) => e.title)).toContain('decision: ROLLED BACK at stage 2 (50 %)');
     expect(model.timeline).toHaveLength(events.length);
     expect(model.summary.durations.timeToRestore).toBe(46);
   });
@@ -133,6 +133,6 @@ describe.skipIf(skip !== null)('evidence on S3 (moto) and canary report against 
 
     expect(code).toBe(0);
     expect(out.stderr.join('\n')).toMatch(/warning: could not read the evidence in s3:\/\/no-such-bucket\/.*NoSuchBucket/);
-    expect(out.stdout.join('\n')).toContain('3 checks, 0 with raw datapoints');
+    expect(out.stdout.join('\n')).toContain('3 counted checks (1 passed, 2 failed, 0 inconclusive); 0 of 3 with raw datapoints');
   });
 });
