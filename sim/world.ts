@@ -224,13 +224,21 @@ export class SimWorld {
   #startReconciler(): void {
     const every = this.#options.reconcileEverySeconds ?? 300;
     this.sim.spawn(async (ctx) => {
+      // Once nothing runs any more, a day of sweeps that cannot finish some rollout ends the
+      // simulation (the failed sweeps are in reconcilerRuns) instead of sweeping forever.
+      let idleSweeps = 0;
       for (;;) {
         await ctx.sleep(every);
+        if (idleSweeps > 86_400 / every) return;
         const running = [...this.#entries.values()].some((e) => e.handle && ['RUNNING', 'PENDING_REDRIVE'].includes(e.handle.status()));
-        const active = await this.rollouts.listActive();
+        // This world's rollouts only: a shared store (moto) may hold others no execution here knows.
+        const active = (await this.rollouts.listActive()).filter((r) => this.#entries.has(r.rolloutId));
         if (!running && active.length === 0) return;
         if (active.length === 0) continue;
-        const report = await reconcile(this.deps(undefined, ctx)).catch((error: unknown) => {
+        if (!running) idleSweeps++;
+        const deps = this.deps(undefined, ctx);
+        const ours: RolloutStore = { ...bindAll(this.rollouts), listActive: async () => active };
+        const report = await reconcile({ ...deps, rollouts: ours }).catch((error: unknown) => {
           this.log.error('reconciler run failed', { error: String(error) });
           return null;
         });
@@ -261,4 +269,11 @@ function slowRouter(inner: TrafficPort, wait: () => Promise<void>): TrafficPort 
     restore: async (t, d) => { await wait(); return inner.restore(t, d); },
     isInSync: async (t, id) => { await wait(); return inner.isInSync(t, id); },
   };
+}
+
+/** A store's methods bound to it, as a plain object another can override a method of. */
+function bindAll(store: RolloutStore): RolloutStore {
+  const proto = Object.getPrototypeOf(store) as object;
+  const names = Object.getOwnPropertyNames(proto).filter((n) => n !== 'constructor' && typeof (store as unknown as Record<string, unknown>)[n] === 'function');
+  return Object.fromEntries(names.map((n) => [n, ((store as unknown as Record<string, (...a: unknown[]) => unknown>)[n]!).bind(store)])) as unknown as RolloutStore;
 }
