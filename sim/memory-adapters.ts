@@ -453,7 +453,8 @@ export class MemoryRollouts implements RolloutStore {
   }
 
   async listActive(): Promise<RolloutRecord[]> {
-    return [...this.#records.values()].filter((r) => isActive(r.status))
+    const holding = new Set([...this.#locks.values()].map((l) => l.owner));
+    return [...this.#records.values()].filter((r) => isActive(r.status) || holding.has(r.rolloutId))
       .sort((a, b) => a.startedAt.localeCompare(b.startedAt) || a.rolloutId.localeCompare(b.rolloutId))
       .map(copy);
   }

@@ -3,7 +3,8 @@
  * DocumentClient. Three kinds of items:
  * - the head of a rollout's record, `rollout#<id>`: small and bounded whatever the rollout's length,
  *   listed newest first through the `byStart` index (gsi1pk = 'rollout', startedAt) and, while the
- *   rollout is RUNNING or ROLLING_BACK, through the sparse `byActive` index (activePk = 'active');
+ *   rollout is RUNNING or ROLLING_BACK, or closed but not yet known to have released its target's
+ *   lock, through the sparse `byActive` index (activePk = 'active': what the reconciler sweeps);
  * - each event of a rollout, its own item `rollout#<id>#event#<sortKey>`, read in order through the
  *   `byRollout` index (evPk = `rollout#<id>`, evSk = `<at>#<n>#<random>`);
  * - the lock of a traffic target, `lock#<key>`: owner (rollout id), fencing token, lease.
@@ -226,14 +227,11 @@ export class DynamoRollouts implements RolloutStore {
         sets.push(`#f${i} = :v${i}`);
       }
     });
-    if (patch.status !== undefined) {
-      // The sparse index of active rollouts holds a rollout exactly while it is active.
-      if (isActive(patch.status)) {
-        sets.push('activePk = :active');
-        values[':active'] = ACTIVE_PARTITION;
-      } else {
-        removes.push('activePk');
-      }
+    if (patch.status !== undefined && isActive(patch.status)) {
+      // In the sparse index while active; it leaves it when its lock is released (releaseLock), so
+      // a rollout closed by a step that then failed to release the lock is still swept.
+      sets.push('activePk = :active');
+      values[':active'] = ACTIVE_PARTITION;
     }
     if (events.length > 0) {
       sets.push('eventCount = if_not_exists(eventCount, :zero) + :n');
@@ -337,8 +335,21 @@ export class DynamoRollouts implements RolloutStore {
       }));
     } catch (err) {
       // Not ours (taken over) or already gone: releasing is idempotent.
-      if (isAwsError(err, CONDITION_FAILED)) return;
-      mapAwsError(SERVICE, err);
+      if (!isAwsError(err, CONDITION_FAILED)) mapAwsError(SERVICE, err);
+    }
+    // A closed rollout holding no lock needs no more sweeping: it leaves the index.
+    try {
+      await this.#client.send(new UpdateCommand({
+        TableName: this.#table,
+        Key: { pk: rolloutPk(rolloutId) },
+        UpdateExpression: 'REMOVE activePk',
+        ConditionExpression: 'attribute_exists(activePk) AND NOT (#status IN (:running, :rollingBack))',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':running': 'RUNNING', ':rollingBack': 'ROLLING_BACK' },
+      }));
+    } catch (err) {
+      // Still active (released early), not a rollout (a soak check's lock), or already out.
+      if (!isAwsError(err, CONDITION_FAILED)) mapAwsError(SERVICE, err);
     }
   }
 
@@ -432,9 +443,10 @@ export class DynamoRollouts implements RolloutStore {
       startKey = out.LastEvaluatedKey;
       if (!startKey) break;
     }
-    // The index is eventually consistent: read each head again before anyone acts on it.
+    // The index is eventually consistent: read each head again before anyone acts on it. A closed
+    // record still in the index may still hold its lock: the reconciler releases it.
     const fresh = await Promise.all(ids.map((id) => this.get(id)));
-    return fresh.filter((r): r is RolloutRecord => r !== null && isActive(r.status));
+    return fresh.filter((r): r is RolloutRecord => r !== null);
   }
 }
 

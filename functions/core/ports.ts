@@ -92,7 +92,11 @@ export interface RolloutStore {
   /** Asks a running rollout to roll back at its next step. */
   requestAbort(rolloutId: string, reason: string, now: Date): Promise<void>;
   list(limit: number): Promise<RolloutRecord[]>;
-  /** Every rollout still RUNNING or ROLLING_BACK, oldest first: what the reconciler sweeps. */
+  /**
+   * Every rollout still RUNNING or ROLLING_BACK, and every closed one that may still hold its
+   * target's lock (a step closed it and failed to release the lock), oldest first: what the
+   * reconciler sweeps. A rollout leaves it when it is closed and its lock released.
+   */
   listActive(): Promise<RolloutRecord[]>;
 }
 

@@ -610,9 +610,15 @@ export async function rollback(state: RolloutState, deps: Deps): Promise<Rollout
   };
   const stale = await staleRollback(state, deps);
   if (stale) {
-    deps.log.warn('not rolling back: the rollout is no longer this execution\'s', { reason: stale });
+    deps.log.warn('not rolling back: the rollout is no longer this execution\'s', { reason: stale.why });
     const { error: _handled, ...rest } = state;
-    return { ...rest, next: 'DONE', outcome: 'SUPERSEDED', summary: stale };
+    if (stale.promoted) {
+      // The promotion was recorded and only what followed it failed (releasing the lock, say):
+      // the rollout is promoted; the lock goes now, or the reconciler releases it.
+      await deps.rollouts.releaseLock(targetKey(state.config.target), state.rolloutId).catch(() => undefined);
+      return { ...rest, next: 'DONE', outcome: 'PROMOTED', summary: stale.why };
+    }
+    return { ...rest, next: 'DONE', outcome: 'SUPERSEDED', summary: stale.why };
   }
 
   // Traffic first. A person's own rollback (canary set to 0 by hand) is left as the person set it.
@@ -638,16 +644,19 @@ export async function rollback(state: RolloutState, deps: Deps): Promise<Rollout
 }
 
 /**
- * Why this execution must not roll the target back, or null when it must. Reads only: when the
- * store cannot be read the rollback goes ahead (restoring the baseline never waits on the store).
+ * Why this execution must not roll the target back (and whether the rollout was promoted), or null
+ * when it must. Reads only: when the store cannot be read the rollback goes ahead (restoring the
+ * baseline never waits on the store).
  */
-async function staleRollback(state: RolloutState, deps: Deps): Promise<string | null> {
+async function staleRollback(state: RolloutState, deps: Deps): Promise<{ why: string; promoted: boolean } | null> {
   try {
     const record = await deps.rollouts.get(state.rolloutId);
-    if (record && !isActive(record.status)) return `the rollout was already closed ${record.status} (by the safety net, the reconciler or an earlier run)`;
+    if (record && !isActive(record.status)) {
+      return { why: `the rollout was already closed ${record.status} (by the safety net, the reconciler or an earlier run)`, promoted: record.status === 'PROMOTED' };
+    }
     const holder = await deps.rollouts.lockHolder(targetKey(state.config.target));
     if (holder && holder.owner !== state.rolloutId && Date.parse(holder.expiresAt) >= deps.clock.now().getTime()) {
-      return `the traffic target is now locked by rollout ${holder.owner}`;
+      return { why: `the traffic target is now locked by rollout ${holder.owner}`, promoted: false };
     }
   } catch (error) {
     deps.log.error('could not read the record before the rollback; rolling back anyway', { error: String(error) });

@@ -20,7 +20,7 @@ import { defaultJudge } from '../../functions/core/default-judge.ts';
 import { SimClock } from '../../sim/clock.ts';
 import { MemoryIncidents, MemoryLog, MemoryRollouts, MemoryTraffic } from '../../sim/memory-adapters.ts';
 import { mulberry32 } from '../../sim/prng.ts';
-import { runWorkflow, type TaskFunction } from '../../sim/workflow-runner.ts';
+import { allOf, ROLLOUT_ASL, ROLLOUT_STATE_MACHINES, StepFunctionsSim, type ExecutionHandle, type TaskFunction } from '../../sim/workflow-runner.ts';
 import { albEcsConfig } from '../fixtures/configs.ts';
 
 /** Deterministic metrics: healthy, or a canary whose 5xx rate is 5 % from the 10 % stage on. */
@@ -51,7 +51,11 @@ class ModelMetrics implements MetricsPort {
   }
 }
 
-type FaultKind = 'throttle' | '5xx' | 'timeout-after-effect' | 'crash-after-call' | 'outage' | 'item-too-large';
+type FaultKind = 'throttle' | '5xx' | 'timeout-after-effect' | 'crash-after-call' | 'outage' | 'item-too-large'
+  /** A person presses Stop while call k is in flight: the call still lands (Stop does not stop a running Lambda). */
+  | 'stop-in-flight'
+  /** As stop-in-flight, then, once the safety net (or the reconciler) has finished the rollout, the execution is redriven. */
+  | 'stop-then-redrive';
 
 /** The store's writes: DynamoDB refuses an item over 400 KB with a ValidationException (not retryable). */
 const STORE_WRITES = new Set(['begin', 'update', 'fence', 'takeOver', 'acquireLock', 'releaseLock']);
@@ -59,7 +63,7 @@ const STORE_WRITES = new Set(['begin', 'update', 'fence', 'takeOver', 'acquireLo
 interface Fault { kind: FaultKind; at: number }
 
 /** Wraps every port so each method call is numbered, and call `fault.at` (or, for an outage, every call from it on) fails. */
-function instrument(deps: Deps, fault: Fault | null, onCall: (port: string, method: string) => void): Deps {
+function instrument(deps: Deps, fault: Fault | null, onCall: (port: string, method: string) => void, stop: () => void = () => undefined): Deps {
   let n = 0;
   let armed = true;
   const wrap = <T extends object>(port: T, name: string): T => new Proxy(port, {
@@ -72,6 +76,9 @@ function instrument(deps: Deps, fault: Fault | null, onCall: (port: string, meth
         const hit = armed && fault !== null && (fault.kind === 'outage' ? n >= fault.at : n === fault.at);
         if (!hit) return value.apply(target, args);
         switch (fault.kind) {
+          case 'stop-in-flight': case 'stop-then-redrive':
+            stop();
+            return value.apply(target, args);
           case 'item-too-large':
             // Only a store write can be refused for its size; any other call goes through.
             if (name !== 'dynamodb' || !STORE_WRITES.has(String(prop))) return value.apply(target, args);
@@ -114,6 +121,8 @@ interface Outcome {
   reasons: string[];
   retries: number;
   safetyNet?: string;
+  /** The most history events any execution of the run had (AWS fails one at 25,000). */
+  maxHistoryEvents: number;
 }
 
 /** How a failed execution is finished: the safety net on its EventBridge event, or the reconciler when that event was lost. */
@@ -130,14 +139,15 @@ async function rollout(bad: boolean, fault: Fault | null, seed: number, finisher
   const incidents = new MemoryIncidents();
   const name = `fi-${seed}`;
   const executionArn = `arn:aws:states:us-east-1:123456789012:execution:CanaryRollout:${name}`;
-  let execution: 'RUNNING' | 'FAILED' = 'RUNNING';
+  let execution: 'RUNNING' | 'FAILED' | 'ABORTED' = 'RUNNING';
   const base: Deps = {
     traffic, metrics: new ModelMetrics(bad, () => canaryWeight), rollouts, incidents, judge: defaultJudge,
     clock, log: new MemoryLog(), allowedHostedZoneIds: [],
     executions: { describe: async () => ({ status: execution, stopDate: clock.now().toISOString() }) },
   };
   const calls: string[] = [];
-  const deps = instrument(base, fault, (port, method) => calls.push(`${port}.${method}`)) as Deps & { disarm(): void };
+  let handle: ExecutionHandle | undefined;
+  const deps = instrument(base, fault, (port, method) => calls.push(`${port}.${method}`), () => handle?.stop({ error: 'Stopped', cause: 'a person pressed Stop' })) as Deps & { disarm(): void };
   const bind = (step: (input: never, deps: Deps) => Promise<unknown>): TaskFunction => async (input: never) => {
     const until = (input as { wait?: { until?: string } }).wait?.until;
     if (until) clock.advanceTo(until);
@@ -146,8 +156,8 @@ async function rollout(bad: boolean, fault: Fault | null, seed: number, finisher
     clock.advance(1);
     return out;
   };
-  const result = await runWorkflow({
-    input: rawConfig, executionName: name,
+  const sim = new StepFunctionsSim({
+    seed, stateMachines: ROLLOUT_STATE_MACHINES,
     tasks: {
       ...Object.fromEntries(Object.entries(steps.STEPS_BY_FUNCTION).map(([fn, step]) => [fn, bind(step as never)])),
       // The runner's context has the wall clock's start time: the simulated one replaces it.
@@ -155,16 +165,19 @@ async function rollout(bad: boolean, fault: Fault | null, seed: number, finisher
         steps.preflight({ ...input, execution: { ...input.execution, startTime: clock.now().toISOString() } }, d)) as never),
     },
   });
+  handle = sim.startExecution({ file: ROLLOUT_ASL, stateMachineName: 'CanaryRollout', name, input: rawConfig });
+  await sim.run();
+  const result = handle.result();
   let safety: string | undefined;
-  if (result.status === 'FAILED') {
-    // The EventBridge rule runs the safety net on every failed execution, or, its event lost, the
-    // reconciler finds the rollout at its next run; the outage is over by then.
+  if (result.status !== 'SUCCEEDED') {
+    // The EventBridge rule runs the safety net on every failed or stopped execution, or, its event
+    // lost, the reconciler finds the rollout at its next run; the outage is over by then.
     deps.disarm();
-    execution = 'FAILED';
+    execution = result.status === 'ABORTED' ? 'ABORTED' : 'FAILED';
     clock.advance(300);
     if (finisher === 'safety-net') {
       const net = await safetyNet({
-        executionArn, name, status: 'FAILED', error: result.error, cause: result.cause, input: JSON.stringify(rawConfig),
+        executionArn, name, status: result.status, error: result.error, cause: result.cause, input: JSON.stringify(rawConfig),
         stopDate: clock.now().getTime(),
       }, base);
       safety = net.action;
@@ -173,12 +186,24 @@ async function rollout(bad: boolean, fault: Fault | null, seed: number, finisher
       expect(report.failed).toEqual([]);
       safety = report.finished[0]?.action ?? 'NOTHING_TO_DO';
     }
+    if (fault?.kind === 'stop-then-redrive') {
+      // A person redrives the stopped execution: it resumes where it stopped, is fenced out, and
+      // moves nothing.
+      const before = { weights: await readWeights(), changes: traffic.changes().length };
+      clock.advance(1800);
+      handle.redrive();
+      await sim.run();
+      expect(await readWeights(), 'a redrive moved traffic').toEqual(before.weights);
+      expect(traffic.changes().length, 'a redrive changed a record').toBe(before.changes);
+      expect(handle.result().status).toBe('FAILED');
+    }
   }
   const record = await rollouts.get(name);
   return {
     calls, weights: await readWeights(), status: record?.status, lockHolder: (await rollouts.lockHolder(key))?.owner ?? null,
     incidents: incidents.opened.length, distinctIncidents: new Set(incidents.opened.map((o) => o.incident.dedupKey)).size,
-    reasons: record?.decision?.reasons ?? [], retries: result.retries, safetyNet: safety,
+    reasons: record?.decision?.reasons ?? [], retries: allOf(result).reduce((n, r) => n + r.retries, 0), safetyNet: safety,
+    maxHistoryEvents: Math.max(...allOf(handle.result()).map((r) => r.aws.historyEvents)),
   };
 }
 
@@ -188,6 +213,8 @@ function assertSafe(o: Outcome, bad: boolean, label: string) {
   const restored = o.weights.canary === 0 && o.weights.baseline === 100;
   expect(promoted || restored, ctx).toBe(true);
   expect(o.lockHolder, ctx).toBeNull();
+  // No fault makes the workflow loop: every execution stays far from Step Functions' 25,000 events.
+  expect(o.maxHistoryEvents, ctx).toBeLessThan(12_500);
   if (o.status === undefined) {
     // Refused before the record was written: nothing may have moved.
     expect(restored, ctx).toBe(true);
@@ -217,9 +244,10 @@ describe('fault injection on every external call', () => {
     const clean = await rollout(bad, null, 1);
     expect(clean.status).toBe(bad ? 'ROLLED_BACK' : 'PROMOTED');
     const n = clean.calls.length;
-    const kinds: FaultKind[] = ['throttle', '5xx', 'timeout-after-effect', 'crash-after-call', 'outage', 'item-too-large'];
+    const kinds: FaultKind[] = ['throttle', '5xx', 'timeout-after-effect', 'crash-after-call', 'outage', 'item-too-large', 'stop-in-flight', 'stop-then-redrive'];
     const counts: Record<string, number> = {};
     let retries = 0;
+    const retriesByKind: Record<string, number> = {};
     let duplicates = 0;
 
     // Act
@@ -232,15 +260,16 @@ describe('fault injection on every external call', () => {
         const outcome = assertSafe(o, bad, label);
         // A single transient fault is absorbed by the retries: the verdict stands. A refused write
         // or an outage may end the rollout early, but always safely (asserted above).
-        if (kind !== 'outage' && kind !== 'item-too-large') expect(o.status, label).toBe(clean.status);
+        if (['throttle', '5xx', 'timeout-after-effect', 'crash-after-call'].includes(kind)) expect(o.status, label).toBe(clean.status);
         counts[`${kind}: ${outcome}`] = (counts[`${kind}: ${outcome}`] ?? 0) + 1;
         retries += o.retries;
+        retriesByKind[kind] = (retriesByKind[kind] ?? 0) + o.retries;
         duplicates += o.incidents - o.distinctIncidents;
       }
     }
 
     // Assess (and report)
-    console.log(`fault injection, ${bad ? 'bad' : 'healthy'} canary: N = ${n} calls, ${kinds.length * n} faulty runs, ${retries} workflow retries, ${duplicates} re-sent incident(s)`);
+    console.log(`fault injection, ${bad ? 'bad' : 'healthy'} canary: N = ${n} calls, ${kinds.length * n} faulty runs, ${retries} workflow retries (${Object.entries(retriesByKind).map(([k, v]) => `${k} ${v}`).join(', ')}), ${duplicates} re-sent incident(s)`);
     for (const [outcome, count] of Object.entries(counts).sort()) console.log(`  ${outcome}: ${count}`);
     expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(kinds.length * n);
   }, 240_000);
