@@ -124,7 +124,21 @@ export function dynamoNumberSize(n: number | bigint, path = 'number'): number {
   return Math.ceil(digits.length / 2) + 1;
 }
 
+/** Sizes of frozen values (they cannot change): a record's unchanged parts are not measured again on every write. */
+const frozenSizes = new WeakMap<object, number>();
+
 function dynamoValueSize(value: unknown, path: string): number {
+  if (value !== null && typeof value === 'object' && Object.isFrozen(value)) {
+    const known = frozenSizes.get(value);
+    if (known !== undefined) return known;
+    const size = measureValue(value, path);
+    frozenSizes.set(value, size);
+    return size;
+  }
+  return measureValue(value, path);
+}
+
+function measureValue(value: unknown, path: string): number {
   if (value === null) return 1;
   switch (typeof value) {
     case 'boolean': return 1;

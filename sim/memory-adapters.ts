@@ -19,6 +19,22 @@ import { uniformInt, type Rng } from './prng.ts';
 
 const copy = <T>(value: T): T => structuredClone(value);
 
+/** Freezes a value and everything in it. */
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+/**
+ * A frozen copy of plain data, as JSON would carry it: what the in-memory stores keep and hand out,
+ * so nobody can change a stored record by mutating what they passed or got back, and nothing needs
+ * copying on a read.
+ */
+const frozenCopy = <T>(value: T): T => (value === null || typeof value !== 'object' ? value : deepFreeze(JSON.parse(JSON.stringify(value)) as T));
+
 /** Both weights of a weighted pair (Route 53 weights: 0-255; we write canary p, baseline 100 - p). */
 export interface Weights {
   baseline: number;
@@ -280,6 +296,7 @@ interface HeldLock extends LockHolder {
  * (live progress).
  */
 export class MemoryRollouts implements RolloutStore {
+  /** Frozen heads, replaced (never changed) by each write. */
   readonly #records = new Map<string, RolloutRecord>();
   readonly #events = new Map<string, RolloutEvent[]>();
   readonly #locks = new Map<string, HeldLock>();
@@ -309,14 +326,17 @@ export class MemoryRollouts implements RolloutStore {
     this.maxItemBytes = Math.max(this.maxItemBytes, bytes);
   }
 
-  #append(rolloutId: string, record: RolloutRecord, events: RolloutEvent[]): void {
-    if (events.length === 0) return;
-    for (const e of events) this.#checkSize(e);
+  /** Stores a new head (and appends events) once every item is within DynamoDB's size. */
+  #commit(rolloutId: string, head: RolloutRecord, events: readonly RolloutEvent[]): void {
+    const frozenEvents = events.map(frozenCopy);
+    for (const e of frozenEvents) this.#checkSize(e);
     const list = this.#events.get(rolloutId) ?? [];
-    list.push(...copy(events));
+    const next = Object.freeze({ ...head, eventCount: list.length + frozenEvents.length });
+    this.#checkSize(next);
+    list.push(...frozenEvents);
     this.#events.set(rolloutId, list);
-    record.eventCount = list.length;
-    for (const listener of this.#listeners) listener(rolloutId, copy(events), copy(record));
+    this.#records.set(rolloutId, next);
+    if (frozenEvents.length) for (const listener of this.#listeners) listener(rolloutId, frozenEvents, next);
   }
 
   #lockFree(key: string, rolloutId: string, now: Date): HeldLock | null {
@@ -333,29 +353,30 @@ export class MemoryRollouts implements RolloutStore {
     }
     const held = this.#lockFree(lock.key, record.rolloutId, lock.now);
     if (held) return { started: false, holder: held.owner, expiresAt: held.expiresAt };
-    const head = copy({ ...record, eventCount: 0 });
+    // Checked before anything is stored: DynamoDB's transaction refuses all of it or none.
+    const head = frozenCopy({ ...record, eventCount: 0 });
     this.#checkSize(head);
+    for (const e of events) this.#checkSize(e);
     const expiresAtMs = lock.now.getTime() + lock.leaseSeconds * 1000;
     this.#locks.set(lock.key, { owner: record.rolloutId, token: record.token ?? '', expiresAt: new Date(expiresAtMs).toISOString(), expiresAtMs });
-    this.#records.set(record.rolloutId, head);
-    this.#append(record.rolloutId, head, events);
+    this.#commit(record.rolloutId, head, events);
     return { started: true };
   }
 
+  /** The head as stored: frozen, so it is handed out without a copy (a caller cannot change it). */
   async get(rolloutId: string): Promise<RolloutRecord | null> {
-    const record = this.#records.get(rolloutId);
-    return record ? copy(record) : null;
+    return this.#records.get(rolloutId) ?? null;
   }
 
   async history(rolloutId: string): Promise<RolloutHistory | null> {
     const record = this.#records.get(rolloutId);
-    return record ? copy({ ...record, events: this.#events.get(rolloutId) ?? [] }) : null;
+    return record ? { ...record, events: [...(this.#events.get(rolloutId) ?? [])] } : null;
   }
 
   async events(rolloutId: string, cursor?: string): Promise<{ events: RolloutEvent[]; cursor?: string }> {
     const all = this.#events.get(rolloutId) ?? [];
     const from = cursor ? Number(cursor) : 0;
-    return { events: copy(all.slice(from)), cursor: String(all.length) };
+    return { events: all.slice(from), cursor: String(all.length) };
   }
 
   async fence(rolloutId: string, fence: { lockKey: string; token: string; leaseSeconds: number; now: Date }): Promise<void> {
@@ -376,28 +397,25 @@ export class MemoryRollouts implements RolloutStore {
     const record = this.#records.get(rolloutId);
     if (!record) throw new RolloutNotFoundError(rolloutId);
     if (options.token !== undefined && record.token !== options.token) throw new FencedOutError(rolloutId, 'it was taken over (by the safety net or the reconciler)');
-    const next = copy(record);
+    const next: Record<string, unknown> = { ...record };
     for (const [field, value] of Object.entries(patch)) {
       if (field === 'rolloutId') continue;
-      if (value === undefined) delete (next as unknown as Record<string, unknown>)[field];
-      else (next as unknown as Record<string, unknown>)[field] = copy(value);
+      if (value === undefined) delete next[field];
+      else next[field] = frozenCopy(value);
     }
-    this.#checkSize(next);
-    for (const e of events) this.#checkSize(e);
-    this.#records.set(rolloutId, next);
-    this.#append(rolloutId, next, events);
+    this.#commit(rolloutId, next as unknown as RolloutRecord, events);
   }
 
   async takeOver(rolloutId: string, args: { lockKey: string; token: string; leaseSeconds: number; now: Date }): Promise<TakeOverResult> {
     const record = this.#records.get(rolloutId);
     if (!record) return { ok: false, reason: 'NOT_FOUND' };
-    if (!isActive(record.status)) return { ok: false, reason: 'CLOSED', record: copy(record) };
+    if (!isActive(record.status)) return { ok: false, reason: 'CLOSED', record };
     const held = this.#lockFree(args.lockKey, rolloutId, args.now);
-    if (held) return { ok: false, reason: 'LOCK_HELD', record: copy(record), holder: { owner: held.owner, token: held.token, expiresAt: held.expiresAt } };
+    if (held) return { ok: false, reason: 'LOCK_HELD', record, holder: { owner: held.owner, token: held.token, expiresAt: held.expiresAt } };
     const expiresAtMs = args.now.getTime() + args.leaseSeconds * 1000;
     this.#locks.set(args.lockKey, { owner: rolloutId, token: args.token, expiresAt: new Date(expiresAtMs).toISOString(), expiresAtMs });
-    record.token = args.token;
-    return { ok: true, record: copy(record) };
+    this.#commit(rolloutId, { ...record, token: args.token }, []);
+    return { ok: true, record: this.#records.get(rolloutId)! };
   }
 
   async acquireLock(lockKey: string, owner: string, leaseSeconds: number, now: Date): Promise<BeginResult> {
@@ -430,9 +448,7 @@ export class MemoryRollouts implements RolloutStore {
       type: 'APPROVAL_ANSWERED', at: answer.at, stageIndex: answer.stageIndex, approved: answer.approved, by: answer.by,
       ...(answer.reason ? { reason: answer.reason } : {}),
     };
-    record.approval = copy(answer);
-    record.updatedAt = answer.at;
-    this.#append(rolloutId, record, [event]);
+    this.#commit(rolloutId, { ...record, approval: frozenCopy(answer), updatedAt: answer.at }, [event]);
   }
 
   async requestAbort(rolloutId: string, reason: string, now: Date): Promise<void> {
@@ -440,23 +456,19 @@ export class MemoryRollouts implements RolloutStore {
     if (!record) throw new RolloutNotFoundError(rolloutId);
     if (record.status !== 'RUNNING') throw new RolloutNotRunningError(rolloutId, record.status);
     const at = now.toISOString();
-    record.abortRequested = { at, reason };
-    record.updatedAt = at;
-    this.#append(rolloutId, record, [{ type: 'ABORT_REQUESTED', at, reason }]);
+    this.#commit(rolloutId, { ...record, abortRequested: { at, reason }, updatedAt: at }, [{ type: 'ABORT_REQUESTED', at, reason }]);
   }
 
   async list(limit: number): Promise<RolloutRecord[]> {
     return [...this.#records.values()]
       .sort((a, b) => b.startedAt.localeCompare(a.startedAt) || b.rolloutId.localeCompare(a.rolloutId))
-      .slice(0, limit)
-      .map(copy);
+      .slice(0, limit);
   }
 
   async listActive(): Promise<RolloutRecord[]> {
     const holding = new Set([...this.#locks.values()].map((l) => l.owner));
     return [...this.#records.values()].filter((r) => isActive(r.status) || holding.has(r.rolloutId))
-      .sort((a, b) => a.startedAt.localeCompare(b.startedAt) || a.rolloutId.localeCompare(b.rolloutId))
-      .map(copy);
+      .sort((a, b) => a.startedAt.localeCompare(b.startedAt) || a.rolloutId.localeCompare(b.rolloutId));
   }
 }
 
@@ -581,7 +593,7 @@ export class MemoryEvidence implements EvidencePort {
 
   async putCheck(rolloutId: string, checkNo: number, check: CheckEvidence): Promise<void> {
     const checks = this.#checks.get(rolloutId) ?? new Map<number, StoredCheck>();
-    checks.set(checkNo, copy({ rolloutId, checkNo, ...check }));
+    checks.set(checkNo, frozenCopy({ rolloutId, checkNo, ...check }));
     this.#checks.set(rolloutId, checks);
     this.writes.push({ kind: 'check', rolloutId, checkNo });
   }

@@ -43,6 +43,10 @@ import {
 } from './asl-data.ts';
 import { CancelledError, CancelScope, Signal, SimScheduler, type TimerHandle } from './sim-scheduler.ts';
 
+
+/** JSON text of values the engine measured (values are never changed once made). */
+const measuredText = new WeakMap<object, string>();
+
 export { StatesError } from './asl-data.ts';
 
 export const REGION = 'us-east-1';
@@ -639,7 +643,11 @@ export class StepFunctionsSim {
 
   /** Measures a payload (UTF-8 bytes of its JSON), keeps the maximum, enforces the quota; gives the JSON text. */
   #measure(ex: Execution, value: unknown, what: () => string): string {
-    const text = JSON.stringify(value) ?? 'null';
+    // The engine never changes a value once made (each state makes new ones): one it has measured
+    // already (a task's result becoming the next state's input) has the same text.
+    const known = value !== null && typeof value === 'object' ? measuredText.get(value) : undefined;
+    const text = known ?? JSON.stringify(value) ?? 'null';
+    if (known === undefined && value !== null && typeof value === 'object') measuredText.set(value, text);
     const bytes = Buffer.byteLength(text, 'utf8');
     if (bytes > ex.maxPayload) ex.maxPayload = bytes;
     if (bytes > PAYLOAD_LIMIT_BYTES) {
@@ -903,6 +911,7 @@ export class StepFunctionsSim {
     if (outcome.kind === 'error') throw lambdaFailure(outcome.error);
     const text = this.#measure(ex, outcome.value ?? null, () => `The state/task '${name}' returned a result with a size exceeding the maximum number of bytes service limit`);
     const value = JSON.parse(text);
+    if (value !== null && typeof value === 'object') measuredText.set(value, text);
     if (resource.kind === 'lambda') return value;
     return lambdaInvokeResult(value, uuidFrom(this.#ids), text);
   }

@@ -92,7 +92,8 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<Workflow
     clock: options.clock,
     seed: options.seed,
     tasks: options.tasks,
-    stateMachines: options.stateMachines ?? ROLLOUT_STATE_MACHINES,
+    // The rollout's own definition starts segments; another file (a test fixture) names its own.
+    stateMachines: options.stateMachines ?? (options.file === undefined || String(options.file) === String(ROLLOUT_ASL) ? ROLLOUT_STATE_MACHINES : undefined),
     taskSeconds: options.taskSeconds,
     onStatusChange: options.onStatusChange,
     dropStatusEvent: options.dropStatusEvent,

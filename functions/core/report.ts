@@ -512,8 +512,10 @@ function firstBadDatapoint(detection: CheckRow, metrics: MetricReport[], stageSe
     const windowStart = detection.window ? ms(detection.window.start) : -Infinity;
     const windowEnd = detection.window ? ms(detection.window.end) : ms(detection.at);
     const inWindow = present(m.canary).filter((p) => ms(p.at) >= windowStart && ms(p.at) < windowEnd && ms(p.at) <= ms(detection.at));
-    if (verdict.test === 'theil-sen-trend') {
-      if (inWindow[0]) candidates.push({ at: inWindow[0].at, metric: m.name, rule: 'trend' });
+    if (isTrendTest(verdict.test)) {
+      const since = typeof verdict.details?.trendSince === 'string' ? ms(verdict.details.trendSince) : windowStart;
+      const first = present(m.canary).find((p) => ms(p.at) >= since && ms(p.at) <= ms(detection.at)) ?? inWindow[0];
+      if (first) candidates.push({ at: first.at, metric: m.name, rule: 'trend' });
       continue;
     }
     // A period that began before the stage's weight change is partly the previous stage's traffic.
@@ -527,10 +529,14 @@ function firstBadDatapoint(detection: CheckRow, metrics: MetricReport[], stageSe
 
 const numberOf = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 
-/** The trend behind a `theil-sen-trend` failure, from the failing check's own window and figures. */
+/** A verdict failed by a trend: the window judge's Theil-Sen rule, or the sequential judge's trend detector. */
+const isTrendTest = (test: string | undefined) => test === 'theil-sen-trend' || Boolean(test?.startsWith('e-detector:trend'));
+
+/** The trend behind a trend failure, from the failing check's figures (and its window, or the span the detector names). */
 function trendOf(def: JudgeMetric | undefined, row: CheckRow, check: StoredCheck | undefined): TrendProjection | undefined {
   const verdict = row.metrics.find((m) => m.name === def?.name);
-  if (!def || !check || verdict?.test !== 'theil-sen-trend' || !verdict.details) return undefined;
+  if (!def || !check || !isTrendTest(verdict?.test) || !verdict?.details) return undefined;
+  if (verdict.test !== 'theil-sen-trend') return sequentialTrendOf(def, row, verdict);
   const d = verdict.details;
   const slope = numberOf(d.slopePerMinute);
   const lower = numberOf(d.slopeLowerPerMinute);
@@ -551,6 +557,28 @@ function trendOf(def: JudgeMetric | undefined, row: CheckRow, check: StoredCheck
       ? { at: isoOf(at(last) + toMin * 1000), value: def.threshold.min, limit: 'min' as const } : undefined;
   return {
     checkNo: row.checkNo, from: { at: isoOf(at(first)), value: fromValue }, to: { at: isoOf(at(last)), value: end },
+    slopePerMinute: slope, slopeLowerPerMinute: lower, ...(crossing ? { crossing } : {}), reason: verdict.reason,
+  };
+}
+
+/** The sequential judge's trend detector: the line over the span it looked at, ending at its level. */
+function sequentialTrendOf(def: JudgeMetric, row: CheckRow, verdict: CheckRow['metrics'][number]): TrendProjection | undefined {
+  const d = verdict.details!;
+  const slope = numberOf(d.slopePerMinute);
+  const lower = numberOf(d.slopeLowerPerMinute);
+  const end = numberOf(d.endLevel);
+  const since = typeof d.trendSince === 'string' ? d.trendSince : undefined;
+  const until = typeof d.trendEnd === 'string' ? d.trendEnd : undefined;
+  if (slope === undefined || lower === undefined || end === undefined || !since || !until) return undefined;
+  const fromValue = end - (slope / 60_000) * (ms(until) - ms(since));
+  const toMax = numberOf(d.secondsToMax);
+  const toMin = numberOf(d.secondsToMin);
+  const crossing = toMax !== undefined && def.threshold.max !== undefined
+    ? { at: isoOf(ms(until) + toMax * 1000), value: def.threshold.max, limit: 'max' as const }
+    : toMin !== undefined && def.threshold.min !== undefined
+      ? { at: isoOf(ms(until) + toMin * 1000), value: def.threshold.min, limit: 'min' as const } : undefined;
+  return {
+    checkNo: row.checkNo, from: { at: since, value: fromValue }, to: { at: until, value: end },
     slopePerMinute: slope, slopeLowerPerMinute: lower, ...(crossing ? { crossing } : {}), reason: verdict.reason,
   };
 }
@@ -686,7 +714,12 @@ export function buildReport(input: ReportInput): ReportModel {
     const peak = points.reduce<{ at: string; value: number } | undefined>((best, p) => (!best || p.value > best.value ? p : best), undefined);
     const failedAt = checks.find((c) => c.metrics.some((m) => m.name === name && m.verdict === 'FAIL'));
     const failedVerdict = failedAt?.metrics.find((m) => m.name === name);
-    const trend = failedAt ? trendOf(def, failedAt, stored.find((s) => s.checkNo === failedAt.checkNo && s.at === failedAt.at)) : undefined;
+    const failedCheck = failedAt ? stored.find((s) => s.checkNo === failedAt.checkNo && s.at === failedAt.at) : undefined;
+    const trend = failedAt ? trendOf(def, failedAt, failedCheck) : undefined;
+    // The datapoints that decided: the sequential judge names the span its detector saw the change
+    // in (since → detected); the window judge judged the failing check's own window.
+    const change = failedCheck?.judgement.metrics.find((m) => m.name === name)?.change;
+    const decisiveWindow = change ? { start: change.since, end: isoOf(ms(change.detectedAt)) } : failedAt?.window;
     return {
       name, kind, unit, critical: def?.critical ?? verdictOf?.critical ?? false, threshold: { ...threshold },
       baselineMaxIncreasePercent: def?.baseline?.maxIncreasePercent,
@@ -695,7 +728,7 @@ export function buildReport(input: ReportInput): ReportModel {
       fired: judged.some((j) => j.verdict === 'FAIL'), inDecision: failingNames.has(name),
       inconclusiveCounted: judged.some((j) => j.verdict === 'INCONCLUSIVE' && !j.duringBake),
       firstBreach: breach && { ...breach }, peak: peak && { ...peak },
-      ...(failedAt?.window ? { decisive: { checkNo: failedAt.checkNo, at: failedAt.at, ...(failedVerdict?.test ? { test: failedVerdict.test } : {}), window: { ...failedAt.window } } } : {}),
+      ...(failedAt && decisiveWindow ? { decisive: { checkNo: failedAt.checkNo, at: failedAt.at, ...(failedVerdict?.test ? { test: failedVerdict.test } : {}), window: { ...decisiveWindow } } } : {}),
       ...(trend ? { trend } : {}),
     };
   });

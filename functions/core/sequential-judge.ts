@@ -547,6 +547,8 @@ export interface DetectorReading {
   logThreshold: number;
   change?: DetectedChange;
   reason?: string;
+  /** A trend alarm's figures, for a report to draw the line and its projection. */
+  details?: Record<string, number | string>;
 }
 
 export interface TimeAxis {
@@ -596,6 +598,11 @@ export function readDetectors(metric: JudgeMetric, s: SeqMetricState, from: numb
         reading.change = {
           detector: side, since: axis.startOf(since), detectedAt: axis.endOf(a.firstAt), value: a.endLevel, bound: a.slopeBound * 60,
           limit, logEvidence: 0, logThreshold: 0,
+        };
+        reading.details = {
+          slopePerMinute: a.slopePerSecond * 60, slopeLowerPerMinute: a.slopeBound * 60, endLevel: a.endLevel,
+          trendSince: axis.startOf(since), trendEnd: axis.startOf(a.lastAt),
+          [side === 'trend-max' ? 'secondsToMax' : 'secondsToMin']: a.secondsToCross,
         };
       }
       out.push(reading);

@@ -299,7 +299,7 @@ function verdictOf(
       ...base, verdict: 'FAIL', test: `e-detector:${alarms.map((a) => a.id).join('+')}`,
       reason: alarms.map((a) => a.reason!).join('; ').replace(new RegExp(`; ${metric.name}: `, 'g'), '; '),
       canaryValue: first.change?.value ?? null, baselineValue: first.change?.baselineValue ?? null,
-      change: first.change, details: { ...detectorDetails, alpha: budgetShare(state, metric) },
+      change: first.change, details: { ...detectorDetails, alpha: budgetShare(state, metric), ...(first.details ?? {}) },
     };
   }
   if (s.canaryPeriods === 0) {

@@ -24,7 +24,7 @@ describe('canary simulate (a process)', () => {
     expect(out).toContain('scenario healthy, seed 1, config examples/rollout.json');
     for (const stage of ['stage 1/5', 'stage 2/5', 'stage 3/5', 'stage 4/5', 'stage 5/5']) expect(out).toContain(stage);
     expect(out).toMatch(/check \d+ at 1 %: PASS/);
-    expect(out).toMatch(/✓ memory\b.*80/);
+    expect(out).toMatch(/✓ memory\b[^✓✗]*80\.00 %/); // a check's line wraps at 120 columns
     expect(out).toMatch(/✓ error-rate\b.*1\.00 %/);
     expect(out).toMatch(/✓ latency-p99\b.*s/);
     expect(out).toMatch(/\[█+ *\]/); // the weight bar

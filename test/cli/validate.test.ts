@@ -30,7 +30,7 @@ preset:
   canaryTargetGroup: tg/c
   cluster: prod
   baselineService: b
-bakeSeconds: "300"
+bakeSeconds: "five minutes"
 inconclusiveLimt: 2
 `;
 
@@ -77,7 +77,7 @@ describe('canary validate', () => {
       '  target.hostedZoneId: hostedZoneId must be a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ (line 3)',
       '  target.canarySetIdentifier: baselineSetIdentifier and canarySetIdentifier must differ (line 6)',
       '  preset.canaryService: missing: add this field (a string) (line 7)',
-      '  bakeSeconds: expected a number, got a string (write the number without quotes) (line 14)',
+      '  bakeSeconds: bakeSeconds must be a duration such as 90s, 15m, 48h, 3d or 1h30m, or a number of seconds; not "five minutes" (line 14)',
       "  (config): unknown field(s) 'inconclusiveLimt': check the spelling (see schema/rollout-config.schema.json) (line 15)",
     ];
     expect(lines.slice(1).sort()).toEqual(expected.sort());

@@ -146,8 +146,9 @@ async function rollout(bad: boolean, fault: Fault | null, seed: number, finisher
     executions: { describe: async () => ({ status: execution, stopDate: clock.now().toISOString() }) },
   };
   const calls: string[] = [];
-  let handle: ExecutionHandle | undefined;
-  const deps = instrument(base, fault, (port, method) => calls.push(`${port}.${method}`), () => handle?.stop({ error: 'Stopped', cause: 'a person pressed Stop' })) as Deps & { disarm(): void };
+  // The instrumented ports press Stop on the execution that is started below.
+  const running: { handle?: ExecutionHandle } = {};
+  const deps = instrument(base, fault, (port, method) => calls.push(`${port}.${method}`), () => running.handle?.stop({ error: 'Stopped', cause: 'a person pressed Stop' })) as Deps & { disarm(): void };
   const bind = (step: (input: never, deps: Deps) => Promise<unknown>): TaskFunction => async (input: never) => {
     const until = (input as { wait?: { until?: string } }).wait?.until;
     if (until) clock.advanceTo(until);
@@ -165,7 +166,8 @@ async function rollout(bad: boolean, fault: Fault | null, seed: number, finisher
         steps.preflight({ ...input, execution: { ...input.execution, startTime: clock.now().toISOString() } }, d)) as never),
     },
   });
-  handle = sim.startExecution({ file: ROLLOUT_ASL, stateMachineName: 'CanaryRollout', name, input: rawConfig });
+  const handle = sim.startExecution({ file: ROLLOUT_ASL, stateMachineName: 'CanaryRollout', name, input: rawConfig });
+  running.handle = handle;
   await sim.run();
   const result = handle.result();
   let safety: string | undefined;
