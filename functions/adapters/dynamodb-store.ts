@@ -20,7 +20,9 @@ import {
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
-import { FencedOutError, GateNotPendingError, PreflightError, RolloutNotFoundError, RolloutNotRunningError } from '../core/errors.ts';
+import {
+  FencedOutError, GateNotPendingError, PreflightError, RolloutNotFoundError, RolloutNotRunningError, ThrottledError, TransientAwsError,
+} from '../core/errors.ts';
 import type { BeginResult, LockHolder, RolloutStore, TakeOverResult } from '../core/ports.ts';
 import { isActive, type ApprovalAnswer, type RolloutEvent, type RolloutHistory, type RolloutRecord } from '../core/rollout-record.ts';
 import { callAws, isAwsError, mapAwsError } from './aws-errors.ts';
@@ -57,11 +59,34 @@ function withoutUndefined<T>(value: T): T {
 
 const epochSeconds = (d: Date) => Math.floor(d.getTime() / 1000);
 
-/** Which items of a canceled transaction failed their condition (DynamoDB lists one reason per item). */
+const cancellationCodes = (err: unknown) =>
+  ((err as { CancellationReasons?: ({ Code?: string } | null)[] }).CancellationReasons ?? []).map((r) => r?.Code ?? 'None');
+
+/**
+ * Which items of a canceled transaction failed their condition (DynamoDB lists one reason per
+ * item), or null when the error is not a cancellation by a condition. A transaction canceled for
+ * another reason (a conflict with a concurrent write to one of its items, throttling) says nothing
+ * about ownership: `mapTransactionError` makes it retryable instead.
+ */
 function canceledConditions(err: unknown): boolean[] | null {
   if (!isAwsError(err, TRANSACTION_CANCELED)) return null;
-  const reasons = (err as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? [];
-  return reasons.map((r) => r?.Code === 'ConditionalCheckFailed');
+  const codes = cancellationCodes(err);
+  if (!codes.includes('ConditionalCheckFailed')) return null;
+  return codes.map((code) => code === 'ConditionalCheckFailed');
+}
+
+/**
+ * mapAwsError, and a transaction canceled without a failed condition: a conflict with another
+ * write to the same item (a person's abort or answer beside a step's fence, the safety net beside a
+ * late step) is TransientAwsError, throttling is Throttled; both are retried by the workflow.
+ */
+function mapTransactionError(err: unknown): never {
+  if (isAwsError(err, TRANSACTION_CANCELED)) {
+    const codes = cancellationCodes(err);
+    if (codes.some((c) => c === 'ThrottlingError' || c === 'ProvisionedThroughputExceeded' || c === 'RequestLimitExceeded')) throw new ThrottledError(SERVICE, err);
+    if (codes.includes('TransactionConflict')) throw new TransientAwsError(SERVICE, err);
+  }
+  return mapAwsError(SERVICE, err);
 }
 
 export class DynamoRollouts implements RolloutStore {
@@ -118,7 +143,7 @@ export class DynamoRollouts implements RolloutStore {
       return { started: true };
     } catch (err) {
       const failed = canceledConditions(err);
-      if (!failed) mapAwsError(SERVICE, err);
+      if (!failed) mapTransactionError(err);
       if (failed[0]) {
         const holder = await this.lockHolder(lock.key);
         if (holder) return { started: false, holder: holder.owner, expiresAt: holder.expiresAt };
@@ -126,7 +151,8 @@ export class DynamoRollouts implements RolloutStore {
       const existing = await this.get(record.rolloutId);
       if (existing && existing.token === token && isActive(existing.status)) return { started: true };
       if (existing) throw new PreflightError(`rollout id ${record.rolloutId} was already used (status ${existing.status}); start the execution under a new name`);
-      throw err;
+      // The lock that refused us was released before we read it: nothing was written, try again.
+      throw new TransientAwsError(SERVICE, err);
     }
   }
 
@@ -195,7 +221,7 @@ export class DynamoRollouts implements RolloutStore {
       }));
     } catch (err) {
       const failed = canceledConditions(err);
-      if (!failed) mapAwsError(SERVICE, err);
+      if (!failed) mapTransactionError(err);
       if (failed[0]) {
         const record = await this.get(rolloutId);
         throw new FencedOutError(rolloutId, !record ? 'no rollout record'
@@ -261,7 +287,7 @@ export class DynamoRollouts implements RolloutStore {
       else await this.#client.send(new TransactWriteCommand({ TransactItems: [{ Update: update }, ...this.#eventItems(rolloutId, events)] }));
     } catch (err) {
       const failed = isAwsError(err, CONDITION_FAILED) ? [true] : canceledConditions(err);
-      if (!failed?.[0]) mapAwsError(SERVICE, err);
+      if (!failed?.[0]) mapTransactionError(err);
       const record = await this.get(rolloutId);
       if (!record) throw new RolloutNotFoundError(rolloutId);
       throw new FencedOutError(rolloutId, 'it was taken over (by the safety net or the reconciler)');
@@ -298,13 +324,14 @@ export class DynamoRollouts implements RolloutStore {
       return { ok: true, record: { ...record, token: args.token } };
     } catch (err) {
       const failed = canceledConditions(err);
-      if (!failed) mapAwsError(SERVICE, err);
+      if (!failed) mapTransactionError(err);
       const now = await this.get(rolloutId);
       if (!now) return { ok: false, reason: 'NOT_FOUND' };
       if (failed[0] || !isActive(now.status)) return { ok: false, reason: 'CLOSED', record: now };
       const holder = await this.lockHolder(args.lockKey);
       if (holder) return { ok: false, reason: 'LOCK_HELD', record: now, holder };
-      throw err;
+      // The lock that refused us was released before we read it: nothing was written, try again.
+      throw new TransientAwsError(SERVICE, err);
     }
   }
 
@@ -396,7 +423,7 @@ export class DynamoRollouts implements RolloutStore {
         ],
       }));
     } catch (err) {
-      if (!canceledConditions(err)?.[0]) mapAwsError(SERVICE, err);
+      if (!canceledConditions(err)?.[0]) mapTransactionError(err);
       const current = await this.get(rolloutId);
       if (!current) throw new RolloutNotFoundError(rolloutId);
       await refused(current);

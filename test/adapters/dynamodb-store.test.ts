@@ -799,3 +799,58 @@ describe('reads', () => {
     });
   });
 });
+
+/**
+ * DynamoDB cancels a transaction that conflicts with another write to one of its items (a person's
+ * abort beside a step's fence; the safety net's takeOver beside a late step's fence) or that is
+ * throttled: no condition failed, so nothing is known about ownership. Those are retried, never
+ * read as "fenced out", "lock held" or a refused preflight.
+ */
+describe('a transaction canceled without a failed condition is retryable, not a verdict on ownership', () => {
+  const fenceArgs = { lockKey: LOCK_KEY, token: TOKEN, leaseSeconds: LEASE, now };
+  const takeOverArgs = { lockKey: LOCK_KEY, token: 'safety-net@2025-06-01T12:00:00.000Z', leaseSeconds: LEASE, now };
+
+  it.each([
+    ['fence', (r: DynamoRollouts) => r.fence('r-1', fenceArgs), canceled('None', 'TransactionConflict')],
+    ['update with events', (r: DynamoRollouts) => r.update('r-1', { weight: 5 }, [started], { token: TOKEN }), canceled('TransactionConflict', 'None')],
+    ['takeOver', (r: DynamoRollouts) => r.takeOver('r-1', takeOverArgs), canceled('None', 'TransactionConflict')],
+    ['begin', (r: DynamoRollouts) => r.begin(record, [started], { key: LOCK_KEY, leaseSeconds: LEASE, now }), canceled('TransactionConflict', 'None', 'None')],
+    ['requestAbort', (r: DynamoRollouts) => r.requestAbort('r-1', 'bad deploy', now), canceled('TransactionConflict', 'None')],
+  ])('%s: a conflict is TransientAwsError (the workflow retries it)', async (_op, call, error) => {
+    // Prepare: the record is ours and running, the lock ours with the old token.
+    ddbMock.on(TransactWriteCommand).rejects(error);
+    items({ 'rollout#r-1': headItem(), [LOCK_PK]: lockItem('r-1', TOKEN) });
+    const rollouts = new DynamoRollouts(client(), TABLE);
+
+    // Act
+    const result = call(rollouts);
+
+    // Assess
+    await expect(result).rejects.toMatchObject({ name: 'TransientAwsError', message: expect.stringContaining('TransactionCanceledException') });
+  });
+
+  it('a transaction throttled on one of its items is Throttled', async () => {
+    // Prepare
+    ddbMock.on(TransactWriteCommand).rejects(canceled('None', 'ThrottlingError'));
+    const rollouts = new DynamoRollouts(client(), TABLE);
+
+    // Act
+    const result = rollouts.fence('r-1', fenceArgs);
+
+    // Assess
+    await expect(result).rejects.toThrow(ThrottledError);
+  });
+
+  it('begin refused by a lock that is gone when read (released meanwhile): retryable, not a raw cancellation', async () => {
+    // Prepare
+    ddbMock.on(TransactWriteCommand).rejects(canceled('ConditionalCheckFailed', 'None', 'None'));
+    items({});
+    const rollouts = new DynamoRollouts(client(), TABLE);
+
+    // Act
+    const result = rollouts.begin(record, [started], { key: LOCK_KEY, leaseSeconds: LEASE, now });
+
+    // Assess
+    await expect(result).rejects.toMatchObject({ name: 'TransientAwsError' });
+  });
+});
