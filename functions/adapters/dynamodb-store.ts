@@ -5,7 +5,7 @@
  *   listed newest first through the `byStart` index (gsi1pk = 'rollout', startedAt) and, while the
  *   rollout is RUNNING or ROLLING_BACK, through the sparse `byActive` index (activePk = 'active');
  * - each event of a rollout, its own item `rollout#<id>#event#<sortKey>`, read in order through the
- *   `byRollout` index (evPk = `rollout#<id>`, evSk = `<at>#<n>#<random>`);
+ *   `byRollout` index (evPk = `rollout#<id>`, evSk = `<at>#<sequence in the writing process>#<random>`);
  * - the lock of a traffic target, `lock#<key>`: owner (rollout id), fencing token, lease.
  * Writes that must agree (take the lock and create the record; fence = check the record and renew
  * the lease; take over) are single transactions.
@@ -59,6 +59,19 @@ function withoutUndefined<T>(value: T): T {
 
 const epochSeconds = (d: Date) => Math.floor(d.getTime() / 1000);
 
+let lastSequence = 0n;
+/**
+ * A number that only grows in this process (from the monotonic clock), fixed width: the part of an
+ * event's sort key that orders the events one process writes within the same millisecond (a step
+ * that records IN_SYNC then DRIFT at the same `at`; every step of a simulation, where time moves
+ * only at Waits). The random salt after it keeps keys from two processes apart.
+ */
+function nextSequence(): string {
+  const now = process.hrtime.bigint();
+  lastSequence = now > lastSequence ? now : lastSequence + 1n;
+  return lastSequence.toString().padStart(20, '0');
+}
+
 const cancellationCodes = (err: unknown) =>
   ((err as { CancellationReasons?: ({ Code?: string } | null)[] }).CancellationReasons ?? []).map((r) => r?.Code ?? 'None');
 
@@ -100,8 +113,8 @@ export class DynamoRollouts implements RolloutStore {
 
   #eventItems(rolloutId: string, events: RolloutEvent[]) {
     const salt = randomUUID().slice(0, 8);
-    return events.map((event, i) => {
-      const sortKey = `${event.at}#${String(i).padStart(3, '0')}#${salt}`;
+    return events.map((event) => {
+      const sortKey = `${event.at}#${nextSequence()}#${salt}`;
       return { Put: { TableName: this.#table, Item: withoutUndefined({ ...event, pk: eventPk(rolloutId, sortKey), evPk: rolloutPk(rolloutId), evSk: sortKey }) } };
     });
   }

@@ -55,8 +55,8 @@ const record: RolloutRecord = {
 };
 const headItem = (patch: Partial<RolloutRecord> = {}) => ({ ...record, ...patch, pk: 'rollout#r-1', gsi1pk: 'rollout', activePk: 'active' });
 const started: RolloutEvent = { type: 'STARTED', at: '2025-06-01T12:00:00.000Z', stages: [1, 5, 100] };
-/** An event item's own key: `rollout#<id>#event#<at>#<n>#<8 hex of salt>`, its sort key the part after `#event#`. */
-const eventKey = (rolloutId: string, at: string, n: number) => new RegExp(`^rollout#${rolloutId}#event#${at.replaceAll('.', '\\.')}#${String(n).padStart(3, '0')}#[0-9a-f]{8}$`);
+/** An event item's own key: `rollout#<id>#event#<at>#<20-digit sequence>#<8 hex of salt>`, its sort key the part after `#event#`. */
+const eventKey = (rolloutId: string, at: string) => new RegExp(`^rollout#${rolloutId}#event#${at.replaceAll('.', '\\.')}#\\d{20}#[0-9a-f]{8}$`);
 
 /** Routes GetItem by key, as the table would answer a consistent read (undefined: no such item). */
 function items(byPk: Record<string, Record<string, unknown> | undefined>) {
@@ -103,7 +103,7 @@ describe('begin: the lock, the head and the first event in one transaction', () 
     });
     expect(Object.keys(head!.Put!.Item!)).not.toContain('executionArn');
     expect(event).toEqual({
-      Put: { TableName: TABLE, Item: { ...started, pk: expect.stringMatching(eventKey('r-1', started.at, 0)), evPk: 'rollout#r-1', evSk: expect.any(String) } },
+      Put: { TableName: TABLE, Item: { ...started, pk: expect.stringMatching(eventKey('r-1', started.at)), evPk: 'rollout#r-1', evSk: expect.any(String) } },
     });
     const eventItem = event!.Put!.Item!;
     expect(eventItem.pk).toBe(`rollout#r-1#event#${eventItem.evSk as string}`);
@@ -288,10 +288,28 @@ describe('update: the head\'s fields, and events appended as their own items', (
         ExpressionAttributeValues: { ':v0': 5, ':zero': 0, ':n': 2 },
       },
     });
-    expect(first!.Put!.Item).toEqual({ ...weightsSet, pk: expect.stringMatching(eventKey('r-1', weightsSet.at, 0)), evPk: 'rollout#r-1', evSk: expect.any(String) });
-    expect(second!.Put!.Item).toEqual({ ...inSync, pk: expect.stringMatching(eventKey('r-1', inSync.at, 1)), evPk: 'rollout#r-1', evSk: expect.any(String) });
+    expect(first!.Put!.Item).toEqual({ ...weightsSet, pk: expect.stringMatching(eventKey('r-1', weightsSet.at)), evPk: 'rollout#r-1', evSk: expect.any(String) });
+    expect(second!.Put!.Item).toEqual({ ...inSync, pk: expect.stringMatching(eventKey('r-1', inSync.at)), evPk: 'rollout#r-1', evSk: expect.any(String) });
     // Same instant: the counter keeps them in order in the byRollout index.
     expect(String(first!.Put!.Item!.evSk) < String(second!.Put!.Item!.evSk)).toBe(true);
+  });
+
+  it('keeps the write order of events written by separate updates at the same instant (a step\'s IN_SYNC then DRIFT)', async () => {
+    // Prepare
+    ddbMock.on(TransactWriteCommand).resolves({});
+    const rollouts = new DynamoRollouts(client(), TABLE);
+    const at = '2025-06-01T12:02:00.000Z';
+
+    // Act: fifty pairs, so that a random order would show.
+    for (let i = 0; i < 50; i++) {
+      await rollouts.update('r-1', {}, [{ type: 'IN_SYNC', at, changeId: 'C2', canary: 100 }]);
+      await rollouts.update('r-1', {}, [{ type: 'DRIFT', at, expectedCanary: 100, foundCanary: 0, problems: [] }]);
+    }
+
+    // Assess
+    const keys = ddbMock.commandCalls(TransactWriteCommand).map((c) => String(c.args[0].input.TransactItems![1]!.Put!.Item!.evSk));
+    expect(keys).toHaveLength(100);
+    expect([...keys].sort()).toEqual(keys);
   });
 
   it('puts a rollout in the byActive index while it is active and takes it out when it closes', async () => {
@@ -622,7 +640,7 @@ describe('a person\'s writes: requestAbort and answerApproval', () => {
       },
     });
     expect(event!.Put!.Item).toEqual({
-      type: 'ABORT_REQUESTED', at, reason: 'bad deploy', pk: expect.stringMatching(eventKey('r-1', at, 0)), evPk: 'rollout#r-1', evSk: expect.any(String),
+      type: 'ABORT_REQUESTED', at, reason: 'bad deploy', pk: expect.stringMatching(eventKey('r-1', at)), evPk: 'rollout#r-1', evSk: expect.any(String),
     });
   });
 
