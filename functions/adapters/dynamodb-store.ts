@@ -6,7 +6,7 @@
  *   rollout is RUNNING or ROLLING_BACK, or closed but not yet known to have released its target's
  *   lock, through the sparse `byActive` index (activePk = 'active': what the reconciler sweeps);
  * - each event of a rollout, its own item `rollout#<id>#event#<sortKey>`, read in order through the
- *   `byRollout` index (evPk = `rollout#<id>`, evSk = `<at>#<n>#<random>`);
+ *   `byRollout` index (evPk = `rollout#<id>`, evSk = `<at>#<sequence in the writing process>#<random>`);
  * - the lock of a traffic target, `lock#<key>`: owner (rollout id), fencing token, lease.
  * Writes that must agree (take the lock and create the record; fence = check the record and renew
  * the lease; take over) are single transactions.
@@ -21,7 +21,9 @@ import {
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
-import { FencedOutError, GateNotPendingError, PreflightError, RolloutNotFoundError, RolloutNotRunningError } from '../core/errors.ts';
+import {
+  FencedOutError, GateNotPendingError, PreflightError, RolloutNotFoundError, RolloutNotRunningError, ThrottledError, TransientAwsError,
+} from '../core/errors.ts';
 import type { BeginResult, LockHolder, RolloutStore, TakeOverResult } from '../core/ports.ts';
 import { isActive, type ApprovalAnswer, type RolloutEvent, type RolloutHistory, type RolloutRecord } from '../core/rollout-record.ts';
 import { callAws, isAwsError, mapAwsError } from './aws-errors.ts';
@@ -58,11 +60,47 @@ function withoutUndefined<T>(value: T): T {
 
 const epochSeconds = (d: Date) => Math.floor(d.getTime() / 1000);
 
-/** Which items of a canceled transaction failed their condition (DynamoDB lists one reason per item). */
+let lastSequence = 0n;
+/**
+ * A number that only grows in this process (from the monotonic clock), fixed width: the part of an
+ * event's sort key that orders the events one process writes within the same millisecond (a step
+ * that records IN_SYNC then DRIFT at the same `at`; every step of a simulation, where time moves
+ * only at Waits). The random salt after it keeps keys from two processes apart.
+ */
+function nextSequence(): string {
+  const now = process.hrtime.bigint();
+  lastSequence = now > lastSequence ? now : lastSequence + 1n;
+  return lastSequence.toString().padStart(20, '0');
+}
+
+const cancellationCodes = (err: unknown) =>
+  ((err as { CancellationReasons?: ({ Code?: string } | null)[] }).CancellationReasons ?? []).map((r) => r?.Code ?? 'None');
+
+/**
+ * Which items of a canceled transaction failed their condition (DynamoDB lists one reason per
+ * item), or null when the error is not a cancellation by a condition. A transaction canceled for
+ * another reason (a conflict with a concurrent write to one of its items, throttling) says nothing
+ * about ownership: `mapTransactionError` makes it retryable instead.
+ */
 function canceledConditions(err: unknown): boolean[] | null {
   if (!isAwsError(err, TRANSACTION_CANCELED)) return null;
-  const reasons = (err as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? [];
-  return reasons.map((r) => r?.Code === 'ConditionalCheckFailed');
+  const codes = cancellationCodes(err);
+  if (!codes.includes('ConditionalCheckFailed')) return null;
+  return codes.map((code) => code === 'ConditionalCheckFailed');
+}
+
+/**
+ * mapAwsError, and a transaction canceled without a failed condition: a conflict with another
+ * write to the same item (a person's abort or answer beside a step's fence, the safety net beside a
+ * late step) is TransientAwsError, throttling is Throttled; both are retried by the workflow.
+ */
+function mapTransactionError(err: unknown): never {
+  if (isAwsError(err, TRANSACTION_CANCELED)) {
+    const codes = cancellationCodes(err);
+    if (codes.some((c) => c === 'ThrottlingError' || c === 'ProvisionedThroughputExceeded' || c === 'RequestLimitExceeded')) throw new ThrottledError(SERVICE, err);
+    if (codes.includes('TransactionConflict')) throw new TransientAwsError(SERVICE, err);
+  }
+  return mapAwsError(SERVICE, err);
 }
 
 export class DynamoRollouts implements RolloutStore {
@@ -76,8 +114,8 @@ export class DynamoRollouts implements RolloutStore {
 
   #eventItems(rolloutId: string, events: RolloutEvent[]) {
     const salt = randomUUID().slice(0, 8);
-    return events.map((event, i) => {
-      const sortKey = `${event.at}#${String(i).padStart(3, '0')}#${salt}`;
+    return events.map((event) => {
+      const sortKey = `${event.at}#${nextSequence()}#${salt}`;
       return { Put: { TableName: this.#table, Item: withoutUndefined({ ...event, pk: eventPk(rolloutId, sortKey), evPk: rolloutPk(rolloutId), evSk: sortKey }) } };
     });
   }
@@ -119,7 +157,7 @@ export class DynamoRollouts implements RolloutStore {
       return { started: true };
     } catch (err) {
       const failed = canceledConditions(err);
-      if (!failed) mapAwsError(SERVICE, err);
+      if (!failed) mapTransactionError(err);
       if (failed[0]) {
         const holder = await this.lockHolder(lock.key);
         if (holder) return { started: false, holder: holder.owner, expiresAt: holder.expiresAt };
@@ -127,7 +165,8 @@ export class DynamoRollouts implements RolloutStore {
       const existing = await this.get(record.rolloutId);
       if (existing && existing.token === token && isActive(existing.status)) return { started: true };
       if (existing) throw new PreflightError(`rollout id ${record.rolloutId} was already used (status ${existing.status}); start the execution under a new name`);
-      throw err;
+      // The lock that refused us was released before we read it: nothing was written, try again.
+      throw new TransientAwsError(SERVICE, err);
     }
   }
 
@@ -196,7 +235,7 @@ export class DynamoRollouts implements RolloutStore {
       }));
     } catch (err) {
       const failed = canceledConditions(err);
-      if (!failed) mapAwsError(SERVICE, err);
+      if (!failed) mapTransactionError(err);
       if (failed[0]) {
         const record = await this.get(rolloutId);
         throw new FencedOutError(rolloutId, !record ? 'no rollout record'
@@ -259,7 +298,7 @@ export class DynamoRollouts implements RolloutStore {
       else await this.#client.send(new TransactWriteCommand({ TransactItems: [{ Update: update }, ...this.#eventItems(rolloutId, events)] }));
     } catch (err) {
       const failed = isAwsError(err, CONDITION_FAILED) ? [true] : canceledConditions(err);
-      if (!failed?.[0]) mapAwsError(SERVICE, err);
+      if (!failed?.[0]) mapTransactionError(err);
       const record = await this.get(rolloutId);
       if (!record) throw new RolloutNotFoundError(rolloutId);
       throw new FencedOutError(rolloutId, 'it was taken over (by the safety net or the reconciler)');
@@ -296,13 +335,14 @@ export class DynamoRollouts implements RolloutStore {
       return { ok: true, record: { ...record, token: args.token } };
     } catch (err) {
       const failed = canceledConditions(err);
-      if (!failed) mapAwsError(SERVICE, err);
+      if (!failed) mapTransactionError(err);
       const now = await this.get(rolloutId);
       if (!now) return { ok: false, reason: 'NOT_FOUND' };
       if (failed[0] || !isActive(now.status)) return { ok: false, reason: 'CLOSED', record: now };
       const holder = await this.lockHolder(args.lockKey);
       if (holder) return { ok: false, reason: 'LOCK_HELD', record: now, holder };
-      throw err;
+      // The lock that refused us was released before we read it: nothing was written, try again.
+      throw new TransientAwsError(SERVICE, err);
     }
   }
 
@@ -407,7 +447,7 @@ export class DynamoRollouts implements RolloutStore {
         ],
       }));
     } catch (err) {
-      if (!canceledConditions(err)?.[0]) mapAwsError(SERVICE, err);
+      if (!canceledConditions(err)?.[0]) mapTransactionError(err);
       const current = await this.get(rolloutId);
       if (!current) throw new RolloutNotFoundError(rolloutId);
       await refused(current);

@@ -62,13 +62,16 @@ describe('npm run build', () => {
   const CLIENTS: Record<string, string[]> = {
     PreflightFunction: ['client-cloudwatch', 'client-dynamodb', 'client-route-53'],
     ShiftTrafficFunction: ['client-dynamodb', 'client-route-53'],
-    CheckApprovalFunction: ['client-dynamodb'],
+    // Holds the live weight while the gate waits: drift read-back, metrics, the check's evidence.
+    CheckApprovalFunction: ['client-cloudwatch', 'client-dynamodb', 'client-route-53', 'client-s3'],
     CheckSyncFunction: ['client-dynamodb', 'client-route-53'],
-    AnalyzeFunction: ['client-cloudwatch', 'client-dynamodb', 'client-s3'],
+    AnalyzeFunction: ['client-cloudwatch', 'client-dynamodb', 'client-route-53', 'client-s3'],
     RollbackFunction: ['client-dynamodb', 'client-route-53', 'client-s3'],
     ConcludeFunction: ['client-dynamodb', 'client-s3', 'client-secrets-manager', 'client-sns', 'client-ssm'],
     VerifyRecoveryFunction: ['client-cloudwatch', 'client-dynamodb', 'client-secrets-manager', 'client-sns', 'client-ssm'],
     SafetyNetFunction: ['client-dynamodb', 'client-route-53', 'client-s3', 'client-secrets-manager', 'client-sns', 'client-ssm'],
+    // The safety net's, and Step Functions to ask whether a rollout's execution still runs.
+    ReconcilerFunction: ['client-dynamodb', 'client-route-53', 'client-s3', 'client-secrets-manager', 'client-sfn', 'client-sns', 'client-ssm'],
     SoakCheckFunction: ['client-cloudwatch', 'client-dynamodb', 'client-route-53', 'client-secrets-manager', 'client-sns', 'client-ssm'],
   };
 

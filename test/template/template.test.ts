@@ -1,16 +1,23 @@
 /**
- * template.yaml: cfn-lint clean, wired to the state machine it deploys, built from entry points
- * that exist, and least-privilege (no mutating action on '*'; Route 53 changes only in the
- * allowed hosted zones). IAM is checked on the template as CloudFormation would resolve it, for
- * every combination of the parameters and partitions that select a different Fn::If branch.
+ * template.yaml: cfn-lint clean, wired to the state machines it deploys (the rollout and its
+ * segments), built from entry points that exist, its stores and alarms as the code expects them,
+ * and least-privilege (no mutating action on '*'; Route 53 changes only in the allowed hosted
+ * zones, deletes only by the shift; each function exactly the actions its steps call). IAM is
+ * checked on the template as CloudFormation would resolve it, for every combination of the
+ * parameters and partitions that select a different Fn::If branch.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { BY_ACTIVE_INDEX, BY_ROLLOUT_INDEX, BY_START_INDEX } from '../../functions/adapters/dynamodb-store.ts';
 import { esbuildFunctions, loadTemplate, ROOT, type CfnTemplate } from '../../scripts/build.ts';
 
-const ASL_PATH = join(ROOT, 'statemachines/rollout.asl.json');
+/** The state machines, by logical id, and the ASL file each deploys. */
+const STATE_MACHINES: Record<string, string> = {
+  RolloutStateMachine: 'statemachines/rollout.asl.json',
+  RolloutSegmentStateMachine: 'statemachines/rollout-segment.asl.json',
+};
 
 let template: CfnTemplate;
 beforeAll(async () => {
@@ -49,25 +56,106 @@ describe('state machine wiring', () => {
     expect(net!.Properties!.DeadLetterQueue).toEqual({ Type: 'SQS', TargetArn: { 'Fn::GetAtt': ['SafetyNetDeadLetterQueue', 'Arn'] } });
   });
 
-  it('substitutes every ${X} of the ASL, and every substitution is used', () => {
-    const [[, sm] = []] = resourcesOfType('AWS::Serverless::StateMachine').filter(([, r]) => r.Properties?.DefinitionUri === 'statemachines/rollout.asl.json');
-    expect(sm, 'a state machine deploying statemachines/rollout.asl.json').toBeDefined();
-    const asl = readFileSync(ASL_PATH, 'utf8');
+  it('deploys the rollout and its segments, each from its ASL file', () => {
+    const machines = Object.fromEntries(resourcesOfType('AWS::Serverless::StateMachine').map(([id, r]) => [id, r.Properties?.DefinitionUri]));
+    expect(machines).toEqual(STATE_MACHINES);
+    for (const id of Object.keys(STATE_MACHINES)) expect(template.Resources[id]!.Properties!.Type, id).toBe('STANDARD');
+  });
+
+  it.each(Object.entries(STATE_MACHINES))('%s substitutes every ${X} of its ASL, and every substitution is used', (id, file) => {
+    const asl = readFileSync(join(ROOT, file), 'utf8');
     const used = new Set([...asl.matchAll(/\$\{([^}]+)\}/g)].map((m) => m[1]!));
-    const substitutions = sm!.Properties!.DefinitionSubstitutions as Record<string, unknown>;
+    const substitutions = template.Resources[id]!.Properties!.DefinitionSubstitutions as Record<string, unknown>;
     expect(Object.keys(substitutions).sort()).toEqual([...used].sort());
   });
 
-  it('points each Task at a function the state machine may invoke', () => {
-    const [[, sm] = []] = resourcesOfType('AWS::Serverless::StateMachine');
-    const substitutions = sm!.Properties!.DefinitionSubstitutions as Record<string, unknown>;
-    const invocable = (sm!.Properties!.Policies as Array<Record<string, unknown>>)
-      .flatMap((p) => (p.LambdaInvokePolicy ? [(p.LambdaInvokePolicy as { FunctionName: { Ref: string } }).FunctionName.Ref] : []));
+  it.each(Object.keys(STATE_MACHINES))('%s points each Task at a function it may invoke, or at the segment state machine it may start', (id) => {
+    const sm = template.Resources[id]!;
+    const substitutions = sm.Properties!.DefinitionSubstitutions as Record<string, unknown>;
+    const policies = sm.Properties!.Policies as Array<Record<string, unknown>>;
+    const invocable = policies.flatMap((p) => (p.LambdaInvokePolicy ? [(p.LambdaInvokePolicy as { FunctionName: { Ref: string } }).FunctionName.Ref] : []));
+    const startable = policies.flatMap((p) => [(p as { Statement?: Statement[] }).Statement ?? []].flat())
+      .filter((s) => list(s.Action).includes('states:StartExecution')).flatMap((s) => [s.Resource].flat() as unknown[]);
+    const functions: string[] = [];
     for (const [name, value] of Object.entries(substitutions)) {
-      const target = (value as { 'Fn::GetAtt'?: string[] })['Fn::GetAtt'];
-      expect(target?.[1], `${name} is !GetAtt <Function>.Arn`).toBe('Arn');
-      expect(template.Resources[target![0]!]?.Type, name).toBe('AWS::Serverless::Function');
-      expect(invocable, `LambdaInvokePolicy for ${target![0]}`).toContain(target![0]);
+      const getAtt = (value as { 'Fn::GetAtt'?: string[] })['Fn::GetAtt'];
+      if (getAtt) {
+        expect(getAtt[1], `${name} is !GetAtt <Function>.Arn`).toBe('Arn');
+        expect(template.Resources[getAtt[0]!]?.Type, name).toBe('AWS::Serverless::Function');
+        expect(invocable, `LambdaInvokePolicy for ${getAtt[0]}`).toContain(getAtt[0]);
+        functions.push(getAtt[0]!);
+      } else {
+        const ref = (value as { Ref?: string }).Ref;
+        expect(template.Resources[ref!]?.Type, `${name} is !Ref <StateMachine>`).toBe('AWS::Serverless::StateMachine');
+        expect(startable, `states:StartExecution on ${ref}`).toContainEqual({ Ref: ref });
+      }
+    }
+    // It may invoke the functions its ASL names, and no other.
+    expect(invocable.sort()).toEqual(functions.sort());
+  });
+});
+
+describe('the rollout table', () => {
+  it('has the keys and the three indexes the store queries (byStart, the sparse byActive keys only, byRollout), and a TTL on ttl', () => {
+    const table = template.Resources.RolloutTable!;
+    const p = table.Properties as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    expect(table.Type).toBe('AWS::DynamoDB::Table');
+    expect(p.KeySchema).toEqual([{ AttributeName: 'pk', KeyType: 'HASH' }]);
+    expect(p.GlobalSecondaryIndexes).toEqual([
+      { IndexName: BY_START_INDEX, KeySchema: [{ AttributeName: 'gsi1pk', KeyType: 'HASH' }, { AttributeName: 'startedAt', KeyType: 'RANGE' }], Projection: { ProjectionType: 'ALL' } },
+      // The reconciler reads each head again (consistently) before acting: keys are enough.
+      { IndexName: BY_ACTIVE_INDEX, KeySchema: [{ AttributeName: 'activePk', KeyType: 'HASH' }, { AttributeName: 'startedAt', KeyType: 'RANGE' }], Projection: { ProjectionType: 'KEYS_ONLY' } },
+      { IndexName: BY_ROLLOUT_INDEX, KeySchema: [{ AttributeName: 'evPk', KeyType: 'HASH' }, { AttributeName: 'evSk', KeyType: 'RANGE' }], Projection: { ProjectionType: 'ALL' } },
+    ]);
+    // Exactly the attributes that are keys somewhere, all strings.
+    expect(p.AttributeDefinitions).toEqual(['pk', 'gsi1pk', 'startedAt', 'activePk', 'evPk', 'evSk'].map((AttributeName) => ({ AttributeName, AttributeType: 'S' })));
+    expect(p.BillingMode).toBe('PAY_PER_REQUEST');
+    expect(p.TimeToLiveSpecification).toEqual({ AttributeName: 'ttl', Enabled: true });
+    expect(p.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
+    expect((table as { DeletionPolicy?: string }).DeletionPolicy).toBe('Retain');
+  });
+});
+
+describe('alarms and the incident topic', () => {
+  it('the dead letters of the safety net and the reconciler\'s errors page the incident topic', () => {
+    const alarms = Object.fromEntries(resourcesOfType('AWS::CloudWatch::Alarm').map(([id, r]) => [id, r.Properties as Record<string, unknown>]));
+    expect(Object.keys(alarms).sort()).toEqual(['ReconcilerErrorAlarm', 'SafetyNetDeadLetterAlarm']);
+    for (const [id, alarm] of Object.entries(alarms)) {
+      expect(alarm.AlarmActions, id).toEqual([{ Ref: 'IncidentTopic' }]);
+      expect(alarm, id).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold', EvaluationPeriods: 1, TreatMissingData: 'notBreaching' });
+    }
+    expect(alarms.SafetyNetDeadLetterAlarm).toMatchObject({
+      Namespace: 'AWS/SQS', MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['SafetyNetDeadLetterQueue', 'QueueName'] } }],
+    });
+    expect(alarms.ReconcilerErrorAlarm).toMatchObject({
+      Namespace: 'AWS/Lambda', MetricName: 'Errors', Statistic: 'Sum',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: 'ReconcilerFunction' } }],
+    });
+  });
+
+  it('the topic is encrypted with a customer managed key that CloudWatch alarms may use, and SNS for this account only', () => {
+    expect(template.Resources.IncidentTopic!.Properties!.KmsMasterKeyId).toEqual({ Ref: 'IncidentTopicKey' });
+    const key = template.Resources.IncidentTopicKey!;
+    expect(key.Type).toBe('AWS::KMS::Key');
+    expect(key.Properties!.EnableKeyRotation).toBe(true);
+    const statements = (key.Properties!.KeyPolicy as { Statement: Array<Record<string, any>> }).Statement; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const bySid = Object.fromEntries(statements.map((st) => [st.Sid, st]));
+    expect(Object.keys(bySid).sort()).toEqual(['AccountAdministers', 'CloudWatchAlarmsPublish', 'PublishersInThisAccountThroughSns']);
+    // CloudWatch (the alarms' AlarmActions) encrypts what it publishes: without this it cannot page.
+    expect(bySid.CloudWatchAlarmsPublish).toEqual({
+      Sid: 'CloudWatchAlarmsPublish', Effect: 'Allow', Principal: { Service: 'cloudwatch.amazonaws.com' },
+      Action: ['kms:GenerateDataKey*', 'kms:Decrypt'], Resource: '*',
+    });
+    // The functions publish through SNS, as principals of this account.
+    expect(bySid.PublishersInThisAccountThroughSns).toMatchObject({
+      Effect: 'Allow', Principal: { AWS: '*' }, Action: ['kms:GenerateDataKey*', 'kms:Decrypt'],
+      Condition: { StringEquals: { 'kms:CallerAccount': { Ref: 'AWS::AccountId' }, 'kms:ViaService': { 'Fn::Sub': 'sns.${AWS::Region}.amazonaws.com' } } },
+    });
+    expect(bySid.AccountAdministers).toMatchObject({ Principal: { AWS: { 'Fn::Sub': 'arn:${AWS::Partition}:iam::${AWS::AccountId}:root' } } });
+    // No other statement opens the key to everyone.
+    for (const st of statements) {
+      if (JSON.stringify(st.Principal) === JSON.stringify({ AWS: '*' })) expect(st.Condition, st.Sid).toBeDefined();
     }
   });
 });
@@ -99,11 +187,29 @@ describe('evidence bucket', () => {
   });
 });
 
-describe('soak schedule', () => {
+describe('schedules', () => {
+  it('are the soak check\'s and the reconciler\'s, nothing else', () => {
+    expect(resourcesOfType('AWS::Scheduler::Schedule').map(([id]) => id).sort()).toEqual(['ReconcileSchedule', 'SoakSchedule']);
+  });
+
+  it('runs the reconciler on EventBridge Scheduler, always on, every 5 minutes by default, not retried (the next run sweeps again)', () => {
+    const p = template.Resources.ReconcileSchedule!.Properties as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    expect(p.ScheduleExpression).toEqual({ Ref: 'ReconcileScheduleExpression' });
+    expect(p.State).toBe('ENABLED');
+    expect(p.FlexibleTimeWindow).toEqual({ Mode: 'OFF' });
+    expect(p.Target).toEqual({
+      Arn: { 'Fn::GetAtt': ['ReconcilerFunction', 'Arn'] }, RoleArn: { 'Fn::GetAtt': ['ReconcileSchedulerRole', 'Arn'] },
+      RetryPolicy: { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60 },
+    });
+    expect(template.Parameters?.ReconcileScheduleExpression?.Default).toBe('rate(5 minutes)');
+    const fn = template.Resources.ReconcilerFunction!.Properties as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    expect(fn.EventInvokeConfig).toEqual({ MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 300 });
+    // It may restore many rollouts in one run, each waiting for a stopped execution's last Lambda.
+    expect(fn.Timeout).toBe(900);
+  });
+
   it('runs the soak check on EventBridge Scheduler, off by default, with the config from a parameter', () => {
-    const schedules = resourcesOfType('AWS::Scheduler::Schedule');
-    expect(schedules).toHaveLength(1);
-    const p = schedules[0]![1].Properties as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const p = template.Resources.SoakSchedule!.Properties as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
     expect(p.ScheduleExpression).toEqual({ Ref: 'SoakScheduleExpression' });
     expect(p.State).toEqual({ Ref: 'SoakEnabled' });
     expect(p.Target).toMatchObject({
@@ -307,11 +413,13 @@ const SCENARIOS: Scenario[] = ['aws', 'aws-cn', 'aws-us-gov'].flatMap((partition
  * The only actions allowed on Resource '*' besides reads: Step Functions' delivery of execution
  * logs to CloudWatch Logs needs these, and they have no resource-level permissions.
  */
+const LOG_DELIVERY = [
+  'logs:CreateLogDelivery', 'logs:GetLogDelivery', 'logs:UpdateLogDelivery', 'logs:DeleteLogDelivery',
+  'logs:ListLogDeliveries', 'logs:PutResourcePolicy', 'logs:DescribeResourcePolicies', 'logs:DescribeLogGroups',
+];
 const STAR_EXCEPTIONS: Record<string, string[]> = {
-  RolloutStateMachine: [
-    'logs:CreateLogDelivery', 'logs:GetLogDelivery', 'logs:UpdateLogDelivery', 'logs:DeleteLogDelivery',
-    'logs:ListLogDeliveries', 'logs:PutResourcePolicy', 'logs:DescribeResourcePolicies', 'logs:DescribeLogGroups',
-  ],
+  RolloutStateMachine: LOG_DELIVERY,
+  RolloutSegmentStateMachine: LOG_DELIVERY,
 };
 
 const isReadOnly = (action: string) => /^[a-z0-9-]+:(Get|List|Describe|BatchGet|Query|Scan)[A-Za-z]*$/.test(action);
@@ -341,16 +449,24 @@ describe.each(SCENARIOS)('IAM ($name)', (scenario) => {
     expect(violations).toEqual([]);
   });
 
-  it('allows ChangeResourceRecordSets only on the allowed hosted zones, UPSERT only', () => {
+  it('allows ChangeResourceRecordSets only on the allowed hosted zones: CREATE and DELETE to the shift, UPSERT to the rollbacks', () => {
     const changes = all.filter((g) => list(g.statement.Action).some((a) => a === 'route53:ChangeResourceRecordSets'));
-    expect(changes.length).toBeGreaterThan(0);
+    expect(changes.map((g) => g.owner).sort()).toEqual(['ChangeZoneRecordsPolicy', 'RestoreZoneRecordsPolicy']);
+    const names = scenario.params.AllowedRecordNames?.split(',');
     for (const { owner, statement } of changes) {
+      expect(list(statement.Action), owner).toEqual(['route53:ChangeResourceRecordSets']);
       expect(list(statement.Resource).sort(), owner).toEqual(ZONES.map((z) => `arn:${scenario.partition}:route53:::hostedzone/${z}`).sort());
       const forAll = statement.Condition?.['ForAllValues:StringEquals'];
-      expect(forAll?.['route53:ChangeResourceRecordSetsActions'], owner).toEqual(['UPSERT']);
-      const names = scenario.params.AllowedRecordNames?.split(',');
+      // The shift is a compare-and-set (DELETE the exact records, CREATE the new ones); a rollback UPSERTs.
+      expect(forAll?.['route53:ChangeResourceRecordSetsActions'], owner).toEqual(owner === 'ChangeZoneRecordsPolicy' ? ['CREATE', 'DELETE'] : ['UPSERT']);
+      expect(forAll?.['route53:ChangeResourceRecordSetsRecordTypes'], owner).toEqual(['A', 'AAAA', 'CNAME']);
       expect(forAll?.['route53:ChangeResourceRecordSetsNormalizedRecordNames'], owner).toEqual(names);
     }
+    const holders = (policy: string) => Object.entries(attachments).filter(([, a]) => a.includes(`{${policy}}`)).map(([id]) => id).sort();
+    expect(holders('ChangeZoneRecordsPolicy')).toEqual(['ShiftTrafficFunction']);
+    expect(holders('RestoreZoneRecordsPolicy')).toEqual([
+      'ReconcilerFunction', 'RollbackFunction', 'SafetyNetFunction', ...(scenario.params.SoakPostPromotionRollback === 'true' ? ['SoakCheckFunction'] : []),
+    ].sort());
   });
 
   it('reads records only in the allowed hosted zones', () => {
@@ -379,32 +495,38 @@ describe.each(SCENARIOS)('IAM ($name)', (scenario) => {
       ...(p.HookAutomationRoleArn ? ['iam:PassRole'] : []),
     ] : [];
     const withAll = (...lists: string[][]) => [...new Set(lists.flat())].sort();
-    expect({
-      PreflightFunction: actionsOf('PreflightFunction'),
-      ShiftTrafficFunction: actionsOf('ShiftTrafficFunction'),
-      CheckSyncFunction: actionsOf('CheckSyncFunction'),
-      CheckApprovalFunction: actionsOf('CheckApprovalFunction'),
-      AnalyzeFunction: actionsOf('AnalyzeFunction'),
-      RollbackFunction: actionsOf('RollbackFunction'),
-      ConcludeFunction: actionsOf('ConcludeFunction'),
-      SafetyNetFunction: actionsOf('SafetyNetFunction'),
-      VerifyRecoveryFunction: actionsOf('VerifyRecoveryFunction'),
-      SoakCheckFunction: actionsOf('SoakCheckFunction'),
-      SoakSchedulerRole: actionsOf('SoakSchedulerRole'),
-    }).toEqual({
-      PreflightFunction: withAll(['cloudwatch:GetMetricData', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'route53:ListResourceRecordSets'], checks),
-      ShiftTrafficFunction: withAll(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'route53:ChangeResourceRecordSets', 'route53:ListResourceRecordSets'], checks),
-      CheckSyncFunction: ['dynamodb:UpdateItem', 'route53:GetChange'],
-      CheckApprovalFunction: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
-      AnalyzeFunction: withAll(['cloudwatch:GetMetricData', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 's3:PutObject'], checks),
-      RollbackFunction: withAll(['dynamodb:GetItem', 'dynamodb:UpdateItem', 'route53:ChangeResourceRecordSets', 'route53:ListResourceRecordSets', 's3:PutObject'], hooks),
-      ConcludeFunction: withAll(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 's3:PutObject', ...webhook, 'sns:Publish', 'ssm:AddTagsToResource', 'ssm:CreateOpsItem'], hooks),
-      SafetyNetFunction: [
-        'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'route53:ChangeResourceRecordSets', 'route53:ListResourceRecordSets',
-        's3:PutObject', ...webhook, 'sns:Publish', 'sqs:SendMessage', 'ssm:AddTagsToResource', 'ssm:CreateOpsItem',
-      ].sort(),
-      VerifyRecoveryFunction: ['cloudwatch:GetMetricData', 'dynamodb:GetItem', 'dynamodb:UpdateItem', ...webhook, 'sns:Publish', 'ssm:UpdateOpsItem'].sort(),
-      // Route 53, the lock and the rollouts' listing only when the stack lets soaks roll back.
+    // Fence (ConditionCheck on the head, Update of the lock), then the head's Update and one Put per event.
+    const fencedStep = ['dynamodb:ConditionCheckItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'];
+    // Take over (Update of the head, Put of the lock), restore, record, release; snapshot (events through byRollout).
+    const finisher = [
+      'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem',
+      'route53:ChangeResourceRecordSets', 'route53:ListResourceRecordSets', 's3:PutObject', ...webhook, 'sns:Publish', 'ssm:AddTagsToResource', 'ssm:CreateOpsItem',
+    ];
+    const owners = [
+      'PreflightFunction', 'ShiftTrafficFunction', 'CheckSyncFunction', 'CheckApprovalFunction', 'AnalyzeFunction', 'RollbackFunction', 'ConcludeFunction',
+      'SafetyNetFunction', 'ReconcilerFunction', 'VerifyRecoveryFunction', 'SoakCheckFunction', 'SoakSchedulerRole', 'ReconcileSchedulerRole',
+      'RolloutStateMachine', 'RolloutSegmentStateMachine',
+    ];
+    expect(Object.fromEntries(owners.map((id) => [id, actionsOf(id)]))).toEqual({
+      // The lock, the head and the first event in one transaction (Puts); the holder or the head read on a refusal.
+      PreflightFunction: withAll(['cloudwatch:GetMetricData', 'dynamodb:GetItem', 'dynamodb:PutItem', 'route53:ListResourceRecordSets'], checks),
+      ShiftTrafficFunction: withAll(fencedStep, ['route53:ChangeResourceRecordSets', 'route53:ListResourceRecordSets'], checks),
+      // Reads the target back at 100 % (drift) before promoting.
+      CheckSyncFunction: [...fencedStep, 'route53:GetChange', 'route53:ListResourceRecordSets'].sort(),
+      // Both judge the live weight: drift read-back, metrics, the check's evidence.
+      CheckApprovalFunction: [...fencedStep, 'cloudwatch:GetMetricData', 'route53:ListResourceRecordSets', 's3:PutObject'].sort(),
+      AnalyzeFunction: withAll(fencedStep, ['cloudwatch:GetMetricData', 'route53:ListResourceRecordSets', 's3:PutObject'], checks),
+      // Restores by UPSERT without reading the records; the record's snapshot reads the events.
+      RollbackFunction: withAll(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'route53:ChangeResourceRecordSets', 's3:PutObject'], hooks),
+      ConcludeFunction: withAll([
+        'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 's3:PutObject',
+        ...webhook, 'sns:Publish', 'ssm:AddTagsToResource', 'ssm:CreateOpsItem',
+      ], hooks),
+      SafetyNetFunction: [...finisher, 'sqs:SendMessage'].sort(),
+      // The safety net's work, on the rollouts whose execution Step Functions says has ended.
+      ReconcilerFunction: [...finisher, 'states:DescribeExecution'].sort(),
+      VerifyRecoveryFunction: ['cloudwatch:GetMetricData', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', ...webhook, 'sns:Publish', 'ssm:UpdateOpsItem'].sort(),
+      // Route 53, the lock, the note on the rollout and the rollouts' listing only when the stack lets soaks roll back.
       SoakCheckFunction: [
         'cloudwatch:GetMetricData', 'dynamodb:GetItem', 'dynamodb:UpdateItem', ...webhook, 'sns:Publish',
         'ssm:AddTagsToResource', 'ssm:CreateOpsItem', 'ssm:UpdateOpsItem',
@@ -413,7 +535,49 @@ describe.each(SCENARIOS)('IAM ($name)', (scenario) => {
           : []),
       ].sort(),
       SoakSchedulerRole: ['lambda:InvokeFunction'],
+      ReconcileSchedulerRole: ['lambda:InvokeFunction'],
+      // Preflight, then the segments as child executions (startExecution.sync:2).
+      RolloutStateMachine: [
+        'events:DescribeRule', 'events:PutRule', 'events:PutTargets', 'lambda:InvokeFunction', ...LOG_DELIVERY,
+        'states:DescribeExecution', 'states:StartExecution', 'states:StopExecution',
+      ].sort(),
+      RolloutSegmentStateMachine: ['lambda:InvokeFunction', ...LOG_DELIVERY].sort(),
     });
+  });
+
+  it('queries only the indexes each function reads: events for snapshots, active rollouts for the reconciler, the listing for the soak', () => {
+    const queries: Record<string, string[]> = {};
+    for (const { owner, statement } of all.filter((g) => list(g.statement.Action).includes('dynamodb:Query'))) {
+      expect(list(statement.Action), owner).toEqual(['dynamodb:Query']);
+      (queries[owner] ??= []).push(...list(statement.Resource));
+    }
+    const index = (name: string) => `{RolloutTable.Arn}/index/${name}`;
+    expect(queries).toEqual({
+      RollbackFunction: [index(BY_ROLLOUT_INDEX)],
+      ConcludeFunction: [index(BY_ROLLOUT_INDEX)],
+      SafetyNetFunction: [index(BY_ROLLOUT_INDEX)],
+      ReconcilerFunction: [index(BY_ACTIVE_INDEX), index(BY_ROLLOUT_INDEX)],
+      ...(scenario.params.SoakPostPromotionRollback === 'true' ? { SoakCheckFunction: [index(BY_START_INDEX)] } : {}),
+    });
+  });
+
+  it('lets the rollout start, follow and stop its segments (startExecution.sync:2), and the reconciler only ask about rollout executions', () => {
+    const states = all.filter((g) => list(g.statement.Action).some((a) => a.startsWith('states:') || a.startsWith('events:')));
+    const byOwner = states.map((g) => [g.owner, list(g.statement.Action), list(g.statement.Resource)]);
+    const region = 'eu-west-1:111122223333';
+    expect(byOwner).toEqual(expect.arrayContaining([
+      ['RolloutStateMachine', ['states:StartExecution'], ['{RolloutSegmentStateMachine}']],
+      ['RolloutStateMachine', ['states:DescribeExecution', 'states:StopExecution'], [`arn:${scenario.partition}:states:${region}:execution:{RolloutSegmentStateMachine.Name}:*`]],
+      ['RolloutStateMachine', ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'], [`arn:${scenario.partition}:events:${region}:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule`]],
+      ['ReconcilerFunction', ['states:DescribeExecution'], [`arn:${scenario.partition}:states:${region}:execution:{RolloutStateMachine.Name}:*`]],
+    ]));
+    expect(byOwner).toHaveLength(4);
+  });
+
+  it('lets the reconciler\'s schedule invoke the reconciler and nothing else', () => {
+    const schedulerGrants = all.filter((g) => g.owner === 'ReconcileSchedulerRole');
+    expect(schedulerGrants.map((g) => [list(g.statement.Action), list(g.statement.Resource)])).toEqual([[['lambda:InvokeFunction'], ['{ReconcilerFunction.Arn}']]]);
+    expect(attachments.ReconcileSchedulerRole ?? []).toEqual([]);
   });
 
   it('lets the soak schedule invoke the soak check function and nothing else', () => {
@@ -424,7 +588,7 @@ describe.each(SCENARIOS)('IAM ($name)', (scenario) => {
 
   it('lets only the steps that store evidence write it, under rollouts/ only, and nothing read it', () => {
     const s3 = all.filter((g) => list(g.statement.Action).some((a) => a.startsWith('s3:')));
-    expect([...new Set(s3.map((g) => g.owner))].sort()).toEqual(['AnalyzeFunction', 'ConcludeFunction', 'RollbackFunction', 'SafetyNetFunction']);
+    expect([...new Set(s3.map((g) => g.owner))].sort()).toEqual(['AnalyzeFunction', 'CheckApprovalFunction', 'ConcludeFunction', 'ReconcilerFunction', 'RollbackFunction', 'SafetyNetFunction']);
     for (const { owner, statement } of s3) {
       expect(list(statement.Action), owner).toEqual(['s3:PutObject']);
       expect(list(statement.Resource), owner).toEqual(['{EvidenceBucket.Arn}/rollouts/*']);

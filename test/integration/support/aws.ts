@@ -1,11 +1,12 @@
 /**
  * The AWS side of the integration tier, on moto_server: real SDK v3 clients over HTTP with fake
  * credentials, and the few resources the stack's template would create (a hosted zone with two
- * weighted records, the rollouts table, the incident topic with an SQS queue subscribed to it),
- * plus read-backs the tests assert on.
+ * weighted records, the incident topic with an SQS queue subscribed to it; the rollouts table is
+ * made from template.yaml's own schema by test/helpers/rollouts-table.ts), plus read-backs the
+ * tests assert on.
  */
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   ChangeResourceRecordSetsCommand,
   CreateHostedZoneCommand,
@@ -14,7 +15,7 @@ import {
   type ResourceRecordSet,
 } from '@aws-sdk/client-route-53';
 import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
-import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { resetAwsDeps } from '../../../functions/commons/aws-deps.ts';
 
 export const REGION = 'us-east-1';
@@ -43,55 +44,94 @@ export function awsClients(endpoint: string, options: { maxAttempts?: number } =
   };
 }
 
+type Next = (args: unknown) => Promise<unknown>;
+interface MiddlewareStack { add(middleware: (next: Next) => Next, options: { step: 'finalizeRequest'; name: string; priority: 'low' }): void }
+
+/**
+ * Sends one request of `client` at a time (the others wait their turn). moto applies a
+ * TransactWriteItems item by item and, when one fails its condition, puts back a copy of the whole
+ * table taken when the transaction began: a request that lands in between (another rollout's
+ * transaction in a race) is undone or half-applied. DynamoDB isolates transactions (serializably,
+ * or cancels one with TransactionConflict); sending moto one request at a time gives that isolation
+ * while the callers still race (their requests interleave in any order).
+ */
+export function serializeRequests<C extends { middlewareStack: unknown }>(client: C): C {
+  let tail: Promise<unknown> = Promise.resolve();
+  (client.middlewareStack as MiddlewareStack).add((next) => (args) => {
+    const turn = tail.then(() => next(args));
+    tail = turn.catch(() => undefined);
+    return turn;
+  }, { step: 'finalizeRequest', name: 'serializeRequests', priority: 'low' });
+  return client;
+}
+
 export async function createZone(route53: Route53Client, name: string): Promise<string> {
   const out = await route53.send(new CreateHostedZoneCommand({ Name: name, CallerReference: `${name}-${Date.now()}-${Math.random()}` }));
   return out.HostedZone!.Id!.replace(/^\/hostedzone\//, '');
 }
 
-/** The target's weighted pair: baseline 'blue' and canary 'green' (omitted when `canary` is null), TTL 60. */
+/**
+ * The SetIdentifiers of a record's weighted pair, `<first label>-blue` (baseline) and
+ * `<first label>-green` (canary): unique per record, because moto's DELETE of a weighted record
+ * removes every record of the zone with that SetIdentifier, whatever its name (a compare-and-set
+ * shift of one target would delete the other targets' records of the zone).
+ */
+export function pairIds(recordName: string): { baseline: string; canary: string } {
+  const label = recordName.split('.')[0]!;
+  return { baseline: `${label}-${BASELINE_ID}`, canary: `${label}-${CANARY_ID}` };
+}
+
+/** The target's weighted pair (see pairIds): baseline 10.0.0.1 and canary 10.0.0.2 (omitted when `canary` is null), TTL 60. */
 export async function createWeightedPair(route53: Route53Client, zoneId: string, recordName: string,
   weights: { baseline: number; canary: number | null } = { baseline: 100, canary: 0 }, ttl = 60): Promise<void> {
+  const ids = pairIds(recordName);
   const record = (id: string, weight: number, ip: string): ResourceRecordSet => ({
     Name: recordName, Type: 'A', SetIdentifier: id, Weight: weight, TTL: ttl, ResourceRecords: [{ Value: ip }],
   });
-  const changes = [{ Action: 'CREATE' as const, ResourceRecordSet: record(BASELINE_ID, weights.baseline, '10.0.0.1') }];
-  if (weights.canary !== null) changes.push({ Action: 'CREATE' as const, ResourceRecordSet: record(CANARY_ID, weights.canary, '10.0.0.2') });
+  const changes = [{ Action: 'CREATE' as const, ResourceRecordSet: record(ids.baseline, weights.baseline, '10.0.0.1') }];
+  if (weights.canary !== null) changes.push({ Action: 'CREATE' as const, ResourceRecordSet: record(ids.canary, weights.canary, '10.0.0.2') });
   await route53.send(new ChangeResourceRecordSetsCommand({ HostedZoneId: zoneId, ChangeBatch: { Changes: changes } }));
 }
 
-/** Weight of each weighted record of the name (type A), by SetIdentifier, as Route 53 lists them. */
-export async function readWeights(route53: Route53Client, zoneId: string, recordName: string): Promise<Record<string, number>> {
+/** The records of the name (type A), as Route 53 lists them. */
+export async function listRecords(route53: Route53Client, zoneId: string, recordName: string): Promise<ResourceRecordSet[]> {
   const out = await route53.send(new ListResourceRecordSetsCommand({ HostedZoneId: zoneId, StartRecordName: recordName, StartRecordType: 'A' }));
-  const weights: Record<string, number> = {};
-  for (const rrs of out.ResourceRecordSets ?? []) {
-    if (rrs.Type !== 'A' || rrs.Name?.replace(/\.$/, '') !== recordName.replace(/\.$/, '') || rrs.SetIdentifier === undefined) continue;
-    weights[rrs.SetIdentifier] = rrs.Weight ?? 0;
-  }
-  return weights;
+  return (out.ResourceRecordSets ?? []).filter((rrs) => rrs.Type === 'A' && rrs.Name?.replace(/\.$/, '') === recordName.replace(/\.$/, ''));
 }
 
-/** The rollouts table as template.yaml declares it: hash key `pk`, GSI `byStart` (gsi1pk, startedAt). */
-export async function createRolloutsTable(dynamo: DynamoDBClient, tableName: string): Promise<void> {
-  await dynamo.send(new CreateTableCommand({
-    TableName: tableName,
-    BillingMode: 'PAY_PER_REQUEST',
-    AttributeDefinitions: [
-      { AttributeName: 'pk', AttributeType: 'S' },
-      { AttributeName: 'gsi1pk', AttributeType: 'S' },
-      { AttributeName: 'startedAt', AttributeType: 'S' },
-    ],
-    KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-    GlobalSecondaryIndexes: [{
-      IndexName: 'byStart',
-      KeySchema: [{ AttributeName: 'gsi1pk', KeyType: 'HASH' }, { AttributeName: 'startedAt', KeyType: 'RANGE' }],
-      Projection: { ProjectionType: 'ALL' },
-    }],
-  }));
+/** The weight of the pair's baseline and canary records (a missing record is left out), as Route 53 lists them. */
+export async function readWeights(route53: Route53Client, zoneId: string, recordName: string): Promise<{ baseline?: number; canary?: number }> {
+  const ids = pairIds(recordName);
+  const weights: { baseline?: number; canary?: number } = {};
+  for (const rrs of await listRecords(route53, zoneId, recordName)) {
+    if (rrs.SetIdentifier === ids.baseline) weights.baseline = rrs.Weight ?? 0;
+    else if (rrs.SetIdentifier === ids.canary) weights.canary = rrs.Weight ?? 0;
+    else throw new Error(`${recordName} has a record ${rrs.SetIdentifier} that is not the pair's`);
+  }
+  return weights;
 }
 
 export async function getItem(doc: DynamoDBDocumentClient, tableName: string, pk: string): Promise<Record<string, unknown> | undefined> {
   const out = await doc.send(new GetCommand({ TableName: tableName, Key: { pk }, ConsistentRead: true }));
   return out.Item;
+}
+
+/**
+ * A rollout's event items as the table holds them, in the byRollout index's order (evSk): read
+ * with the SDK, not through DynamoRollouts, so the stored shape itself is what the tests see.
+ */
+export async function eventItems(doc: DynamoDBDocumentClient, tableName: string, rolloutId: string): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const out = await doc.send(new QueryCommand({
+      TableName: tableName, IndexName: 'byRollout', KeyConditionExpression: 'evPk = :p',
+      ExpressionAttributeValues: { ':p': `rollout#${rolloutId}` }, ExclusiveStartKey: startKey,
+    }));
+    items.push(...(out.Items ?? []));
+    startKey = out.LastEvaluatedKey;
+  } while (startKey);
+  return items;
 }
 
 /**
@@ -132,6 +172,10 @@ export async function createIncidentInbox(endpoint: string, sns: SNSClient, name
 export interface PublishedIncident {
   type: string;
   rolloutId: string;
+  /** The same for an incident and its later updates. */
+  dedupKey: string;
+  /** An update's change (`canary.incident-update`): RECOVERED, ESCALATED. */
+  eventType?: string;
   service: string;
   target: string;
   severity: string;

@@ -4,7 +4,7 @@
  * which moto's GetMetricData cannot compute, so it is replaced (same name) by one on Maximum.
  */
 import type { RolloutConfigInput } from '../../../functions/core/config.ts';
-import { BASELINE_ID, CANARY_ID } from './aws.ts';
+import { pairIds } from './aws.ts';
 import type { ServiceNames } from './traffic-model.ts';
 
 export function integrationConfig(args: {
@@ -18,8 +18,8 @@ export function integrationConfig(args: {
       hostedZoneId: args.zoneId,
       recordName: args.recordName,
       recordType: 'A',
-      baselineSetIdentifier: BASELINE_ID,
-      canarySetIdentifier: CANARY_ID,
+      baselineSetIdentifier: pairIds(args.recordName).baseline,
+      canarySetIdentifier: pairIds(args.recordName).canary,
     },
     stages: [10, 50, 100],
     bakeSeconds: 120,

@@ -1,31 +1,25 @@
 /**
- * Runs the real state machine file with the real Lambda handlers on a simulated timeline.
+ * Runs the real state machine files, the rollout (statemachines/rollout.asl.json) and its segments
+ * (statemachines/rollout-segment.asl.json, child executions), with the real Lambda handlers, on the
+ * local Step Functions of sim/sfn-sim.ts in simulated time.
  *
- * Wait states are shortened to 0 ms, so time is simulated: every rollout has its own clock,
- * which jumps to the state's `wait.until` before each task (time never goes back); before the
- * jump the service model publishes the minutes that elapsed. The handlers read the clock through
- * `overrideAwsDeps({ clock })`, which looks up the running rollout's clock in an
- * AsyncLocalStorage, so concurrent rollouts keep separate timelines.
+ * Each rollout has its own simulated clock, given to the runner: its Waits and retry pauses move
+ * that clock (no real time passes), and the runner holds the execution to AWS's quotas (history
+ * events, payload size, TimeoutSeconds). The handlers read the clock through
+ * `overrideAwsDeps({ clock: contextClock })`, which looks up the running rollout's clock in an
+ * AsyncLocalStorage set around each task, so concurrent rollouts (each on its own runner) keep
+ * separate timelines. Before each task the service model publishes the minutes that elapsed.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
 import type { Clock } from '../../../functions/core/ports.ts';
-import { loadDefinition, runWorkflow, type TaskFunction, type WorkflowRun } from '../../../sim/workflow-runner.ts';
+import { SimClock } from '../../../sim/clock.ts';
+import {
+  loadDefinition, ROLLOUT_ASL, ROLLOUT_STATE_MACHINES, runWorkflow, type ExecutionResult, type SimTaskFunction, type TaskContext,
+} from '../../../sim/workflow-runner.ts';
 
-export class SimClock implements Clock {
-  #ms: number;
-  constructor(start: Date) {
-    this.#ms = start.getTime();
-  }
-  now(): Date {
-    return new Date(this.#ms);
-  }
-  /** Moves to `when` if later (time never goes back). */
-  advanceTo(when: Date): void {
-    if (when.getTime() > this.#ms) this.#ms = when.getTime();
-  }
-}
+export { SimClock };
 
 /** A minute-aligned start `hoursAgo` in the past: CloudWatch takes datapoints up to two weeks old. */
 export function simStart(hoursAgo = 3): Date {
@@ -62,21 +56,31 @@ export function lambdaContext(functionName: string): Context {
   };
 }
 
-type Handler = (event: never, context: Context) => Promise<unknown>;
+export type Handler = (event: never, context: Context) => Promise<unknown>;
+
+/** The Lambda functions the rollout's state machines call, by substitution name (parent and segment). */
+export function workflowFunctions(): string[] {
+  const names = new Set<string>();
+  for (const file of [ROLLOUT_ASL, ...Object.values(ROLLOUT_STATE_MACHINES)]) {
+    for (const fn of loadDefinition(file, Object.keys(ROLLOUT_STATE_MACHINES)).functions.keys()) names.add(fn);
+  }
+  return [...names].sort();
+}
 
 /**
- * The real handler of every function the state machine names, found the way template.yaml's
- * `Handler:` lines do: `${CheckSyncFunctionArn}` → functions/check-sync.ts, export `handler`.
+ * The real handler of a function, found the way template.yaml's `Handler:` lines do:
+ * `CheckSyncFunctionArn` → functions/check-sync.ts, export `handler`.
  */
+export async function loadHandler(fn: string): Promise<Handler> {
+  const file = fn.replace(/FunctionArn$/, '').replace(/[A-Z]/g, (c, i: number) => `${i ? '-' : ''}${c.toLowerCase()}`);
+  const module = await import(`../../../functions/${file}.ts`) as { handler?: Handler };
+  if (typeof module.handler !== 'function') throw new Error(`functions/${file}.ts exports no handler (for ${fn})`);
+  return module.handler;
+}
+
 async function loadHandlers(): Promise<Record<string, Handler>> {
-  const { functions } = loadDefinition();
   const handlers: Record<string, Handler> = {};
-  for (const fn of functions.keys()) {
-    const file = fn.replace(/FunctionArn$/, '').replace(/[A-Z]/g, (c, i: number) => `${i ? '-' : ''}${c.toLowerCase()}`);
-    const module = await import(`../../../functions/${file}.ts`) as { handler?: Handler };
-    if (typeof module.handler !== 'function') throw new Error(`functions/${file}.ts exports no handler (for ${fn})`);
-    handlers[fn] = module.handler;
-  }
+  for (const fn of workflowFunctions()) handlers[fn] = await loadHandler(fn);
   return handlers;
 }
 let handlers: Promise<Record<string, Handler>> | undefined;
@@ -86,31 +90,50 @@ export interface RolloutRunOptions {
   config: unknown;
   /** Execution name, which is the rollout id. */
   executionName: string;
+  /** The rollout's own simulated clock (the runner moves it). */
   clock: SimClock;
-  /** Called before each task with the time the task will run at (the service model publishes up to it). */
+  /** Called before each task with the time the task runs at (the service model publishes up to it). */
   beforeTask?: (at: Date) => Promise<void>;
   extra?: Record<string, unknown>;
+  /** Seed of the runner's retry jitter (default 1). */
+  seed?: number;
 }
 
-export interface RolloutRun extends WorkflowRun {
-  /** Task invocations, by substitution name. */
+export interface RolloutRun extends ExecutionResult {
+  /** Task invocations, by substitution name (segments included). */
   invocations: Record<string, number>;
+  /** Errors the tasks threw (what the workflow retried or caught), by `<function> <error name>`. */
+  errors: Record<string, number>;
+  /** The first message of each of those errors, by the same key. */
+  errorMessages: Record<string, string>;
+  /** Retries of the rollout's execution and of every segment. */
+  totalRetries: number;
 }
 
 export async function runRollout(options: RolloutRunOptions): Promise<RolloutRun> {
   const ctx: RolloutContext = { name: options.executionName, clock: options.clock, extra: options.extra };
   const invocations: Record<string, number> = {};
-  const tasks: Record<string, TaskFunction> = {};
+  const errors: Record<string, number> = {};
+  const errorMessages: Record<string, string> = {};
+  const tasks: Record<string, SimTaskFunction> = {};
   for (const [fn, handler] of Object.entries(await (handlers ??= loadHandlers()))) {
-    tasks[fn] = ((input: { wait?: { until?: string } }) => rolloutContext.run(ctx, async () => {
+    tasks[fn] = ((input: never, task: TaskContext) => rolloutContext.run(ctx, async () => {
       invocations[fn] = (invocations[fn] ?? 0) + 1;
-      const until = Date.parse(input?.wait?.until ?? '');
-      const at = new Date(Number.isFinite(until) ? Math.max(until, ctx.clock.now().getTime()) : ctx.clock.now().getTime());
-      await options.beforeTask?.(at);
-      ctx.clock.advanceTo(at);
-      return handler(input as never, lambdaContext(fn.replace(/Arn$/, '')));
-    })) as TaskFunction;
+      await options.beforeTask?.(task.now());
+      try {
+        return await handler(input, lambdaContext(fn.replace(/Arn$/, '')));
+      } catch (error) {
+        const key = `${fn.replace(/FunctionArn$/, '')} ${error instanceof Error ? error.name : typeof error}`;
+        errors[key] = (errors[key] ?? 0) + 1;
+        errorMessages[key] ??= error instanceof Error ? error.message : String(error);
+        throw error;
+      }
+    })) as SimTaskFunction;
   }
-  const run = await runWorkflow({ input: options.config, tasks, executionName: options.executionName });
-  return { ...run, invocations };
+  const run = await runWorkflow({ input: options.config, tasks, executionName: options.executionName, clock: options.clock, seed: options.seed });
+  return { ...run, invocations, errors, errorMessages, totalRetries: totalRetries(run) };
+}
+
+function totalRetries(run: ExecutionResult): number {
+  return run.retries + run.children.reduce((n, child) => n + totalRetries(child), 0);
 }

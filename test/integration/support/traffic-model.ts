@@ -7,7 +7,7 @@
 import { PutMetricDataCommand, type CloudWatchClient, type MetricDatum } from '@aws-sdk/client-cloudwatch';
 import type { Route53Client } from '@aws-sdk/client-route-53';
 import type { AlbEcsPreset } from '../../../functions/core/config.ts';
-import { BASELINE_ID, CANARY_ID, readWeights } from './aws.ts';
+import { readWeights } from './aws.ts';
 
 export interface VariantBehaviour {
   /** Share of requests answered 5xx (0.05 = 5 %). */
@@ -78,8 +78,8 @@ export class TrafficModel {
     if (end <= this.#writtenUntil) return;
     const o = this.#o;
     const weights = await readWeights(o.route53, o.zoneId, o.recordName);
-    const wb = weights[BASELINE_ID] ?? 0;
-    const wc = weights[CANARY_ID] ?? 0;
+    const wb = weights.baseline ?? 0;
+    const wc = weights.canary ?? 0;
     // All weights zero means an equal split (Route 53's rule).
     const canaryShare = wb + wc === 0 ? 0.5 : wc / (wb + wc);
     const total = o.requestsPerMinute ?? 1200;
