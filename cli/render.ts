@@ -5,6 +5,7 @@
 import type { Verdict } from '../functions/core/judge.ts';
 import type { Decision, RolloutEvent, RolloutRecord } from '../functions/core/rollout-record.ts';
 import { fitWidth, MAX_WIDTH, statusWords, type Style } from './io.ts';
+import { hookResultLine } from '../functions/core/verification.ts';
 
 /** `+hh:mm:ss` since a start. */
 export function sinceStart(startIso: string, atIso: string): string {
@@ -246,6 +247,13 @@ export class EventRenderer {
         return [this.#line(event.at, `${s.yellow('abort requested')}: ${event.reason}`)];
       case 'NOTE':
         return [this.#line(event.at, event.message)];
+      case 'GATE': {
+        const where = event.moment === 'beforeShift' ? ` before canary ${event.weight} %` : ' before any traffic moves';
+        const head = `${indent}${event.moment} gate${where}: ${event.open ? s.green('open') : s.yellow('shut')}`;
+        return [this.#line(event.at, head), ...event.checks.filter((c) => !event.open || c.verdict !== 'PASS').map((c) => `${' '.repeat(11)}${indent}${verdictMark(c.verdict, s)} ${c.reason}`)];
+      }
+      case 'HOOKS':
+        return [this.#line(event.at, `${indent}${event.moment} hooks started`), ...event.results.map((r) => `${' '.repeat(11)}${indent}- ${hookResultLine(r)}`)];
       default:
         return [];
     }
