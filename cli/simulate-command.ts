@@ -1,6 +1,6 @@
 /** `canary simulate`: a whole rollout on this machine, against a modelled service. */
 import { fileURLToPath } from 'node:url';
-import { targetKey, type RolloutConfigInput } from '../functions/core/config.ts';
+import { describeTarget, isRoute53Target, targetKey, type RolloutConfigInput } from '../functions/core/config.ts';
 import type { RolloutEvent } from '../functions/core/rollout-record.ts';
 import { SIM_TASK_SECONDS, SIM_TTL_SECONDS, simulate, type SimulationResult } from '../sim/simulate.ts';
 import { simulateFleet } from '../sim/fleet.ts';
@@ -62,12 +62,11 @@ export async function simulateCommand(opts: SimulateCommandOptions, io: CliIO): 
   };
 
   if (!opts.json) {
-    const t = config.target;
     for (const line of fitWidth([
       `${style.bold('canary simulate')}: scenario ${style.bold(scenario.name)}, seed ${seed}, config ${shownPath}`,
       `  ${scenario.description}`,
-      `  ${config.name}: ${t.recordName} ${t.recordType} in ${t.hostedZoneId}, '${t.baselineSetIdentifier}' → '${t.canarySetIdentifier}', ` +
-        `${scenario.profile.requestsPerMinute} requests/min, TTL ${SIM_TTL_SECONDS} s`,
+      `  ${config.name}: ${describeTarget(config.target)}, ` +
+        `${scenario.profile.requestsPerMinute} requests/min${isRoute53Target(config.target) ? `, TTL ${SIM_TTL_SECONDS} s` : ''}`,
       `  simulated clock from 2026-01-01T00:00:00Z; Wait states take no real time, each task ${SIM_TASK_SECONDS} s`,
       '',
     ], io.width)) io.out(line);

@@ -79,9 +79,10 @@ describe('simulate: scenarios', () => {
     const r = await simulate({ config, scenario: 'metrics-outage', seed: 1 });
     expect(r.outcome).toBe('ROLLED_BACK');
     expect(r.decision!.weight).toBe(5);
-    // Nothing failed: every metric lacked data.
+    // Nothing failed: every metric lacked data, and so did the traffic-share check (no canary request
+    // count at all is no data, not proof of starvation).
     expect(failingNames(r)).toEqual([]);
-    expect(failingNames(r, 'INCONCLUSIVE').sort()).toEqual(['error-rate', 'latency-p99', 'memory']);
+    expect(failingNames(r, 'INCONCLUSIVE').sort()).toEqual(['error-rate', 'latency-p99', 'memory', 'traffic-share']);
     expect(r.decision!.reasons.join(' ')).toMatch(/inconclusive/i);
     const atFive = checks(r).filter((c) => c.weight === 5);
     // inconclusiveLimit 3 (the default): the 4th inconclusive check rolls back.
