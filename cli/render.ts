@@ -70,7 +70,8 @@ export interface RendererOptions {
   /** The rollout's id, for the commands a line suggests. */
   rolloutId?: string;
   /** The plan's bake per stage and the records' TTL, when known (the simulator): shown after INSYNC. */
-  plan?: { bakeSeconds: number[]; ttlSeconds: number };
+  /** `settleLabel`: what ttlSeconds is (default 'the TTL': Route 53's; another router's settle time otherwise). */
+  plan?: { bakeSeconds: number[]; ttlSeconds: number; settleLabel?: string };
   /** Lines are kept within this many columns (default MAX_WIDTH). */
   width?: number;
 }
@@ -193,7 +194,7 @@ export class EventRenderer {
         if (this.#decided) return [this.#line(event.at, `${indent}INSYNC: traffic is back at 100 % baseline ${s.dim(`(change ${event.changeId})`)}`)];
         const bake = this.#plan?.bakeSeconds[this.#stageIndex];
         const next = bake !== undefined && event.canary < 100 && this.#plan
-          ? `; first check after the TTL (${this.#plan.ttlSeconds} s) + bake (${bake} s)` : '';
+          ? `; first check after ${this.#plan.settleLabel ?? 'the TTL'} (${this.#plan.ttlSeconds} s) + bake (${bake} s)` : '';
         return [this.#line(event.at, `${indent}INSYNC: canary ${event.canary} % is live${next} ${s.dim(`(change ${event.changeId})`)}`)];
       }
       case 'CHECK': {

@@ -338,6 +338,13 @@ export function isRoute53Target(target: RolloutTarget): target is Route53Target 
   return target.type === undefined || target.type === 'route53';
 }
 
+/** The target as Route 53 weighted records; a TypeError naming its type otherwise (code and tests that work on records). */
+export function route53TargetOf(config: { target: RolloutTarget }): Route53Target {
+  const t = config.target;
+  if (!isRoute53Target(t)) throw new TypeError(`the target is of type ${t.type}, not Route 53 weighted records`);
+  return t;
+}
+
 /** How a person names the canary side of a target, e.g. `the canary record 'green'`. */
 export function canaryLabel(target: RolloutTarget): string {
   switch (target.type) {

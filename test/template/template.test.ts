@@ -378,9 +378,24 @@ describe.each(SCENARIOS)('IAM ($name)', (scenario) => {
       ...(p.VerificationFunctionArns ? ['lambda:InvokeFunction'] : []), ...(p.HookAutomationDocumentArns ? ['ssm:StartAutomationExecution'] : []),
       ...(p.HookAutomationRoleArn ? ['iam:PassRole'] : []),
     ] : [];
+    // The routers beside Route 53: read by every step that reads the target, changed by those that move it.
+    const routerRead = [
+      ...(p.AllowedListenerArns ? ['elasticloadbalancing:DescribeListeners', 'elasticloadbalancing:DescribeRules', 'elasticloadbalancing:DescribeTargetGroups'] : []),
+      ...(p.AllowedLambdaFunctionArns ? ['lambda:GetAlias', 'lambda:GetFunctionConfiguration'] : []),
+      ...(p.AllowedAppConfigApplicationArns ? [
+        'appconfig:GetConfigurationProfile', 'appconfig:GetDeployment', 'appconfig:GetDeploymentStrategy', 'appconfig:GetHostedConfigurationVersion',
+        'appconfig:ListDeployments', 'appconfig:ListHostedConfigurationVersions',
+      ] : []),
+    ];
+    const routerChange = [
+      ...(p.AllowedListenerArns ? ['elasticloadbalancing:ModifyListener', 'elasticloadbalancing:ModifyRule'] : []),
+      ...(p.AllowedLambdaFunctionArns ? ['lambda:CreateAlias', 'lambda:UpdateAlias'] : []),
+      ...(p.AllowedAppConfigApplicationArns ? ['appconfig:CreateHostedConfigurationVersion', 'appconfig:StartDeployment', 'appconfig:StopDeployment'] : []),
+    ];
     const withAll = (...lists: string[][]) => [...new Set(lists.flat())].sort();
     expect({
       PreflightFunction: actionsOf('PreflightFunction'),
+      ReconcilerFunction: actionsOf('ReconcilerFunction').filter((a) => /^(elasticloadbalancing|lambda|appconfig):/.test(a)),
       ShiftTrafficFunction: actionsOf('ShiftTrafficFunction'),
       CheckSyncFunction: actionsOf('CheckSyncFunction'),
       CheckApprovalFunction: actionsOf('CheckApprovalFunction'),
@@ -392,24 +407,25 @@ describe.each(SCENARIOS)('IAM ($name)', (scenario) => {
       SoakCheckFunction: actionsOf('SoakCheckFunction'),
       SoakSchedulerRole: actionsOf('SoakSchedulerRole'),
     }).toEqual({
-      PreflightFunction: withAll(['cloudwatch:GetMetricData', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'route53:ListResourceRecordSets'], checks),
-      ShiftTrafficFunction: withAll(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'route53:ChangeResourceRecordSets', 'route53:ListResourceRecordSets'], checks),
-      CheckSyncFunction: ['dynamodb:UpdateItem', 'route53:GetChange'],
-      CheckApprovalFunction: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
-      AnalyzeFunction: withAll(['cloudwatch:GetMetricData', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 's3:PutObject'], checks),
-      RollbackFunction: withAll(['dynamodb:GetItem', 'dynamodb:UpdateItem', 'route53:ChangeResourceRecordSets', 'route53:ListResourceRecordSets', 's3:PutObject'], hooks),
+      ReconcilerFunction: withAll(routerRead, routerChange),
+      PreflightFunction: withAll(['cloudwatch:GetMetricData', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'route53:ListResourceRecordSets'], checks, routerRead),
+      ShiftTrafficFunction: withAll(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'route53:ChangeResourceRecordSets', 'route53:ListResourceRecordSets'], checks, routerRead, routerChange),
+      CheckSyncFunction: withAll(['dynamodb:UpdateItem', 'route53:GetChange'], routerRead),
+      CheckApprovalFunction: withAll(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], checks, routerRead),
+      AnalyzeFunction: withAll(['cloudwatch:GetMetricData', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 's3:PutObject'], checks, routerRead),
+      RollbackFunction: withAll(['dynamodb:GetItem', 'dynamodb:UpdateItem', 'route53:ChangeResourceRecordSets', 'route53:ListResourceRecordSets', 's3:PutObject'], hooks, routerRead, routerChange),
       ConcludeFunction: withAll(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 's3:PutObject', ...webhook, 'sns:Publish', 'ssm:AddTagsToResource', 'ssm:CreateOpsItem'], hooks),
-      SafetyNetFunction: [
+      SafetyNetFunction: withAll([
         'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'route53:ChangeResourceRecordSets', 'route53:ListResourceRecordSets',
         's3:PutObject', ...webhook, 'sns:Publish', 'sqs:SendMessage', 'ssm:AddTagsToResource', 'ssm:CreateOpsItem',
-      ].sort(),
+      ], routerRead, routerChange),
       VerifyRecoveryFunction: ['cloudwatch:GetMetricData', 'dynamodb:GetItem', 'dynamodb:UpdateItem', ...webhook, 'sns:Publish', 'ssm:UpdateOpsItem'].sort(),
       // Route 53, the lock and the rollouts' listing only when the stack lets soaks roll back.
       SoakCheckFunction: [
         'cloudwatch:GetMetricData', 'dynamodb:GetItem', 'dynamodb:UpdateItem', ...webhook, 'sns:Publish',
         'ssm:AddTagsToResource', 'ssm:CreateOpsItem', 'ssm:UpdateOpsItem',
         ...(scenario.params.SoakPostPromotionRollback === 'true'
-          ? ['dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:Query', 'route53:ChangeResourceRecordSets', 'route53:ListResourceRecordSets']
+          ? ['dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:Query', 'route53:ChangeResourceRecordSets', 'route53:ListResourceRecordSets', ...routerRead, ...routerChange]
           : []),
       ].sort(),
       SoakSchedulerRole: ['lambda:InvokeFunction'],
