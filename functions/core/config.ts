@@ -569,7 +569,14 @@ export const RolloutConfigSchema = z.object({
     if (names.has(m.name) && SAFE_NAME.test(m.name)) ctx.addIssue({ code: 'custom', path: ['metrics', i, 'name'], message: `duplicate metric name '${m.name}'` });
     names.add(m.name);
   }
-  for (const issue of verificationCrossIssues(c)) ctx.addIssue({ code: 'custom', ...issue });
+  // A check's verdict sits beside the metrics' (the preset's included) and the built-in traffic checks'.
+  const presetNames = c.preset ? presetMetricNames(c.preset, c.target) : [];
+  for (const issue of verificationCrossIssues({ ...c, metrics: [...c.metrics, ...presetNames.map((name) => ({ name }))] })) ctx.addIssue({ code: 'custom', ...issue });
+  c.verification.forEach((check, i) => {
+    if (TRAFFIC_CHECK_NAMES.includes(check.name)) {
+      ctx.addIssue({ code: 'custom', path: ['verification', i, 'name'], message: `'${check.name}' is the name of a built-in traffic check: give the check a name of its own` });
+    }
+  });
   if (c.preset?.type === 'lambda-alias' && !c.preset.baselineVersion && !(c.target.type === 'lambda-alias' && c.target.baselineVersion)) {
     // Its metrics are per version behind the alias: the config must say which version the baseline is.
     ctx.addIssue({ code: 'custom', path: ['preset', 'baselineVersion'], message: 'the lambda-alias preset queries each version behind the alias: give preset.baselineVersion (or target.baselineVersion), the version the alias serves today' });
@@ -616,6 +623,18 @@ export function albEcsRequestCounts(p: AlbEcsPreset): RequestCountQueries {
     };
   };
   return { canary: counts(p.canaryTargetGroup), baseline: counts(p.baselineTargetGroup) };
+}
+
+/** The verdict names of the built-in traffic checks (traffic-share.ts). */
+const TRAFFIC_CHECK_NAMES = ['traffic-share', 'throughput-vs-stage-start', 'throughput-vs-pre-rollout'];
+
+/** The names of the metrics a preset fills in (none when it cannot resolve yet: its own issue says why). */
+function presetMetricNames(p: Preset, target: RolloutTarget): string[] {
+  try {
+    return anyPresetMetrics(p, target).map((m) => m.name);
+  } catch {
+    return [];
+  }
 }
 
 /** The metrics any preset fills in. */
