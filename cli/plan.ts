@@ -4,7 +4,7 @@ import { settleAllowanceOf } from '../functions/core/traffic-checks.ts';
 import { describeCheck, type ActionHook } from '../functions/core/verification.ts';
 import { formatValue } from '../functions/core/judge.ts';
 import { planBudget } from '../functions/core/plan-budget.ts';
-import { SYNC_POLL_MAX_SECONDS, SYNC_POLL_SECONDS, firstCheckAt, leaseSeconds } from '../functions/core/rollout-steps.ts';
+import { SYNC_POLL_MAX_SECONDS, SYNC_POLL_SECONDS, countedChecksFrom, leaseSeconds } from '../functions/core/rollout-steps.ts';
 import type { Style } from './io.ts';
 
 /** Typical time from a weight change to INSYNC (Route 53 says "generally within 60 s"). */
@@ -126,7 +126,11 @@ export function stageSeconds(config: RolloutConfig, index: number, ttlSeconds = 
   if (stage.weight === 100) return sync;
   // As the workflow schedules it: from a shift at a whole minute, INSYNC, one TTL, the bake's
   // whole periods, and CloudWatch's minute to publish the last one.
-  const firstCheck = firstCheckAt(config, index, new Date((sync + ttlSeconds) * 1000)).getTime() / 1000;
+  // Not before the traffic share can be judged (countedChecksFrom in rollout-steps.ts).
+  const firstCheck = countedChecksFrom({
+    config, stageIndex: index, settleSeconds: ttlSeconds, analysisStart: new Date((sync + ttlSeconds) * 1000).toISOString(),
+    change: { id: 'plan', submittedAt: new Date(0).toISOString(), inSyncAt: new Date(sync * 1000).toISOString() },
+  }, new Date(0)).getTime() / 1000;
   return firstCheck + (stage.checks - 1) * config.checkIntervalSeconds;
 }
 

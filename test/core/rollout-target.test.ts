@@ -108,7 +108,7 @@ describe("the stack's allowances (checked before anything moves)", () => {
   });
 
   it.each([
-    [albTarget, { ...ALLOWED, listenerArns: [] }, `target.listenerArn: ${LISTENER} is not one of the listeners this stack may change (none: this router is disabled); redeploy with it in the AllowedListenerArns parameter`],
+    [albTarget, { ...ALLOWED, listenerArns: [] as string[] }, `target.listenerArn: ${LISTENER} is not one of the listeners this stack may change (none: this router is disabled); redeploy with it in the AllowedListenerArns parameter`],
     [{ ...aliasTarget, alias: 'beta' }, ALLOWED, 'target.alias: beta is not one of the aliases this stack may move (live); redeploy with it in the AllowedLambdaAliases parameter'],
     [{ ...flagTarget, applicationId: 'zzz9999' }, ALLOWED, 'target.applicationId: zzz9999 is not one of the AppConfig applications this stack may change'],
   ] as const)('refuses %j outside them, naming the parameter to redeploy with', (target, allowed, line) => {

@@ -96,7 +96,7 @@ describe('aws-deps: one router per target kind, through one dispatch', () => {
     const doc = { version: '1', flags: { 'new-checkout': { name: 'new-checkout', attributes: { percentage: { constraints: { type: 'number', minimum: 0, maximum: 100 } } } } }, values: { 'new-checkout': { enabled: false, percentage: 0 } } };
     appconfig.on(GetConfigurationProfileCommand).resolves({ Name: 'flags', Type: 'AWS.AppConfig.FeatureFlags', LocationUri: 'hosted' });
     appconfig.on(ListDeploymentsCommand).resolves({ Items: [{ DeploymentNumber: 3, ConfigurationProfileId: 'ur8hx2f', ConfigurationVersion: '5', State: 'COMPLETE' }] });
-    appconfig.on(GetHostedConfigurationVersionCommand).resolves({ ContentType: 'application/json', Content: new TextEncoder().encode(JSON.stringify(doc)) });
+    appconfig.on(GetHostedConfigurationVersionCommand).resolves({ ContentType: 'application/json', Content: new TextEncoder().encode(JSON.stringify(doc)) as never });
     appconfig.on(ListHostedConfigurationVersionsCommand).resolves({ Items: [{ VersionNumber: 5 }] });
     const target = { type: 'appconfig-flag', applicationId: 'abc1234', environmentId: '54j1r29', configurationProfileId: 'ur8hx2f', flag: 'new-checkout', clientPollSeconds: 30 };
 
