@@ -43,7 +43,8 @@ function targetLines(config: RolloutConfig): string[] {
       ];
     case 'alb':
       return [
-        `  ALB ${t.ruleArn ? `listener rule ${t.ruleArn}` : `default action of listener ${t.listenerArn}`} (${key})`,
+        `  ALB ${t.ruleArn ? `listener rule ${t.ruleArn}` : `default action of listener ${t.listenerArn}`}`,
+        `  ${key}`,
         `  baseline target group ${t.baselineTargetGroupArn} → canary target group ${t.canaryTargetGroupArn} (weights 0-999, one ModifyRule/ModifyListener; the canary starts at 0)`,
         `  in sync once a describe call shows the new weights; ${t.stickinessSeconds ? `target-group stickiness ${t.stickinessSeconds} s with every shift, turned off by a rollback` : 'stickiness as the rule has it; a rollback turns it off'}`,
       ];
@@ -55,7 +56,8 @@ function targetLines(config: RolloutConfig): string[] {
       ];
     case 'appconfig-flag':
       return [
-        `  AppConfig flag ${t.flag} (attribute ${t.attribute}) of profile ${t.configurationProfileId}, application ${t.applicationId}, environment ${t.environmentId} (${key})`,
+        `  AppConfig flag ${t.flag} (attribute ${t.attribute}) of profile ${t.configurationProfileId}, application ${t.applicationId}, environment ${t.environmentId}`,
+        `  ${key}`,
         `  each stage deploys a new hosted version with ${t.attribute} at the stage's percentage, strategy ${t.deploymentStrategyId}; rollback (the kill switch) deploys it at 0 %, disabled`,
         `  in sync once the deployment is COMPLETE${t.deploymentStrategyId === 'AppConfig.AllAtOnce' ? ' (AppConfig.AllAtOnce bakes 10 minutes first)' : ''}; clients poll every ${t.clientPollSeconds} s`,
       ];
