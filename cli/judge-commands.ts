@@ -86,8 +86,10 @@ function backtestConfig(raw: unknown, recording: Recording): RolloutConfigInput 
       })),
     } as RolloutConfigInput;
   })();
-  // The recording's period is the analysis period, and its baseline is what preflight checks.
-  return { ...base, analysisPeriodSeconds: recording.periodSeconds as never };
+  // The recording's period is the analysis period, and its baseline is what preflight checks. A
+  // recording holds the judge's metrics by name, not the request counts the traffic checks query:
+  // those are off in a backtest (the schedule is the judge's alone).
+  return { ...base, analysisPeriodSeconds: recording.periodSeconds as never, trafficChecks: { ...(base.trafficChecks ?? {}), enabled: false } };
 }
 
 export async function backtestCommand(opts: { config: string; recording: string; json?: boolean }, io: CliIO): Promise<number> {

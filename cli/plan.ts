@@ -1,8 +1,10 @@
 /** The resolved plan of a rollout config, as `canary validate` prints it. */
-import { targetKey, type MetricQuery, type RolloutConfig, type RolloutMetric } from '../functions/core/config.ts';
+import { metricQueryText, routerKindOf, targetKey, type MetricQuery, type RolloutConfig, type RolloutMetric } from '../functions/core/config.ts';
+import { settleAllowanceOf } from '../functions/core/traffic-checks.ts';
+import { describeCheck, type ActionHook } from '../functions/core/verification.ts';
 import { formatValue } from '../functions/core/judge.ts';
 import { planBudget } from '../functions/core/plan-budget.ts';
-import { SYNC_POLL_MAX_SECONDS, SYNC_POLL_SECONDS, firstCheckAt, leaseSeconds } from '../functions/core/rollout-steps.ts';
+import { SYNC_POLL_MAX_SECONDS, SYNC_POLL_SECONDS, countedChecksFrom, leaseSeconds } from '../functions/core/rollout-steps.ts';
 import type { Style } from './io.ts';
 
 /** Typical time from a weight change to INSYNC (Route 53 says "generally within 60 s"). */
@@ -23,9 +25,90 @@ export function duration(seconds: number): string {
   return rest ? `${m} min ${String(rest).padStart(2, '0')} s` : `${m} min`;
 }
 
+/** A single metric, a metric-math expression or a Metrics Insights query, in one line. */
 function queryText(q: MetricQuery): string {
-  const dims = Object.entries(q.dimensions ?? {}).map(([k, v]) => `${k}=${v}`).join(', ');
-  return `${q.namespace} ${q.metricName} (${q.stat})${dims ? ` {${dims}}` : ''}`;
+  return metricQueryText(q);
+}
+
+/** The traffic target's lines of the plan, per router. */
+function targetLines(config: RolloutConfig): string[] {
+  const t = config.target;
+  const key = `lock key ${targetKey(t)}`;
+  switch (t.type) {
+    case undefined: case 'route53':
+      return [
+        `  Route 53 weighted records ${t.recordName} ${t.recordType} in hosted zone ${t.hostedZoneId} (${key})`,
+        `  baseline record '${t.baselineSetIdentifier}' → canary record '${t.canarySetIdentifier}' (weighted records; the canary starts at weight 0)`,
+        `  record TTL must be at most ${t.maxTtlSeconds} s`,
+      ];
+    case 'alb':
+      return [
+        `  ALB ${t.ruleArn ? `listener rule ${t.ruleArn}` : `default action of listener ${t.listenerArn}`}`,
+        `  ${key}`,
+        `  baseline target group ${t.baselineTargetGroupArn} → canary target group ${t.canaryTargetGroupArn} (weights 0-999, one ModifyRule/ModifyListener; the canary starts at 0)`,
+        `  in sync once a describe call shows the new weights; ${t.stickinessSeconds ? `target-group stickiness ${t.stickinessSeconds} s with every shift, turned off by a rollback` : 'stickiness as the rule has it; a rollback turns it off'}`,
+      ];
+    case 'lambda-alias':
+      return [
+        `  Lambda alias ${t.alias} of ${t.functionName} (${key})`,
+        `  baseline version ${t.baselineVersion ?? '(the one the alias serves, read at preflight)'} → canary version ${t.canaryVersion} (AdditionalVersionWeights 0.0-1.0; promotion points the alias at the canary)`,
+        '  in sync once GetAlias shows the new routing',
+      ];
+    case 'appconfig-flag':
+      return [
+        `  AppConfig flag ${t.flag} (attribute ${t.attribute}) of profile ${t.configurationProfileId}, application ${t.applicationId}, environment ${t.environmentId}`,
+        `  ${key}`,
+        `  each stage deploys a new hosted version with ${t.attribute} at the stage's percentage, strategy ${t.deploymentStrategyId}; rollback (the kill switch) deploys it at 0 %, disabled`,
+        `  in sync once the deployment is COMPLETE${t.deploymentStrategyId === 'AppConfig.AllAtOnce' ? ' (AppConfig.AllAtOnce bakes 10 minutes first)' : ''}; clients poll every ${t.clientPollSeconds} s`,
+      ];
+  }
+}
+
+function hookText(h: ActionHook): string {
+  return h.type === 'lambda' ? `lambda ${h.function} (${h.invocation})` : `SSM Automation ${h.document}${h.documentVersion ? ` v${h.documentVersion}` : ''}`;
+}
+
+/** Traffic checks, verification checks and hooks. */
+function verificationLines(config: RolloutConfig, style: Style): string[] {
+  const lines: string[] = [];
+  const tc = config.trafficChecks;
+  lines.push(style.bold('Traffic checks (proof that traffic moved)'));
+  if (!tc.enabled) {
+    lines.push(tc.requestCounts ? '  off (trafficChecks.enabled: false)' : '  off: no request counts known (give trafficChecks.requestCounts, or a preset that has them)');
+  } else {
+    const allowance = settleAllowanceOf(config, routerKindOf(config.target));
+    lines.push(`  traffic share: the canary's share of requests within ${Math.round(tc.tolerance * 100)} % of its weight, judged from ${allowance} s after in sync (plus the router's own settle time);` +
+      ` a starved canary holds the stage for up to ${duration(tc.starvedWaitSeconds)}, then rolls back`);
+    lines.push(tc.throughput.enabled
+      ? `  throughput: successful requests may drop at most ${Math.round(tc.throughput.maxDropShare * 100)} % against the stage's start${tc.throughput.againstPreRollout ? ' and the minutes before the rollout' : ''}`
+      : '  throughput: off');
+    const rc = tc.requestCounts!;
+    lines.push(`    canary   ${queryText(rc.canary.requests)}${rc.canary.errors ? `, errors ${queryText(rc.canary.errors)}` : ''}`);
+    lines.push(`    baseline ${queryText(rc.baseline.requests)}${rc.baseline.errors ? `, errors ${queryText(rc.baseline.errors)}` : ''}`);
+  }
+  const { verification, hooks } = config;
+  if (verification.length > 0) {
+    lines.push('');
+    lines.push(style.bold(`Verification checks (beside the metrics at every check; ${verification.length})`));
+    for (const c of verification) {
+      const extra = c.type === 'alarm' ? `; INSUFFICIENT_DATA counts as ${c.insufficientData}` : '';
+      lines.push(`  ${style.bold(c.name)}: ${describeCheck(c)}${c.critical ? ', critical (one FAIL rolls back)' : ''}; timeout ${c.timeoutSeconds} s, ${c.retry.maxAttempts} attempt${c.retry.maxAttempts === 1 ? '' : 's'}${extra}`);
+      if (c.description) lines.push(`    ${c.description}`);
+    }
+    lines.push('  a check that errs, answers late or malformed is INCONCLUSIVE (counted against the inconclusive limit), never a pass');
+  }
+  const any = hooks.preRollout.length + hooks.beforeShift.length + hooks.afterPromotion.length + hooks.afterRollback.length;
+  if (any > 0) {
+    lines.push('');
+    lines.push(style.bold('Hooks'));
+    for (const g of hooks.preRollout) lines.push(`  preRollout gate ${style.bold(g.name)}: ${describeCheck(g)}: must PASS before anything moves, else the rollout does not start`);
+    for (const g of hooks.beforeShift) {
+      lines.push(`  beforeShift gate ${style.bold(g.name)}: ${describeCheck(g)} before ${g.weights ? g.weights.map((w) => `${w} %`).join(', ') : 'every stage'}: a shut gate is asked again every minute for up to ${duration(config.approvalTimeoutSeconds)} (approvalTimeoutSeconds), then rolls back`);
+    }
+    for (const h of hooks.afterPromotion) lines.push(`  afterPromotion ${style.bold(h.name)}: ${hookText(h)}, started once the canary holds 100 %`);
+    for (const h of hooks.afterRollback) lines.push(`  afterRollback ${style.bold(h.name)}: ${hookText(h)}, started right after traffic is back at 100 % baseline (never awaited; its id goes into the evidence and the incident)`);
+  }
+  return lines;
 }
 
 function thresholdText(m: RolloutMetric): string {
@@ -45,20 +128,21 @@ export function stageSeconds(config: RolloutConfig, index: number, ttlSeconds = 
   if (stage.weight === 100) return sync;
   // As the workflow schedules it: from a shift at a whole minute, INSYNC, one TTL, the bake's
   // whole periods, and CloudWatch's minute to publish the last one.
-  const firstCheck = firstCheckAt(config, index, new Date((sync + ttlSeconds) * 1000)).getTime() / 1000;
+  // Not before the traffic share can be judged (countedChecksFrom in rollout-steps.ts).
+  const firstCheck = countedChecksFrom({
+    config, stageIndex: index, settleSeconds: ttlSeconds, analysisStart: new Date((sync + ttlSeconds) * 1000).toISOString(),
+    change: { id: 'plan', submittedAt: new Date(0).toISOString(), inSyncAt: new Date(sync * 1000).toISOString() },
+  }, new Date(0)).getTime() / 1000;
   return firstCheck + (stage.checks - 1) * config.checkIntervalSeconds;
 }
 
 export function formatPlan(config: RolloutConfig, source: string, style: Style): string[] {
-  const t = config.target;
   const lines: string[] = [];
   const total = config.stages.reduce((sum, _s, i) => sum + stageSeconds(config, i), 0);
   lines.push(`${style.bold(config.name)}: ${source} is valid`);
   lines.push('');
   lines.push(style.bold('Traffic target'));
-  lines.push(`  ${t.recordName} ${t.recordType} in hosted zone ${t.hostedZoneId} (lock key ${targetKey(t)})`);
-  lines.push(`  baseline record '${t.baselineSetIdentifier}' → canary record '${t.canarySetIdentifier}' (weighted records; the canary starts at weight 0)`);
-  lines.push(`  record TTL must be at most ${t.maxTtlSeconds} s`);
+  lines.push(...targetLines(config));
   lines.push('');
   lines.push(style.bold(`Stages (about ${duration(total)} if every check passes at once, with a 60 s TTL)`));
   lines.push(`  after each weight change: wait for INSYNC (polled from ${SYNC_POLL_SECONDS} s, backing off to ${SYNC_POLL_MAX_SECONDS} s, with jitter), one TTL for clients, then the bake; checks every ${config.checkIntervalSeconds} s after it`);
@@ -99,6 +183,8 @@ export function formatPlan(config: RolloutConfig, source: string, style: Style):
     }
     if (m.judge) lines.push(`    judge options: ${Object.entries(m.judge).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   }
+  lines.push('');
+  lines.push(...verificationLines(config, style));
   lines.push('');
   lines.push(style.bold('Incident on rollback'));
   const inc = config.incident;

@@ -5,6 +5,7 @@
 import type { Verdict } from '../functions/core/judge.ts';
 import type { Decision, RolloutEvent, RolloutRecord } from '../functions/core/rollout-record.ts';
 import { fitWidth, MAX_WIDTH, statusWords, type Style } from './io.ts';
+import { hookResultLine } from '../functions/core/verification.ts';
 
 /** `+hh:mm:ss` since a start. */
 export function sinceStart(startIso: string, atIso: string): string {
@@ -69,7 +70,8 @@ export interface RendererOptions {
   /** The rollout's id, for the commands a line suggests. */
   rolloutId?: string;
   /** The plan's bake per stage and the records' TTL, when known (the simulator): shown after INSYNC. */
-  plan?: { bakeSeconds: number[]; ttlSeconds: number };
+  /** `settleLabel`: what ttlSeconds is (default 'the TTL': Route 53's; another router's settle time otherwise). */
+  plan?: { bakeSeconds: number[]; ttlSeconds: number; settleLabel?: string };
   /** Lines are kept within this many columns (default MAX_WIDTH). */
   width?: number;
 }
@@ -192,7 +194,7 @@ export class EventRenderer {
         if (this.#decided) return [this.#line(event.at, `${indent}INSYNC: traffic is back at 100 % baseline ${s.dim(`(change ${event.changeId})`)}`)];
         const bake = this.#plan?.bakeSeconds[this.#stageIndex];
         const next = bake !== undefined && event.canary < 100 && this.#plan
-          ? `; first check after the TTL (${this.#plan.ttlSeconds} s) + bake (${bake} s)` : '';
+          ? `; first check after ${this.#plan.settleLabel ?? 'the TTL'} (${this.#plan.ttlSeconds} s) + bake (${bake} s)` : '';
         return [this.#line(event.at, `${indent}INSYNC: canary ${event.canary} % is live${next} ${s.dim(`(change ${event.changeId})`)}`)];
       }
       case 'CHECK': {
@@ -246,6 +248,13 @@ export class EventRenderer {
         return [this.#line(event.at, `${s.yellow('abort requested')}: ${event.reason}`)];
       case 'NOTE':
         return [this.#line(event.at, event.message)];
+      case 'GATE': {
+        const where = event.moment === 'beforeShift' ? ` before canary ${event.weight} %` : ' before any traffic moves';
+        const head = `${indent}${event.moment} gate${where}: ${event.open ? s.green('open') : s.yellow('shut')}`;
+        return [this.#line(event.at, head), ...event.checks.filter((c) => !event.open || c.verdict !== 'PASS').map((c) => `${' '.repeat(11)}${indent}${verdictMark(c.verdict, s)} ${c.reason}`)];
+      }
+      case 'HOOKS':
+        return [this.#line(event.at, `${indent}${event.moment} hooks started`), ...event.results.map((r) => `${' '.repeat(11)}${indent}- ${hookResultLine(r)}`)];
       default:
         return [];
     }

@@ -1,6 +1,6 @@
 /** `canary simulate`: a whole rollout on this machine, against a modelled service. */
 import { fileURLToPath } from 'node:url';
-import { targetKey, type RolloutConfigInput } from '../functions/core/config.ts';
+import { describeTarget, isRoute53Target, targetKey, type RolloutConfig, type RolloutConfigInput } from '../functions/core/config.ts';
 import type { RolloutEvent } from '../functions/core/rollout-record.ts';
 import { SIM_TASK_SECONDS, SIM_TTL_SECONDS, simulate, type SimulationResult } from '../sim/simulate.ts';
 import { simulateFleet } from '../sim/fleet.ts';
@@ -56,18 +56,17 @@ export async function simulateCommand(opts: SimulateCommandOptions, io: CliIO): 
   const onEvents = (events: RolloutEvent[], startedAt: string, rolloutId: string) => {
     renderer ??= new EventRenderer({
       style, startedAt, rolloutId, stages: config.stages.map((s) => s.weight),
-      plan: { bakeSeconds: config.stages.map((s) => s.bakeSeconds), ttlSeconds: SIM_TTL_SECONDS }, width: io.width,
+      plan: { bakeSeconds: config.stages.map((s) => s.bakeSeconds), ...settleOf(config.target) }, width: io.width,
     });
     for (const e of events) for (const line of renderer.render(e)) io.out(line);
   };
 
   if (!opts.json) {
-    const t = config.target;
     for (const line of fitWidth([
       `${style.bold('canary simulate')}: scenario ${style.bold(scenario.name)}, seed ${seed}, config ${shownPath}`,
       `  ${scenario.description}`,
-      `  ${config.name}: ${t.recordName} ${t.recordType} in ${t.hostedZoneId}, '${t.baselineSetIdentifier}' → '${t.canarySetIdentifier}', ` +
-        `${scenario.profile.requestsPerMinute} requests/min, TTL ${SIM_TTL_SECONDS} s`,
+      `  ${config.name}: ${describeTarget(config.target)}, ` +
+        `${scenario.profile.requestsPerMinute} requests/min${isRoute53Target(config.target) ? `, TTL ${SIM_TTL_SECONDS} s` : ''}`,
       `  simulated clock from 2026-01-01T00:00:00Z; Wait states take no real time, each task ${SIM_TASK_SECONDS} s`,
       '',
     ], io.width)) io.out(line);
@@ -184,6 +183,16 @@ async function fleetCommand(
   io.out(`${s.promoted} promoted, ${s.rolledBack} rolled back, ${s.refused} refused; ${s.healthyWronglyStopped} healthy rollouts stopped, ${s.leftShifted} left shifted, ${s.locksHeld} locks held`);
   io.out(`Route 53: ${r.route53.calls} requests, ${r.route53.throttled} throttled; ${duration(r.simulatedSeconds)} simulated`);
   return exitCode;
+}
+
+/** What clients may lag behind a change in the simulator: Route 53's TTL, ALB stickiness, a flag's poll interval. */
+function settleOf(target: RolloutConfig['target']): { ttlSeconds: number; settleLabel?: string } {
+  switch (target.type) {
+    case undefined: case 'route53': return { ttlSeconds: SIM_TTL_SECONDS };
+    case 'alb': return { ttlSeconds: target.stickinessSeconds ?? 0, settleLabel: 'the ALB\'s stickiness' };
+    case 'lambda-alias': return { ttlSeconds: 0, settleLabel: 'the alias\'s settle time' };
+    case 'appconfig-flag': return { ttlSeconds: target.clientPollSeconds, settleLabel: 'one client poll' };
+  }
 }
 
 export function scenarioList(): string[] {

@@ -7,7 +7,7 @@
  * left half-shifted, and a bad canary's rollback reaches INSYNC quickly even while the fleet keeps
  * Route 53 busy.
  */
-import { parseRolloutConfig, targetKey, type RolloutConfigInput } from '../functions/core/config.ts';
+import { parseRolloutConfig, route53TargetOf, targetKey, type RolloutConfigInput, type Target } from '../functions/core/config.ts';
 import { DEFAULT_SIM_START, SimClock } from './clock.ts';
 import { findScenario } from './scenarios.ts';
 import { ServiceModel } from './service-model.ts';
@@ -72,7 +72,7 @@ export async function simulateFleet(options: FleetOptions): Promise<FleetResult>
   const badEvery = options.badShare ? Math.max(1, Math.round(1 / options.badShare)) : 0;
   const zones = options.zones ?? 20;
   const spread = options.spreadSeconds ?? 60;
-  const entries: { rolloutId: string; healthy: boolean; target: ReturnType<typeof parseRolloutConfig>['target'] }[] = [];
+  const entries: { rolloutId: string; healthy: boolean; target: Target }[] = [];
 
   for (let i = 0; i < options.n; i++) {
     const rolloutId = `fleet-${String(i + 1).padStart(4, '0')}`;
@@ -85,8 +85,7 @@ export async function simulateFleet(options: FleetOptions): Promise<FleetResult>
         baselineSetIdentifier: 'blue', canarySetIdentifier: 'green',
       },
     };
-    const config = parseRolloutConfig(input);
-    const t = config.target;
+    const t = route53TargetOf(parseRolloutConfig(input));
     world.traffic.putRecord(t, { setIdentifier: 'blue', weight: 100, ttl: SIM_TTL_SECONDS, value: '10.0.0.1' });
     world.traffic.putRecord(t, { setIdentifier: 'green', weight: 0, ttl: SIM_TTL_SECONDS, value: '10.0.0.2' });
     const model = new ServiceModel({

@@ -17,7 +17,10 @@ export function healthy(overrides: Partial<VariantBehaviour> = {}): VariantBehav
   };
 }
 
-export const profile = (requestsPerMinute: number, canary: VariantBehaviour): ServiceProfile => ({
-  requestsPerMinute, latencySigma: LATENCY_SIGMA, memoryNoisePercent: 1.5, baseline: healthy(), canary,
+/** Behind Route 53, 5 % of clients sit behind resolvers that ignore the TTL and follow about two minutes later. */
+export const STALE_RESOLVERS = { share: 0.05, seconds: 120 };
+
+export const profile = (requestsPerMinute: number, canary: VariantBehaviour, extra: Partial<ServiceProfile> = {}): ServiceProfile => ({
+  requestsPerMinute, latencySigma: LATENCY_SIGMA, memoryNoisePercent: 1.5, staleResolvers: STALE_RESOLVERS, baseline: healthy(), canary, ...extra,
 });
 

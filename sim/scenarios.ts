@@ -3,8 +3,20 @@
  * Figures are those of a mid-sized web service behind an ALB: 100 requests/s, 0.05 % 5xx,
  * p99 250 ms with a median of about 110 ms, tasks at about half their memory.
  */
+import type { VerificationCheckInput } from '../functions/core/verification.ts';
 import { CHAOS_SCENARIOS } from './chaos.ts';
+import { alarmFromStage, reconciliationScript, type AlarmRule, type AnswerScript } from './memory-verifiers.ts';
 import type { ServiceProfile } from './service-model.ts';
+
+/** Verification checks a scenario brings, and how the simulated checks and alarms answer. */
+export interface ScenarioVerification {
+  /** Checks added to the config's `verification` (unless it has checks of the same names). */
+  checks?: VerificationCheckInput[];
+  /** How lambda and http checks answer; default PASS. */
+  answer?: AnswerScript;
+  /** Alarms' states by name; an alarm the config names and the scenario does not is OK. */
+  alarms?: Record<string, AlarmRule>;
+}
 
 export interface Scenario {
   name: string;
@@ -28,6 +40,8 @@ export interface Scenario {
   routerLatencySeconds?: number;
   /** Many rollouts in one account at once (sim/fleet.ts) instead of one. */
   fleet?: { rollouts: number; badShare: number };
+  /** Verification checks the scenario brings and how they answer (data-mismatch, alarm). */
+  verification?: ScenarioVerification;
 }
 
 import { HEALTHY_ERROR_RATE, healthy, profile } from './profiles.ts';
@@ -75,6 +89,38 @@ export const SCENARIOS: readonly Scenario[] = [
     expected: 'ROLLED_BACK at the 5 % stage after the inconclusive limit: no data is not a pass, never PROMOTED',
     profile: profile(30000, healthy({ reporting: (c) => c.canaryWeight < 5 })),
   },
+  {
+    name: 'canary-starved',
+    description: 'the canary fails its load balancer health checks on most hosts: it receives about a tenth of its weight (0.1 % of requests at the 1 % stage), the rest lands on the baseline; what it serves, it serves well',
+    expected: 'ROLLED_BACK at the first stage, saying traffic did not move (traffic-share), after waiting trafficChecks.starvedWaitSeconds for it to follow the weight; never PROMOTED',
+    profile: profile(30000, healthy(), { canaryReach: 0.1 }),
+  },
+  {
+    name: 'throughput-drop',
+    description: 'once the canary takes 10 %, the whole service loses 40 % of its successful requests (the new version\'s pages break the clients\' refresh loop): error rate and latency look fine',
+    expected: 'ROLLED_BACK at the 10 % stage, naming the throughput check (successful requests dropped against the stage\'s start)',
+    profile: profile(30000, healthy(), { requestFactor: (weight) => (weight >= 10 ? 0.6 : 1) }),
+  },
+  {
+    name: 'data-mismatch',
+    description: 'a reconciliation check compares the legacy and the new store: they agree until the canary takes 10 %, then 37 of 120,000 records differ (partial writes); the metrics stay healthy',
+    expected: 'ROLLED_BACK at the 10 % stage, the decision naming the check reconcile-orders and its reason (records differ)',
+    profile: profile(30000, healthy()),
+    verification: {
+      checks: [{ name: 'reconcile-orders', type: 'lambda', function: 'orders-reconcile', critical: true, description: 'record counts and checksums, legacy store vs new store' }],
+      answer: reconciliationScript({ fromWeight: 10 }),
+    },
+  },
+  {
+    name: 'alarm',
+    description: 'a CloudWatch alarm the platform team trusts (orders-health, composite) goes to ALARM two minutes into the 10 % stage; the metrics the rollout judges stay healthy',
+    expected: 'ROLLED_BACK at the 10 % stage, naming the alarm check service-alarms and the alarm in ALARM',
+    profile: profile(30000, healthy()),
+    verification: {
+      checks: [{ name: 'service-alarms', type: 'alarm', alarms: ['orders-health'] }],
+      alarms: { 'orders-health': alarmFromStage({ weight: 10, afterSeconds: 120 }) },
+    },
+  },
 ];
 
 /** The service scenarios, then the chaos scenarios (sim/chaos.ts). */
@@ -85,4 +131,17 @@ export function findScenario(name: string): Scenario {
   const found = ALL_SCENARIOS.find((s) => s.name === name);
   if (!found) throw new Error(`unknown scenario '${name}': choose one of ${SCENARIO_NAMES.join(', ')}`);
   return found;
+}
+
+/**
+ * The rollout config with the scenario's verification checks added, as a user would have written
+ * them (a config that already has checks of those names keeps its own). Not an object: unchanged.
+ */
+export function withScenarioChecks(config: unknown, scenario: Scenario): unknown {
+  const checks = scenario.verification?.checks ?? [];
+  if (checks.length === 0 || config === null || typeof config !== 'object' || Array.isArray(config)) return config;
+  const c = config as { verification?: unknown };
+  const own = Array.isArray(c.verification) ? c.verification as { name?: unknown }[] : [];
+  const names = new Set(own.map((x) => x?.name));
+  return { ...c, verification: [...own, ...checks.filter((x) => !names.has(x.name))] };
 }

@@ -48,6 +48,20 @@ export interface VariantBehaviour {
 export interface ServiceProfile {
   /** Requests per minute to the service, both variants together. */
   requestsPerMinute: number;
+  /**
+   * Route 53 only: the share of clients behind resolvers that ignore the TTL, and how long they
+   * keep the previous answer (exponentially, this time constant) once the TTL has passed: the
+   * canary's share lags its weight. Absent: every client follows within one TTL.
+   */
+  staleResolvers?: { share: number; seconds: number };
+  /**
+   * The share of the canary's traffic that actually reaches it (the rest lands on the baseline):
+   * 1 normally; below 1 when the canary is starved (failing its load balancer health checks,
+   * resolvers pinned to the old answer, a flag the service does not read). Default 1.
+   */
+  canaryReach?: number;
+  /** A factor on the whole service's request rate, given the canary weight last set (clients giving up after a shift). Default 1. */
+  requestFactor?(canaryWeight: number): number;
   /** Shape (sigma of the log) of the log-normal response time; p99/median = exp(2.326 sigma). */
   latencySigma: number;
   /** Amplitude of the slow memory wander, percent. */
@@ -57,14 +71,25 @@ export interface ServiceProfile {
 }
 
 /** The signals the model produces, and the CloudWatch metrics that carry them. */
-export type Signal = 'requests' | 'errors' | 'latency' | 'memory';
+export type Signal = 'requests' | 'errors' | 'latency' | 'memory' | 'concurrency';
 
 const SIGNALS: Record<string, Signal> = {
   RequestCount: 'requests',
   HTTPCode_Target_5XX_Count: 'errors',
   TargetResponseTime: 'latency',
   MemoryUtilization: 'memory',
+  // Lambda (AWS/Lambda, per version behind an alias): Duration in milliseconds.
+  Invocations: 'requests',
+  Errors: 'errors',
+  Duration: 'latency',
+  ConcurrentExecutions: 'concurrency',
+  // A flagged service's own metrics (the appconfig-flag preset's default names): Latency in milliseconds.
+  Requests: 'requests',
+  Latency: 'latency',
 };
+
+/** Metrics published in milliseconds: the model's latency (seconds) times 1000. */
+const MILLISECONDS = new Set(['Duration', 'Latency']);
 
 const COUNT_STATS = new Set(['Sum']);
 const VALUE_STATS = /^(Average|Maximum|Minimum|SampleCount|p\d{1,2}(\.\d{1,2})?)$/;
@@ -89,7 +114,7 @@ export function signalOf(metric: string, q: MetricQuery): Signal {
   if ((signal === 'requests' || signal === 'errors') && !COUNT_STATS.has(q.stat)) {
     throw new SimulationModelError(`metric '${metric}': ${q.metricName} is a count, query it with stat Sum (not ${q.stat})`);
   }
-  if ((signal === 'latency' || signal === 'memory') && !VALUE_STATS.test(q.stat)) {
+  if ((signal === 'latency' || signal === 'memory' || signal === 'concurrency') && !VALUE_STATS.test(q.stat)) {
     throw new SimulationModelError(`metric '${metric}': the simulator gives ${q.metricName} as Average, Maximum, Minimum, SampleCount or pNN, not ${q.stat}`);
   }
   return signal;
@@ -122,14 +147,21 @@ const Z99 = 2.3263478740408408;
 
 export interface ServiceModelOptions {
   profile: ServiceProfile;
-  traffic: MemoryTraffic;
-  target: Target;
+  /** The simulated Route 53 records the model follows (absent with `share`). */
+  traffic?: MemoryTraffic;
+  target?: Target;
   clock: Clock;
   seed: number;
   /** When the simulation started: `servedRequests` counts from here. */
   startedAt: Date;
   /** TTL of the weighted records: clients move to a new split over this long after INSYNC. */
   ttlSeconds: number;
+  /**
+   * Where the canary's share comes from when the router is not the simulated Route 53 (an ALB,
+   * a Lambda alias, an AppConfig flag: sim/sim-routers.ts): its share at a time (0..1), and the
+   * canary weight last set before a time (percent). Absent: `traffic`'s Route 53 records.
+   */
+  share?: { canaryShareAt(t: number): number; weightAt(t: number): number };
 }
 
 interface History {
@@ -158,19 +190,30 @@ export class ServiceModel implements MetricsPort {
   }
 
   #history(): History {
-    const changes = this.#o.traffic.changeLog(this.#o.target);
-    const initial = changes[0]?.previous ?? this.#o.traffic.weights(this.#o.target) ?? { baseline: 100, canary: 0 };
+    const { traffic, target } = this.#o;
+    if (this.#o.share || !traffic || !target) return { initial: { baseline: 100, canary: 0 }, changes: [] };
+    const changes = traffic.changeLog(target);
+    const initial = changes[0]?.previous ?? traffic.weights(target) ?? { baseline: 100, canary: 0 };
     return { initial, changes };
   }
 
-  /** The canary's share of requests at `t` (0..1): each change moves clients over one TTL after INSYNC. */
+  /**
+   * The canary's share of requests at `t` (0..1), as the router serves it: each Route 53 change
+   * moves clients over one TTL after INSYNC (and those behind stale resolvers later still);
+   * another router's share comes from the router itself (`share`).
+   */
   canaryShareAt(t: number, history = this.#history()): number {
+    if (this.#o.share) return Math.min(1, Math.max(0, this.#o.share.canaryShareAt(t)));
     let value = shareOf(history.initial);
     const ttlMs = this.#o.ttlSeconds * 1000;
+    const stale = this.#o.profile.staleResolvers;
     for (const c of history.changes) {
       const since = t - c.inSyncAt.getTime();
       const ramp = ttlMs <= 0 ? (since >= 0 ? 1 : 0) : Math.min(1, Math.max(0, since / ttlMs));
-      value += (shareOf(c.weights) - shareOf(c.previous)) * ramp;
+      // Clients behind resolvers that ignore the TTL move later, a few at a time.
+      const late = stale && since > ttlMs ? 1 - Math.exp(-(since - ttlMs) / (stale.seconds * 1000)) : 0;
+      const moved = stale ? (1 - stale.share) * ramp + stale.share * late : ramp;
+      value += (shareOf(c.weights) - shareOf(c.previous)) * moved;
     }
     return Math.min(1, Math.max(0, value));
   }
@@ -181,25 +224,45 @@ export class ServiceModel implements MetricsPort {
    * so a check at hour 40 of a stage costs what one at minute 5 costs.
    */
   #canaryShareIntegral(from: number, to: number, history: History): number {
+    if (this.#o.share) return this.#sharedIntegral(from, to);
     const ttlMs = this.#o.ttlSeconds * 1000;
+    const stale = this.#o.profile.staleResolvers;
     // F(t) = ∫ ramp from -∞ to t of one change whose ramp starts at a.
     const ramped = (t: number, a: number) => {
       if (t <= a) return 0;
       if (ttlMs <= 0) return t - a;
       return t <= a + ttlMs ? ((t - a) ** 2) / (2 * ttlMs) : ttlMs / 2 + (t - a - ttlMs);
     };
+    // ...and of the stale resolvers' late move: 1 - exp(-(t - a - ttl) / tau) from a + ttl on.
+    const late = (t: number, a: number) => {
+      if (!stale || t <= a + ttlMs) return 0;
+      const tau = stale.seconds * 1000;
+      const x = t - a - ttlMs;
+      return x - tau * (1 - Math.exp(-x / tau));
+    };
+    const moved = (t: number, a: number) => (stale ? (1 - stale.share) * ramped(t, a) + stale.share * late(t, a) : ramped(t, a));
     let total = shareOf(history.initial) * (to - from);
     for (const c of history.changes) {
       const a = c.inSyncAt.getTime();
-      total += (shareOf(c.weights) - shareOf(c.previous)) * (ramped(to, a) - ramped(from, a));
+      total += (shareOf(c.weights) - shareOf(c.previous)) * (moved(to, a) - moved(from, a));
     }
     return total;
   }
 
-  /** Mean share of a variant over [from, to). */
+  /** The integral of another router's share over [from, to): at most 2,000 midpoint samples, 5 s apart or wider. */
+  #sharedIntegral(from: number, to: number): number {
+    const n = Math.max(1, Math.min(2000, Math.ceil((to - from) / 5000)));
+    const step = (to - from) / n;
+    let total = 0;
+    for (let i = 0; i < n; i++) total += this.canaryShareAt(from + (i + 0.5) * step) * step;
+    return total;
+  }
+
+  /** Mean share of a variant over [from, to); a starved canary receives only `canaryReach` of its share (the rest lands on the baseline). */
   #meanShare(variant: Variant, from: number, to: number, history: History): number {
-    if (to <= from) return variant === 'canary' ? this.canaryShareAt(from, history) : 1 - this.canaryShareAt(from, history);
-    const canary = Math.min(1, Math.max(0, this.#canaryShareIntegral(from, to, history) / (to - from)));
+    const reach = this.#o.profile.canaryReach ?? 1;
+    if (to <= from) return variant === 'canary' ? this.canaryShareAt(from, history) * reach : 1 - this.canaryShareAt(from, history) * reach;
+    const canary = Math.min(1, Math.max(0, this.#canaryShareIntegral(from, to, history) / (to - from))) * reach;
     return variant === 'canary' ? canary : 1 - canary;
   }
 
@@ -217,14 +280,15 @@ export class ServiceModel implements MetricsPort {
     if (mid > from) served = (rpm / 60_000) * this.#meanShare(variant, from, mid, history) * (mid - from);
     const share = this.#meanShare(variant, start, start + periodMs, history);
     const submitted = history.changes.filter((c) => c.submittedAt.getTime() <= mid).at(-1);
+    const canaryWeight = this.#o.share ? this.#o.share.weightAt(mid) : submitted ? submitted.weights.canary : history.initial.canary;
     return {
       variant,
       at: new Date(mid),
       elapsedSeconds: (mid - from) / 1000,
       share,
-      canaryWeight: submitted ? submitted.weights.canary : history.initial.canary,
+      canaryWeight,
       servedRequests: served,
-      requestsPerMinute: rpm * share * this.#rateFactor(mid),
+      requestsPerMinute: rpm * share * this.#rateFactor(mid) * (this.#o.profile.requestFactor?.(canaryWeight) ?? 1),
     };
   }
 
@@ -270,8 +334,17 @@ export class ServiceModel implements MetricsPort {
         return s.requests > 0 ? s.requests : null;
       case 'errors':
         return s.errors > 0 ? s.errors : null;
-      case 'latency':
-        return s.requests > 0 ? round(latencyStatistic(s.latency, s.requests, query.stat!), 6) : null;
+      case 'latency': {
+        if (s.requests === 0) return null;
+        const seconds = latencyStatistic(s.latency, s.requests, query.stat!);
+        return MILLISECONDS.has(query.metricName!) ? round(seconds * 1000, 3) : round(seconds, 6);
+      }
+      case 'concurrency': {
+        // Little's law: requests in flight = arrival rate × mean duration (a Lambda version's ConcurrentExecutions).
+        if (s.requests === 0) return null;
+        const mean = Math.exp(s.latency.mu + (s.latency.sigma ** 2) / 2);
+        return round((s.requests / periodSeconds) * mean, 3);
+      }
     }
   }
 

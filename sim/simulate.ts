@@ -10,7 +10,9 @@
  * Time is simulated: Waits, retry pauses and tasks move one simulated clock. A run of an hour of
  * rollout takes well under a second, and a seed always gives the same run.
  */
-import { parseRolloutConfig, targetKey, type RolloutConfig } from '../functions/core/config.ts';
+import { isRoute53Target, parseRolloutConfig, targetKey, type RolloutConfig, type Target } from '../functions/core/config.ts';
+import { trafficCountMetrics } from '../functions/core/traffic-checks.ts';
+import { routeVerification, type HookResult } from '../functions/core/verification.ts';
 import type { Incident } from '../functions/core/incident.ts';
 import type { Judge } from '../functions/core/judge.ts';
 import type { Deps, MetricsPort, RolloutStore, StoredCheck } from '../functions/core/ports.ts';
@@ -19,13 +21,15 @@ import * as steps from '../functions/core/rollout-steps.ts';
 import type { RolloutState } from '../functions/core/rollout-steps.ts';
 import { DEFAULT_SIM_START, SimClock } from './clock.ts';
 import type { LogEntry, WeightChange } from './memory-adapters.ts';
-import { findScenario, type Scenario } from './scenarios.ts';
+import { MemoryAlarmVerifier, MemoryAlarms, MemoryHooks, MemoryVerifier } from './memory-verifiers.ts';
+import { findScenario, withScenarioChecks, type Scenario } from './scenarios.ts';
+import { finalWeightsOf, putTarget, shareOf, SIM_RECORD_TTL_SECONDS, weightChangesOf } from './sim-routers.ts';
 import { checkModelCoverage, ServiceModel } from './service-model.ts';
 import type { ExecutionHandle, ExecutionResult } from './workflow-runner.ts';
 import { SIM_TASK_SECONDS, SimWorld } from './world.ts';
 
 /** TTL of the simulated weighted records. */
-export const SIM_TTL_SECONDS = 60;
+export const SIM_TTL_SECONDS = SIM_RECORD_TTL_SECONDS;
 export { SIM_TASK_SECONDS };
 /** A manual gate is approved (by 'sim-approver') this long after it asked. */
 export const SIM_APPROVAL_SECONDS = 120;
@@ -102,6 +106,8 @@ export interface SimulationResult {
   reconciler: { at: string; action: string; detail: string }[];
   /** Route 53 requests the rollout made, and how many the account's quota refused. */
   route53: { calls: number; throttled: number };
+  /** The action hooks the rollout started (afterPromotion, afterRollback), oldest first. */
+  hooks: HookResult[];
 }
 
 /** A deterministic rollout id: the scenario and the seed. */
@@ -113,10 +119,15 @@ export async function simulate(options: SimulateOptions): Promise<SimulationResu
   const scenario = typeof options.scenario === 'string' ? findScenario(options.scenario) : options.scenario;
   const seed = options.seed ?? 1;
   if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`seed must be a non-negative integer, not ${seed}`);
-  const input = scenario.adjustConfig ? scenario.adjustConfig(options.config) : options.config;
-  // Validated up front (the Preflight task validates it again, as in AWS) to set up the records.
+  // The scenario's verification checks join the config's (the data-mismatch scenario's
+  // reconciliation check, the alarm scenario's alarm), as if the user had written them.
+  const input = withScenarioChecks(scenario.adjustConfig ? scenario.adjustConfig(options.config) : options.config, scenario);
+  // Validated up front (the Preflight task validates it again, as in AWS) to set up the target.
   const config = parseRolloutConfig(input);
-  if (!options.metrics) checkModelCoverage(config.metrics);
+  if (!options.metrics) checkModelCoverage([...config.metrics, ...trafficCountMetrics(config)]);
+  if (scenario.chaos && !isRoute53Target(config.target)) {
+    throw new RangeError(`scenario '${scenario.name}' acts on Route 53 records: run it with a Route 53 target (this config's is ${config.target.type})`);
+  }
 
   const start = options.start ?? DEFAULT_SIM_START;
   const clock = new SimClock(start);
@@ -131,18 +142,30 @@ export async function simulate(options: SimulateOptions): Promise<SimulationResu
       scenario.chaos?.onState?.(chaosWorld, state, executionArn === parent.arn);
     },
   });
+  // The target of the config's kind (Route 53 records, an ALB rule, a Lambda alias, an AppConfig
+  // flag) at 100 % baseline; the service model follows the share its router serves.
   const t = config.target;
-  world.traffic.putRecord(t, { setIdentifier: t.baselineSetIdentifier, weight: 100, ttl: SIM_TTL_SECONDS, value: '10.0.0.1' });
-  world.traffic.putRecord(t, { setIdentifier: t.canarySetIdentifier, weight: 0, ttl: SIM_TTL_SECONDS, value: '10.0.0.2' });
-  const model = new ServiceModel({ profile: scenario.profile, traffic: world.traffic, target: t, clock, seed, startedAt: start, ttlSeconds: SIM_TTL_SECONDS });
+  putTarget(world, t);
+  const share = shareOf(world, t);
+  const model = new ServiceModel({
+    profile: scenario.profile, clock, seed, startedAt: start, ttlSeconds: SIM_TTL_SECONDS,
+    ...(isRoute53Target(t) ? { traffic: world.traffic, target: t } : {}), ...(share ? { share } : {}),
+  });
+  // Checks answer as the scenario says (PASS by default); alarms the config names are OK unless the scenario sets them.
+  const alarms = new MemoryAlarms();
+  for (const name of alarmNames(config)) alarms.set(name, scenario.verification?.alarms?.[name] ?? 'OK');
+  const verifier = new MemoryVerifier({ clock, answer: scenario.verification?.answer ?? (() => ({ answer: { verdict: 'PASS', reason: 'the simulated check passes' } })) });
+  const verification = routeVerification({ lambda: verifier, http: verifier, alarm: new MemoryAlarmVerifier({ clock, alarms }) }, clock);
+  const hooks = new MemoryHooks({ clock });
   if (progress) world.memoryRollouts.subscribe((id, events, record) => id === rolloutId && progress({ kind: 'events', events, record }));
 
   const approveAfter = scenario.approveAfterSeconds === null ? undefined : (options.approveAfterSeconds ?? scenario.approveAfterSeconds ?? SIM_APPROVAL_SECONDS);
   const handle = world.start({
     rolloutId, input, metrics: options.metrics ?? model, approveAfterSeconds: approveAfter, routerLatencySeconds: scenario.routerLatencySeconds,
+    verification, hooks,
   });
   parent.arn = handle.executionArn;
-  const chaosWorld: ChaosWorld = { world, rolloutId, config, handle, start };
+  const chaosWorld: ChaosWorld = { world, rolloutId, config: config as ChaosWorld['config'], handle, start };
   scenario.chaos?.start?.(chaosWorld);
   await world.run();
 
@@ -170,22 +193,30 @@ export async function simulate(options: SimulateOptions): Promise<SimulationResu
     decision: record?.decision ?? output?.decision ?? null,
     record,
     incidents: world.incidents.opened.map((o) => o.incident),
-    weightChanges: world.traffic.changes(t),
-    finalWeights: world.traffic.weights(t),
-    finalTtlSeconds: world.traffic.ttl(t),
+    weightChanges: weightChangesOf(world, t),
+    finalWeights: await finalWeightsOf(world, t),
+    finalTtlSeconds: isRoute53Target(t) ? world.traffic.ttl(t) : 0,
     lockHolder: (await rollouts.lockHolder(targetKey(t)))?.owner ?? null,
     checks: (await world.evidence.getRollout(rolloutId)).checks,
     safetyNet: world.safetyNetRuns.map((r) => ({ at: r.at, action: r.result?.action ?? 'FAILED', detail: r.result?.detail ?? r.error ?? '', reapplied: r.result?.reapplied ?? false })),
     reconciler: world.reconcilerRuns.flatMap((r) => r.finished.map((f) => ({ at: r.at, action: f.action, detail: f.detail }))),
     route53: { calls: world.traffic.calls.total, throttled: world.traffic.calls.throttled },
+    hooks: hooks.started().map((h) => h.result),
   };
+}
+
+/** Every alarm the config's checks and gates name. */
+function alarmNames(config: RolloutConfig): string[] {
+  const checks = [...config.verification, ...config.hooks.preRollout, ...config.hooks.beforeShift];
+  return [...new Set(checks.flatMap((c) => (c.type === 'alarm' ? c.alarms : [])))];
 }
 
 /** What a scenario that acts on the world (sim/chaos.ts) gets to act with. */
 export interface ChaosWorld {
   world: SimWorld;
   rolloutId: string;
-  config: RolloutConfig;
+  /** Chaos scenarios act on Route 53 records: their rollouts' targets are Route 53's. */
+  config: RolloutConfig & { target: Target };
   /** The rollout's execution (stop it, redrive it). */
   handle: ExecutionHandle;
   start: Date;

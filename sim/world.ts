@@ -18,9 +18,13 @@ import type { Deps, ExecutionStatus, MetricsPort, RolloutStore, TrafficPort } fr
 import { reconcile } from '../functions/core/reconciler.ts';
 import * as steps from '../functions/core/rollout-steps.ts';
 import { safetyNet, type SafetyNetResult } from '../functions/core/safety-net.ts';
+import { routeTraffic } from '../functions/core/traffic-router.ts';
+import type { HookPort, VerificationPort } from '../functions/core/verification.ts';
 import { dynamoItemSize, GET_METRIC_DATA_BUCKET, ROUTE53_ACCOUNT_BUCKET, TokenBucket } from './aws-limits.ts';
 import type { SimClock } from './clock.ts';
 import { MemoryEvidence, MemoryIncidents, MemoryLog, MemoryRollouts, MemoryTraffic, type LogEntry } from './memory-adapters.ts';
+import { MemoryAlbRouter, MemoryAppConfigRouter, MemoryLambdaAliasRouter } from './memory-routers.ts';
+import { RecordingRouter } from './sim-routers.ts';
 import { rngFor } from './prng.ts';
 import {
   loadDefinition, ROLLOUT_ASL, ROLLOUT_STATE_MACHINES, SEGMENT_ASL, StepFunctionsSim,
@@ -63,6 +67,9 @@ export interface RolloutSetup {
   routerLatencySeconds?: number;
   /** A person at the manual gates: approves a pending gate this long after it asked (none: nobody answers). */
   approveAfterSeconds?: number;
+  /** The rollout's verification checks and gates, and its action hooks (in memory: sim/memory-verifiers.ts). */
+  verification?: VerificationPort;
+  hooks?: HookPort;
 }
 
 interface RolloutEntry extends RolloutSetup {
@@ -75,6 +82,14 @@ export class SimWorld {
   readonly route53Quota: TokenBucket;
   readonly metricsQuota: TokenBucket;
   readonly traffic: MemoryTraffic;
+  /** The account's other routers (sim/memory-routers.ts): ALB listeners, Lambda aliases, AppConfig flags. */
+  readonly alb: MemoryAlbRouter;
+  readonly lambdaAliases: MemoryLambdaAliasRouter;
+  readonly appConfig: MemoryAppConfigRouter;
+  /** The ALB, Lambda alias and AppConfig routers, recording the changes they make. */
+  readonly routerChanges: RecordingRouter;
+  /** Every router behind one dispatch by the target's kind, as the Lambdas have it (core/traffic-router.ts). */
+  readonly router: TrafficPort;
   /** The store the steps use; `memoryRollouts` is the in-memory one (live progress, item sizes). */
   readonly rollouts: RolloutStore;
   readonly memoryRollouts: MemoryRollouts;
@@ -102,6 +117,15 @@ export class SimWorld {
     this.traffic = new MemoryTraffic({
       clock: this.clock, rng: rngFor(options.seed, 'route53'), syncDelaySeconds: options.syncDelaySeconds,
       quota: { take: () => this.route53Quota.tryTake() },
+    });
+    this.alb = new MemoryAlbRouter({ clock: this.clock, rng: rngFor(options.seed, 'alb') });
+    this.lambdaAliases = new MemoryLambdaAliasRouter({ clock: this.clock, rng: rngFor(options.seed, 'lambda-alias') });
+    this.appConfig = new MemoryAppConfigRouter({ clock: this.clock, rng: rngFor(options.seed, 'appconfig') });
+    this.routerChanges = new RecordingRouter(routeTraffic({
+      alb: () => this.alb, 'lambda-alias': () => this.lambdaAliases, 'appconfig-flag': () => this.appConfig,
+    }), this.clock);
+    this.router = routeTraffic({
+      route53: () => this.traffic, alb: () => this.routerChanges, 'lambda-alias': () => this.routerChanges, 'appconfig-flag': () => this.routerChanges,
     });
     this.memoryRollouts = new MemoryRollouts({ itemSize: (item) => dynamoItemSize(item as Record<string, unknown>) });
     this.rollouts = options.rollouts ?? this.memoryRollouts;
@@ -137,13 +161,15 @@ export class SimWorld {
     const sleep = ctx ? (ms: number) => ctx.sleep(ms / 1000) : (ms: number) => this.clock.sleep(ms);
     const latency = entry?.routerLatencySeconds ?? 0;
     return {
-      traffic: latency > 0 && ctx ? slowRouter(this.traffic, () => ctx.sleep(latency)) : this.traffic,
+      traffic: latency > 0 && ctx ? slowRouter(this.router, () => ctx.sleep(latency)) : this.router,
       metrics: entry ? this.#quotaMetrics(entry.metrics) : unavailableMetrics,
       rollouts: this.rollouts, incidents: this.incidents, evidence: this.evidence, log: this.log,
       clock: { now: () => this.clock.now(), sleep },
       judge: this.#judge,
       allowedHostedZoneIds: [],
       executions: { describe: async (arn) => this.#describe(arn) },
+      ...(entry?.verification ? { verification: entry.verification } : {}),
+      ...(entry?.hooks ? { hooks: entry.hooks } : {}),
     };
   }
 
@@ -264,7 +290,7 @@ const unavailableMetrics: MetricsPort = {
 /** A router whose every call takes simulated time first (a slow API). */
 function slowRouter(inner: TrafficPort, wait: () => Promise<void>): TrafficPort {
   return {
-    read: async (t) => { await wait(); return inner.read(t); },
+    read: async (t, d) => { await wait(); return inner.read(t, d); },
     shift: async (t, p, o) => { await wait(); return inner.shift(t, p, o); },
     restore: async (t, d) => { await wait(); return inner.restore(t, d); },
     isInSync: async (t, id) => { await wait(); return inner.isInSync(t, id); },

@@ -39,8 +39,21 @@ interface PlannedQuery {
   query: MetricQuery;
 }
 
-function planQueries(metrics: RolloutMetric[]): PlannedQuery[] {
+/** A single metric's identity: two queries with the same one are the same datapoints. */
+function statKey(q: MetricStatQuery): string {
+  const dims = Object.entries(q.dimensions ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return JSON.stringify([q.namespace, q.metricName, dims, q.stat]);
+}
+
+/**
+ * The queries to send, and the query id each metric role reads. The same single metric asked for
+ * twice (the error rate's request count and the traffic checks' request count) is sent once:
+ * CloudWatch charges per metric queried.
+ */
+function planQueries(metrics: RolloutMetric[]): { planned: PlannedQuery[]; source: Map<string, string> } {
   const planned: PlannedQuery[] = [];
+  const source = new Map<string, string>();
+  const seen = new Map<string, string>();
   metrics.forEach((metric, i) => {
     for (const variant of ['canary', 'baseline'] as const) {
       const queries = metric.queries[variant];
@@ -49,11 +62,20 @@ function planQueries(metrics: RolloutMetric[]): PlannedQuery[] {
         : [['value', queries.value]];
       for (const [role, query] of roles) {
         // Ids must start with a lowercase letter and hold only letters, digits and '_'.
-        planned.push({ id: `m${i}_${variant}_${role}`, metric: metric.name, variant, role, query });
+        const id = `m${i}_${variant}_${role}`;
+        const key = isMetricStatQuery(query) ? statKey(query) : undefined;
+        const same = key ? seen.get(key) : undefined;
+        if (same) {
+          source.set(id, same);
+          continue;
+        }
+        if (key) seen.set(key, id);
+        source.set(id, id);
+        planned.push({ id, metric: metric.name, variant, role, query });
       }
     }
   });
-  return planned;
+  return { planned, source };
 }
 
 function metricStat(id: string, query: MetricStatQuery, periodSeconds: number, returnData: boolean): MetricDataQuery {
@@ -114,10 +136,11 @@ function packCalls(planned: PlannedQuery[], periodSeconds: number): MetricDataQu
 
 /**
  * The GetMetricData queries for these metrics, one list per call: ids
- * `m<index>_<variant>_<value|numerator|denominator>` (an expression's inputs add `_<input id>`).
+ * `m<index>_<variant>_<value|numerator|denominator>` (an expression's inputs add `_<input id>`); a
+ * single metric already asked for under another id is not asked again.
  */
 export function buildMetricDataCalls(metrics: RolloutMetric[], periodSeconds: number): MetricDataQuery[][] {
-  return packCalls(planQueries(metrics), periodSeconds);
+  return packCalls(planQueries(metrics).planned, periodSeconds);
 }
 
 /** The GetMetricData queries for these metrics, all calls' together (see buildMetricDataCalls). */
@@ -144,7 +167,7 @@ export class CloudWatchMetrics implements MetricsPort {
     const periodMs = range.periodSeconds * 1000;
     const startMs = range.start.getTime();
     const periods = Math.max(0, Math.floor((range.end.getTime() - startMs) / periodMs));
-    const planned = planQueries(metrics);
+    const { planned, source } = planQueries(metrics);
 
     // Per query id: the value of each period index.
     const byId = new Map<string, Map<number, number>>(planned.map((q) => [q.id, new Map()]));
@@ -167,7 +190,7 @@ export class CloudWatchMetrics implements MetricsPort {
     }
 
     const series = (id: string): (number | null)[] => {
-      const slots = byId.get(id)!;
+      const slots = byId.get(source.get(id) ?? id)!;
       return Array.from({ length: periods }, (_, k) => slots.get(k) ?? null);
     };
     const window: MetricWindow = { periodSeconds: range.periodSeconds, start: range.start.toISOString(), metrics: {} };

@@ -6,6 +6,18 @@
 import { z } from 'zod';
 import { ConfigValidationError } from './errors.ts';
 import { planBudget } from './plan-budget.ts';
+import { formatIssues } from './issues.ts';
+
+export { formatIssues };
+import {
+  AlbLambdaPresetSchema, FlagVariantPresetSchema, LambdaAliasPresetSchema, albLambdaRequestCounts, flagVariantRequestCounts,
+  lambdaAliasRequestCounts, routerPresetMetrics, type RequestCountQueries,
+} from './presets.ts';
+import {
+  AlbTargetSchema, AppConfigFlagTargetSchema, LambdaAliasTargetSchema, functionNameOf, lockKeyOf, routerPermissionProblem,
+  type RouterAllowances, type RouterKind, type RouterTarget,
+} from './targets.ts';
+import { verificationConfigShape, verificationCrossIssues } from './verification.ts';
 
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const safeName = (what: string) =>
@@ -283,7 +295,9 @@ export type AlbEcsPreset = z.infer<typeof AlbEcsPresetSchema>;
 const HOSTED_ZONE_ID = /^(\/hostedzone\/)?[A-Z0-9]{1,32}$/;
 const RECORD_NAME = /^(\*\.)?([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?$/;
 
-export const TargetSchema = z.object({
+/** Route 53 weighted records: the router when `type` is absent (configs written before the other routers). */
+export const Route53TargetSchema = z.object({
+  type: z.literal('route53').optional(),
   hostedZoneId: z.string().regex(HOSTED_ZONE_ID, 'hostedZoneId must be a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ')
     .transform((id) => id.replace(/^\/hostedzone\//, '')),
   recordName: z.string().max(253, 'recordName must be at most 253 characters')
@@ -300,7 +314,70 @@ export const TargetSchema = z.object({
 }).strict().refine((t) => t.baselineSetIdentifier !== t.canarySetIdentifier, {
   message: 'baselineSetIdentifier and canarySetIdentifier must differ', path: ['canarySetIdentifier'],
 });
-export type Target = z.infer<typeof TargetSchema>;
+/** The Route 53 target (the name every Route 53 module uses). */
+export const TargetSchema = Route53TargetSchema;
+export type Target = z.infer<typeof Route53TargetSchema>;
+export type Route53Target = Target;
+
+/**
+ * The traffic target of a rollout, by `type`: `route53` (the default when `type` is absent, so
+ * configs written before the other routers are unchanged), `alb`, `lambda-alias`, `appconfig-flag`.
+ */
+export const RolloutTargetSchema = z.discriminatedUnion('type', [Route53TargetSchema, AlbTargetSchema, LambdaAliasTargetSchema, AppConfigFlagTargetSchema], {
+  error: "type must be 'route53' (the default: weighted records), 'alb', 'lambda-alias' or 'appconfig-flag'",
+});
+export type RolloutTarget = z.infer<typeof RolloutTargetSchema>;
+
+/** The router kind of a target (`route53` when `type` is absent). */
+export function routerKindOf(target: RolloutTarget): RouterKind {
+  return target.type ?? 'route53';
+}
+
+/** Narrows a target to Route 53 weighted records. */
+export function isRoute53Target(target: RolloutTarget): target is Route53Target {
+  return target.type === undefined || target.type === 'route53';
+}
+
+/** The target as Route 53 weighted records; a TypeError naming its type otherwise (code and tests that work on records). */
+export function route53TargetOf(config: { target: RolloutTarget }): Route53Target {
+  const t = config.target;
+  if (!isRoute53Target(t)) throw new TypeError(`the target is of type ${t.type}, not Route 53 weighted records`);
+  return t;
+}
+
+/** How a person names the canary side of a target, e.g. `the canary record 'green'`. */
+export function canaryLabel(target: RolloutTarget): string {
+  switch (target.type) {
+    case undefined: case 'route53': return `the canary record '${target.canarySetIdentifier}'`;
+    case 'alb': return `the canary target group ${target.canaryTargetGroupArn}`;
+    case 'lambda-alias': return `the canary version ${target.canaryVersion} of alias ${target.alias} of ${functionNameOf(target.functionName)}`;
+    case 'appconfig-flag': return `the flag ${target.flag} (${target.attribute})`;
+  }
+}
+
+/** One line naming a traffic target and its two sides, for plans and the simulator. */
+export function describeTarget(target: RolloutTarget): string {
+  switch (target.type) {
+    case undefined: case 'route53':
+      return `Route 53 weighted records ${target.recordName} ${target.recordType} in hosted zone ${target.hostedZoneId}: '${target.baselineSetIdentifier}' → '${target.canarySetIdentifier}'`;
+    case 'alb':
+      return `ALB ${target.ruleArn ? `rule ${target.ruleArn}` : `default action of listener ${target.listenerArn}`}: target group ${target.baselineTargetGroupArn} → ${target.canaryTargetGroupArn}`;
+    case 'lambda-alias':
+      return `Lambda alias ${target.alias} of ${target.functionName}: version ${target.baselineVersion ?? '(the one the alias serves)'} → ${target.canaryVersion}`;
+    case 'appconfig-flag':
+      return `AppConfig flag ${target.flag}.${target.attribute} of profile ${target.configurationProfileId} (application ${target.applicationId}, environment ${target.environmentId})`;
+  }
+}
+
+/** How a person names the baseline side of a target, e.g. `the record 'blue'`. */
+export function baselineLabel(target: RolloutTarget): string {
+  switch (target.type) {
+    case undefined: case 'route53': return `record '${target.baselineSetIdentifier}'`;
+    case 'alb': return `target group ${target.baselineTargetGroupArn}`;
+    case 'lambda-alias': return target.baselineVersion ? `version ${target.baselineVersion}` : 'baseline version';
+    case 'appconfig-flag': return `code path (flag ${target.flag} at 0 %)`;
+  }
+}
 
 export const IncidentConfigSchema = z.object({
   /** Extra SNS topic besides the stack's own (which always gets the incident). */
@@ -315,6 +392,65 @@ export const IncidentConfigSchema = z.object({
     secretId: z.string().min(1).max(2048),
   }).strict().optional(),
 }).strict();
+
+const CountQueriesSchema = z.object({
+  /** Requests per period (Sum): ALB RequestCount, Lambda Invocations, a service's own count. */
+  requests: MetricQuerySchema,
+  /** Failed requests per period (Sum); absent: every request counts as a success. */
+  errors: MetricQuerySchema.optional(),
+}).strict();
+
+/**
+ * Proof that traffic moved (functions/core/traffic-share.ts): once a stage is in sync, the
+ * canary's share of requests must be near its weight, and successful requests of both variants
+ * together must not drop. On by default wherever request counts are known: `requestCounts`, or
+ * the preset's (alb-ecs, alb-lambda, lambda-alias, appconfig-flag all give them).
+ */
+export const TrafficChecksSchema = z.object({
+  /** false: neither check runs. */
+  enabled: z.boolean().default(true),
+  /** Allowed deviation of the canary's share relative to the smaller share: 0.5 → a 10 % stage must serve 5-15 %. */
+  tolerance: z.number().gt(0, 'tolerance must be above 0').max(1, 'tolerance must be at most 1').default(0.5),
+  /**
+   * How long a stage whose canary is starved of traffic (or serves far more than its weight)
+   * waits for traffic to follow the weight before it rolls back saying traffic did not move.
+   */
+  starvedWaitSeconds: z.number().int().min(0).max(86_400).default(600),
+  /**
+   * Seconds after a change is in sync (and the router's own settle time: the TTL, ALB stickiness,
+   * a flag's poll interval) before shares are judged; absent: the router's default (Route 53
+   * 300, ALB 30, Lambda alias 30, AppConfig 60).
+   */
+  settleAllowanceSeconds: z.number().int().min(0).max(3600).optional(),
+  throughput: z.object({
+    enabled: z.boolean().default(true),
+    /** Largest drop of successful requests per second allowed, as a share: 0.2 → 20 %. */
+    maxDropShare: z.number().gt(0, 'maxDropShare must be above 0').max(1, 'maxDropShare must be at most 1').default(0.2),
+    /** Also compare with the minutes before the rollout's first shift (false for stages long enough to see daily swings). */
+    againstPreRollout: z.boolean().default(true),
+  }).strict().default({ enabled: true, maxDropShare: 0.2, againstPreRollout: true }),
+  /** The request (and error) counts of both variants; absent: the preset's. */
+  requestCounts: z.object({ canary: CountQueriesSchema, baseline: CountQueriesSchema }).strict().optional(),
+}).strict();
+export type TrafficChecksInput = z.input<typeof TrafficChecksSchema>;
+
+/** The traffic checks as the steps run them: off when no request counts are known. */
+export interface TrafficChecks {
+  enabled: boolean;
+  tolerance: number;
+  starvedWaitSeconds: number;
+  settleAllowanceSeconds?: number;
+  throughput: { enabled: boolean; maxDropShare: number; againstPreRollout: boolean };
+  requestCounts?: RequestCountQueries;
+}
+
+const DEFAULT_TRAFFIC_CHECKS = { enabled: true, tolerance: 0.5, starvedWaitSeconds: 600, throughput: { enabled: true, maxDropShare: 0.2, againstPreRollout: true } };
+
+/** Any of the presets: alb-ecs (below) or a router's (presets.ts). */
+export const PresetSchema = z.discriminatedUnion('type', [AlbEcsPresetSchema, LambdaAliasPresetSchema, AlbLambdaPresetSchema, FlagVariantPresetSchema], {
+  error: "preset type must be 'alb-ecs', 'alb-lambda', 'lambda-alias' or 'appconfig-flag'",
+});
+export type Preset = z.infer<typeof PresetSchema>;
 
 const DEFAULT_STAGES = [1, 5, 10, 25, 100];
 /**
@@ -346,7 +482,7 @@ export const RolloutConfigSchema = z.object({
   $schema: z.string().max(2048).optional(),
   /** Service or rollout name, shown in incidents and logs. */
   name: safeName('name'),
-  target: TargetSchema,
+  target: RolloutTargetSchema,
   stages: z.array(z.union([z.number().int().min(1).max(100), StageObjectSchema]))
     .min(1).max(20).prefault(DEFAULT_STAGES),
   /** Wait after a weight change is INSYNC (and one TTL has passed) before the first check (`5m`, `48h`). Default 5m. */
@@ -386,8 +522,12 @@ export const RolloutConfigSchema = z.object({
   lockLeaseSeconds: duration('lockLeaseSeconds', 60, DAY).optional(),
   /** Judge the baseline against the thresholds before any traffic moves. */
   checkBaselineHealth: z.boolean().default(true),
-  preset: AlbEcsPresetSchema.optional(),
+  preset: PresetSchema.optional(),
   metrics: z.array(RolloutMetricSchema).max(50).default([]),
+  /** Traffic-share and throughput checks beside the judge (on by default where request counts are known). */
+  trafficChecks: TrafficChecksSchema.default(DEFAULT_TRAFFIC_CHECKS),
+  // Verification checks judged beside the metrics, and hooks at the rollout's moments (verification.ts).
+  ...verificationConfigShape,
   incident: IncidentConfigSchema.default({ opsCenter: { enabled: false, severity: '2' } }),
   /** After a rollback: watch the baseline recover, or escalate the incident. */
   recovery: RecoveryConfigSchema.default({ watchSeconds: 900, checkIntervalSeconds: 60 }),
@@ -429,6 +569,24 @@ export const RolloutConfigSchema = z.object({
     if (names.has(m.name) && SAFE_NAME.test(m.name)) ctx.addIssue({ code: 'custom', path: ['metrics', i, 'name'], message: `duplicate metric name '${m.name}'` });
     names.add(m.name);
   }
+  // A check's verdict sits beside the metrics' (the preset's included) and the built-in traffic checks'.
+  const presetNames = c.preset ? presetMetricNames(c.preset, c.target) : [];
+  for (const issue of verificationCrossIssues({ ...c, metrics: [...c.metrics, ...presetNames.map((name) => ({ name }))] })) ctx.addIssue({ code: 'custom', ...issue });
+  c.verification.forEach((check, i) => {
+    if (TRAFFIC_CHECK_NAMES.includes(check.name)) {
+      ctx.addIssue({ code: 'custom', path: ['verification', i, 'name'], message: `'${check.name}' is the name of a built-in traffic check: give the check a name of its own` });
+    }
+  });
+  if (c.preset?.type === 'lambda-alias' && !c.preset.baselineVersion && !(c.target.type === 'lambda-alias' && c.target.baselineVersion)) {
+    // Its metrics are per version behind the alias: the config must say which version the baseline is.
+    ctx.addIssue({ code: 'custom', path: ['preset', 'baselineVersion'], message: 'the lambda-alias preset queries each version behind the alias: give preset.baselineVersion (or target.baselineVersion), the version the alias serves today' });
+  }
+  if (c.trafficChecks.requestCounts && c.trafficChecks.requestCounts.canary.errors === undefined && c.trafficChecks.requestCounts.baseline.errors !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['trafficChecks', 'requestCounts', 'canary', 'errors'], message: 'give both variants an errors query, or neither (successful requests are compared across both)' });
+  }
+  if (c.trafficChecks.requestCounts && c.trafficChecks.requestCounts.baseline.errors === undefined && c.trafficChecks.requestCounts.canary.errors !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['trafficChecks', 'requestCounts', 'baseline', 'errors'], message: 'give both variants an errors query, or neither (successful requests are compared across both)' });
+  }
 });
 export type RolloutConfigInput = z.input<typeof RolloutConfigSchema>;
 type ParsedRolloutConfig = z.infer<typeof RolloutConfigSchema>;
@@ -444,14 +602,55 @@ export interface Stage {
 type DurationAliases = 'bake' | 'checkInterval' | 'approvalTimeout' | 'maxBakeExtension' | 'lockLease';
 
 /** The config after defaults and presets: what every step works from. */
-export interface RolloutConfig extends Omit<ParsedRolloutConfig, 'stages' | 'preset' | DurationAliases | `${DurationAliases}Seconds`> {
+export interface RolloutConfig extends Omit<ParsedRolloutConfig, 'stages' | 'preset' | 'trafficChecks' | DurationAliases | `${DurationAliases}Seconds`> {
   stages: Stage[];
   metrics: RolloutMetric[];
+  trafficChecks: TrafficChecks;
   bakeSeconds: number;
   checkIntervalSeconds: number;
   approvalTimeoutSeconds: number;
   maxBakeExtensionSeconds: number;
   lockLeaseSeconds: number;
+}
+
+/** The request and error counts the `alb-ecs` preset's target groups publish (ALB RequestCount, HTTPCode_Target_5XX_Count). */
+export function albEcsRequestCounts(p: AlbEcsPreset): RequestCountQueries {
+  const counts = (tg: string) => {
+    const dims = { LoadBalancer: p.loadBalancer, TargetGroup: tg };
+    return {
+      requests: { namespace: 'AWS/ApplicationELB', metricName: 'RequestCount', dimensions: dims, stat: 'Sum' },
+      errors: { namespace: 'AWS/ApplicationELB', metricName: 'HTTPCode_Target_5XX_Count', dimensions: dims, stat: 'Sum' },
+    };
+  };
+  return { canary: counts(p.canaryTargetGroup), baseline: counts(p.baselineTargetGroup) };
+}
+
+/** The verdict names of the built-in traffic checks (traffic-share.ts). */
+const TRAFFIC_CHECK_NAMES = ['traffic-share', 'throughput-vs-stage-start', 'throughput-vs-pre-rollout'];
+
+/** The names of the metrics a preset fills in (none when it cannot resolve yet: its own issue says why). */
+function presetMetricNames(p: Preset, target: RolloutTarget): string[] {
+  try {
+    return anyPresetMetrics(p, target).map((m) => m.name);
+  } catch {
+    return [];
+  }
+}
+
+/** The metrics any preset fills in. */
+function anyPresetMetrics(p: Preset, target: RolloutTarget): RolloutMetric[] {
+  if (p.type === 'alb-ecs') return presetMetrics(p);
+  return routerPresetMetrics(p, { baselineVersion: target.type === 'lambda-alias' ? target.baselineVersion : undefined });
+}
+
+/** The request counts any preset knows. */
+function presetRequestCounts(p: Preset, target: RolloutTarget): RequestCountQueries {
+  switch (p.type) {
+    case 'alb-ecs': return albEcsRequestCounts(p);
+    case 'alb-lambda': return albLambdaRequestCounts(p);
+    case 'lambda-alias': return lambdaAliasRequestCounts(p, { baselineVersion: target.type === 'lambda-alias' ? target.baselineVersion : undefined });
+    case 'appconfig-flag': return flagVariantRequestCounts(p);
+  }
 }
 
 /** Metrics the `alb-ecs` preset fills in. Metrics given explicitly with the same name win. */
@@ -495,32 +694,15 @@ export function presetMetrics(p: AlbEcsPreset): RolloutMetric[] {
   ];
 }
 
-const isPlainKey = (key: string) => /^[A-Za-z_$][\w$-]*$/.test(key);
-/** JSON string literal with C1 controls and line separators escaped too. */
-const quoteKey = (key: string) =>
-  JSON.stringify(key).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-
-/** `path.to[3].field: message` lines, one per issue. */
-export function formatIssues(error: z.ZodError): string[] {
-  return error.issues.map((issue) => {
-    // Keys come from the input (dimension names, misspelt fields): anything but a plain name is
-    // quoted and escaped, so an issue stays one printable line.
-    const path = issue.path.reduce<string>((acc, part) =>
-      typeof part === 'number' ? `${acc}[${part}]`
-        : isPlainKey(String(part)) ? (acc ? `${acc}.${String(part)}` : String(part)) : `${acc}[${quoteKey(String(part))}]`, '');
-    let message = issue.message;
-    if (issue.code === 'unrecognized_keys') message = `unknown field(s) ${issue.keys.map((k) => (isPlainKey(k) ? `'${k}'` : quoteKey(k))).join(', ')}: check the spelling (see schema/rollout-config.schema.json)`;
-    return `${path || '(config)'}: ${message}`;
-  });
-}
-
 function resolve(parsed: ParsedRolloutConfig): RolloutConfig {
   const {
     preset, stages, bake, bakeSeconds: bakeInSeconds, checkInterval, checkIntervalSeconds, approvalTimeout, approvalTimeoutSeconds,
-    maxBakeExtension, maxBakeExtensionSeconds, lockLease, lockLeaseSeconds, ...rest
+    maxBakeExtension, maxBakeExtensionSeconds, lockLease, lockLeaseSeconds, trafficChecks, ...rest
   } = parsed;
   const explicit = new Set(parsed.metrics.map((m) => m.name));
-  const metrics = [...(preset ? presetMetrics(preset).filter((m) => !explicit.has(m.name)) : []), ...parsed.metrics];
+  const metrics = [...(preset ? anyPresetMetrics(preset, parsed.target).filter((m) => !explicit.has(m.name)) : []), ...parsed.metrics];
+  const { requestCounts: givenCounts, ...checks } = trafficChecks;
+  const requestCounts = givenCounts ?? (preset ? presetRequestCounts(preset, parsed.target) : undefined);
   const bakeSeconds = bake ?? bakeInSeconds ?? 300;
   return {
     ...rest,
@@ -530,6 +712,7 @@ function resolve(parsed: ParsedRolloutConfig): RolloutConfig {
     maxBakeExtensionSeconds: maxBakeExtension ?? maxBakeExtensionSeconds ?? 3600,
     lockLeaseSeconds: lockLease ?? lockLeaseSeconds ?? 1800,
     metrics,
+    trafficChecks: { ...checks, enabled: checks.enabled && requestCounts !== undefined, ...(requestCounts ? { requestCounts } : {}) },
     stages: stages.map((s) => {
       const stage = typeof s === 'number' ? { weight: s } : s;
       return {
@@ -545,6 +728,12 @@ export interface ParseOptions {
   allowedHostedZoneIds?: string[];
   /** Record names this stack may change, as IAM compares them (lowercase, no trailing dot, `*` as `\052`). Empty or absent: any. */
   allowedRecordNames?: string[];
+  /**
+   * What the stack may re-weight with the routers beside Route 53 (its Allowed* parameters): a
+   * target outside them is refused, naming the parameter. Absent (local runs, the simulator):
+   * not checked.
+   */
+  routerAllowances?: RouterAllowances;
 }
 
 /**
@@ -573,10 +762,16 @@ export function parseRolloutConfig(input: unknown, options: ParseOptions = {}): 
   }
   const result = RolloutConfigSchema.safeParse(input);
   if (!result.success) throw new ConfigValidationError(formatIssues(result.error));
+  const target = result.data.target;
+  if (!isRoute53Target(target)) {
+    // IAM would refuse the first shift, after the lock was taken: refuse it here, before anything.
+    const problem = options.routerAllowances ? routerPermissionProblem(target, options.routerAllowances) : null;
+    if (problem) throw new ConfigValidationError([problem]);
+  }
   const allowed = (options.allowedHostedZoneIds ?? []).filter(Boolean);
-  if (allowed.length > 0 && !allowed.includes(result.data.target.hostedZoneId)) {
+  if (isRoute53Target(target) && allowed.length > 0 && !allowed.includes(target.hostedZoneId)) {
     throw new ConfigValidationError([
-      `target.hostedZoneId: ${result.data.target.hostedZoneId} is not one of the hosted zones this stack may change (${allowed.join(', ')}); redeploy with it in the AllowedHostedZoneIds parameter`,
+      `target.hostedZoneId: ${target.hostedZoneId} is not one of the hosted zones this stack may change (${allowed.join(', ')}); redeploy with it in the AllowedHostedZoneIds parameter`,
     ]);
   }
   const resolved = resolve(result.data);
@@ -589,10 +784,10 @@ export function parseRolloutConfig(input: unknown, options: ParseOptions = {}): 
     ]);
   }
   const names = (options.allowedRecordNames ?? []).filter(Boolean);
-  if (names.length > 0 && !names.includes(iamRecordName(result.data.target.recordName))) {
+  if (isRoute53Target(target) && names.length > 0 && !names.includes(iamRecordName(target.recordName))) {
     // IAM would refuse the first shift, after the lock was taken: refuse it here, before anything.
     throw new ConfigValidationError([
-      `target.recordName: ${result.data.target.recordName} is not one of the record names this stack may change (${names.join(', ')}); redeploy with ${iamRecordName(result.data.target.recordName)} in the AllowedRecordNames parameter`,
+      `target.recordName: ${target.recordName} is not one of the record names this stack may change (${names.join(', ')}); redeploy with ${iamRecordName(target.recordName)} in the AllowedRecordNames parameter`,
     ]);
   }
   return resolved;
@@ -605,9 +800,13 @@ export function parseJudgeConfig(input: unknown): JudgeConfig {
   return result.data;
 }
 
-/** The lock key of a traffic target: one rollout per record name and type in a zone. */
-export function targetKey(t: Pick<Target, 'hostedZoneId' | 'recordName' | 'recordType'>): string {
-  return `${t.hostedZoneId}/${t.recordName}/${t.recordType}`;
+/**
+ * The lock key of a traffic target, whatever its kind: one rollout per record name and type in a
+ * zone (Route 53), per ALB rule, per Lambda alias, per AppConfig environment (targets.ts lockKeyOf).
+ */
+export function targetKey(t: Pick<Target, 'hostedZoneId' | 'recordName' | 'recordType'> | RouterTarget): string {
+  if ('hostedZoneId' in t) return `${t.hostedZoneId}/${t.recordName}/${t.recordType}`;
+  return lockKeyOf(t);
 }
 
 /** JSON Schema of the execution input, for editors and the Step Functions console. */

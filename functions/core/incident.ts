@@ -1,5 +1,6 @@
 /** What an incident says, built from a rollout's decision. Pure: the adapters deliver it. */
 import type { Decision } from './rollout-record.ts';
+import { hookResultLine, type HookResult } from './verification.ts';
 
 export interface Incident {
   /** De-duplication key: one incident per rollout (or per soak breach) on every target. */
@@ -23,6 +24,8 @@ export interface Incident {
   evidenceLink?: string;
   /** The command that prints the rollout's report and writes it as HTML. */
   reportCommand?: string;
+  /** The afterRollback hooks started for evidence capture: ids, statuses, outputs. */
+  hooks?: HookResult[];
 }
 
 /**
@@ -59,7 +62,7 @@ export function cleanText(text: string, max = 1000): string {
 
 export function buildIncident(args: {
   rolloutId: string; service: string; target: string; decision: Decision; consoleLink?: string;
-  evidenceLink?: string; reportCommand?: string;
+  evidenceLink?: string; reportCommand?: string; hooks?: HookResult[];
 }): Incident {
   const { decision } = args;
   const stage = `stage ${decision.stageIndex + 1} (${decision.weight} % canary)`;
@@ -72,6 +75,13 @@ export function buildIncident(args: {
     'Why:',
     ...decision.reasons.map((r) => `- ${r}`),
   ];
+  if (args.hooks?.length) {
+    lines.push('', 'Evidence capture (afterRollback hooks, started once traffic was back):');
+    for (const h of args.hooks) {
+      lines.push(`- ${hookResultLine(h)}`);
+      if (h.output) lines.push(`  output: ${h.output.replace(/\s+/g, ' ').slice(0, 300)}`);
+    }
+  }
   if (args.consoleLink) lines.push('', `Execution: ${args.consoleLink}`);
   if (args.reportCommand || args.evidenceLink) lines.push('');
   if (args.reportCommand) lines.push(`Report (timeline, charts, post-incident summary): ${args.reportCommand}`);
@@ -89,5 +99,6 @@ export function buildIncident(args: {
     consoleLink: args.consoleLink,
     evidenceLink: args.evidenceLink,
     reportCommand: args.reportCommand,
+    ...(args.hooks?.length ? { hooks: args.hooks } : {}),
   };
 }

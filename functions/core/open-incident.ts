@@ -19,6 +19,7 @@ export async function openIncidentOnce(deps: Deps, args: {
     consoleLink: args.executionArn && deps.consoleLink ? deps.consoleLink(args.executionArn) : undefined,
     evidenceLink: deps.evidence?.locationOf?.(args.rolloutId),
     reportCommand: deps.reportCommand?.(args.rolloutId),
+    hooks: record?.hooks?.filter((h) => h.moment === 'afterRollback'),
   });
   const deliveries = await deps.incidents.open(incident, args.config.incident);
   const failed = deliveries.filter((d) => !d.ok);

@@ -4,7 +4,8 @@
  * child execution far from 25,000 history events), and what a day of it costs. Pure: `canary
  * validate` prints it, and the config parser refuses a plan that cannot fit.
  */
-import type { RolloutConfig, RolloutMetric } from './config.ts';
+import { routerKindOf, type RolloutConfig, type RolloutMetric, type RolloutTarget } from './config.ts';
+import { settleAllowanceOf } from './traffic-checks.ts';
 import {
   CLOUDWATCH_DELAY_SECONDS, MAX_WAIT_SECONDS, SEGMENT_MAX_SECONDS, SEGMENT_MAX_STEPS, SYNC_TIMEOUT_SECONDS,
 } from './timing.ts';
@@ -69,6 +70,17 @@ export function metricsPerCheck(metrics: RolloutMetric[]): number {
   return metrics.reduce((n, m) => n + 2 * (m.kind === 'ratio' ? 2 : 1), 0);
 }
 
+/** How long clients may lag behind a change in sync, at most, per router. */
+function settlePart(target: RolloutTarget): { what: string; seconds: number } {
+  switch (target.type) {
+    case undefined: case 'route53': return { what: 'settle (the record TTL, at most target.maxTtlSeconds)', seconds: target.maxTtlSeconds };
+    // A rule's own stickiness may be longer than the target's: ALB allows 7 days at most.
+    case 'alb': return { what: 'settle (target-group stickiness, at most 7 days)', seconds: target.stickinessSeconds ?? 604_800 };
+    case 'lambda-alias': return { what: 'settle (none: per invocation)', seconds: 0 };
+    case 'appconfig-flag': return { what: 'settle (the clients\' poll interval)', seconds: target.clientPollSeconds };
+  }
+}
+
 export function planBudget(config: RolloutConfig): PlanBudget {
   const period = config.analysisPeriodSeconds;
   const stages = config.stages.map((stage, i): StageBudget => {
@@ -76,7 +88,11 @@ export function planBudget(config: RolloutConfig): PlanBudget {
     if (stage.approval) parts.push({ what: 'manual gate (approvalTimeout)', seconds: config.approvalTimeoutSeconds });
     parts.push({ what: 'weight change in sync (timeout)', seconds: SYNC_TIMEOUT_SECONDS });
     if (stage.weight < 100) {
-      parts.push({ what: 'settle (the record TTL, at most target.maxTtlSeconds)', seconds: config.target.maxTtlSeconds });
+      parts.push(settlePart(config.target));
+      if (config.trafficChecks.enabled) {
+        // Shares are judged only after the settling allowance, and a starved canary holds the stage this long more.
+        parts.push({ what: 'traffic share: settling allowance and starvedWaitSeconds', seconds: settleAllowanceOf(config, routerKindOf(config.target)) + config.trafficChecks.starvedWaitSeconds });
+      }
       parts.push({ what: 'bake', seconds: Math.max(stage.bakeSeconds, period) });
       parts.push({ what: 'period rounding and CloudWatch delay', seconds: period + CLOUDWATCH_DELAY_SECONDS + CHECK_PHASE_MAX_SECONDS });
       parts.push({ what: 'bake extension of a quiet stage (maxBakeExtension)', seconds: config.maxBakeExtensionSeconds });

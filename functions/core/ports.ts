@@ -3,14 +3,19 @@
  * (Route 53, CloudWatch, DynamoDB, SNS/OpsCenter/webhooks), and the simulator implements them
  * in memory. Nothing here imports AWS.
  */
-import type { RolloutConfig, RolloutMetric, Target } from './config.ts';
+import type { RolloutConfig, RolloutMetric, RolloutTarget } from './config.ts';
 import type { TrafficRouter } from './router.ts';
+import type { RouterAllowances } from './targets.ts';
+import type { HookPort, VerificationAllowList, VerificationPort } from './verification.ts';
 import type { Judge, Judgement, MetricWindow } from './judge.ts';
 import type { Incident, IncidentChange, IncidentDelivery } from './incident.ts';
 import type { ApprovalAnswer, RolloutEvent, RolloutHistory, RolloutRecord } from './rollout-record.ts';
 
-/** The traffic target's router (Route 53 weighted records, an ALB, a Lambda alias, an AppConfig flag). */
-export type TrafficPort = TrafficRouter<Target>;
+/**
+ * The traffic target's router (Route 53 weighted records, an ALB, a Lambda alias, an AppConfig
+ * flag): one port over every kind, dispatching by the target's `type` (core/traffic-router.ts).
+ */
+export type TrafficPort = TrafficRouter<RolloutTarget>;
 
 export interface MetricRange {
   start: Date;
@@ -239,4 +244,12 @@ export interface Deps {
   reportCommand?: (rolloutId: string) => string;
   /** Soak checks' state (only the soak check uses it). */
   soaks?: SoakStore;
+  /** What the routers beside Route 53 may re-weight (the stack's Allowed* parameters); absent: not checked (local runs). */
+  routerAllowances?: RouterAllowances;
+  /** Runs verification checks and gates (lambda, http, alarm); needed only when the config has some. */
+  verification?: VerificationPort;
+  /** Starts action hooks (afterPromotion, afterRollback); needed only when the config has some. */
+  hooks?: HookPort;
+  /** What checks and hooks may use (the stack's Verification* / Hook* parameters); absent: not checked (local runs). */
+  verificationAllowList?: VerificationAllowList;
 }

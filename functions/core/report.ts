@@ -15,6 +15,7 @@
  * stages numbered from 1 where people read them (`stage`; `stageIndex`/`index` keep the record's
  * 0-based index); one restore time, the rollback's INSYNC as the workflow recorded it.
  */
+import { hookResultLine } from './verification.ts';
 import type { JudgeMetric } from './config.ts';
 import { formatValue, isRatioSeries, type MetricVerdict, type Series, type Verdict } from './judge.ts';
 import type { StoredCheck } from './ports.ts';
@@ -481,6 +482,18 @@ function timelineOf(record: RolloutHistory, checks: CheckRow[], metricsByName: M
         return { ...base, level: 'fail', title: 'escalated: the service is still unhealthy after the rollback', details: [...e.reasons] };
       case 'NOTE':
         return { ...base, level: 'info', title: 'note', details: [e.message] };
+      case 'GATE':
+        return {
+          ...base, level: e.open ? 'pass' : 'warn',
+          title: `${e.moment} gate ${e.open ? 'open' : 'shut'}${e.moment === 'beforeShift' ? ` before stage ${e.stageIndex + 1} (${e.weight} %)` : ''}`,
+          details: e.checks.map((c) => `${c.verdict === 'PASS' ? '✓' : c.verdict === 'FAIL' ? '✗' : '?'} ${c.reason}`),
+        };
+      case 'HOOKS':
+        return {
+          ...base, level: e.results.every((r) => r.status !== 'FAILED') ? 'info' : 'warn',
+          title: `${e.moment} hooks started (${e.results.filter((r) => r.status !== 'FAILED').length}/${e.results.length})`,
+          details: e.results.map(hookResultLine),
+        };
       default: {
         const other = e as { type: string };
         return { ...base, type: other.type as RolloutEvent['type'], level: 'info', title: other.type.toLowerCase().replace(/_/g, ' '), details: [] };
@@ -614,6 +627,7 @@ function summaryOf(record: RolloutHistory, decision: Decision, checks: CheckRow[
       case 'ERROR': return 'a failure of the workflow (it rolls back to be safe)';
       case 'MANUAL_ROLLBACK': return 'a read-back of the traffic target: a person had set the canary to 0 %';
       case 'DRIFT': return 'a read-back of the traffic target: it had changed outside the rollout';
+      case 'GATE': return 'a beforeShift gate that stayed shut';
     }
   })();
 
@@ -638,6 +652,7 @@ function summaryOf(record: RolloutHistory, decision: Decision, checks: CheckRow[
     DRIFT: 'the traffic target was changed outside the rollout',
     SAFETY_NET: 'its execution ended without finishing',
     ERROR: 'the workflow failed and rolled back to be safe',
+    GATE: 'a beforeShift gate stayed shut past its bound',
   }[trigger];
   const restoredText = restoredAt
     ? `Traffic was back at 100 % baseline ${formatDuration(seconds(decision.at, restoredAt))} after the decision.`

@@ -8,6 +8,7 @@ import type { MetricVerdict, Verdict } from './judge.ts';
 import type { IncidentDelivery } from './incident.ts';
 import type { RolloutConfig } from './config.ts';
 import type { RouterDefinition } from './router.ts';
+import type { HookResult, Moment } from './verification.ts';
 
 /**
  * RUNNING: forward (shifting, baking, checking, waiting at a gate). ROLLING_BACK: the baseline is
@@ -24,7 +25,9 @@ export const isActive = (status: RolloutStatus) => ACTIVE_STATUSES.includes(stat
  * of the weights), a change made outside the rollout (drift), or the safety net / reconciler.
  */
 export type DecisionTrigger =
-  | 'VERDICT' | 'ERROR' | 'ABORTED' | 'REJECTED' | 'APPROVAL_TIMEOUT' | 'SAFETY_NET' | 'MANUAL_ROLLBACK' | 'DRIFT';
+  | 'VERDICT' | 'ERROR' | 'ABORTED' | 'REJECTED' | 'APPROVAL_TIMEOUT' | 'SAFETY_NET' | 'MANUAL_ROLLBACK' | 'DRIFT'
+  /** A beforeShift gate stayed shut past its bound (approvalTimeoutSeconds). */
+  | 'GATE';
 
 /** Rollbacks a person asked for: they open no incident (the person knows why). */
 export const PERSON_TRIGGERS: readonly DecisionTrigger[] = ['ABORTED', 'REJECTED', 'MANUAL_ROLLBACK'];
@@ -71,7 +74,11 @@ export type RolloutEvent =
   | { type: 'ESCALATED'; at: string; reasons: string[]; window: { start: string; end: string }; deliveries: IncidentDelivery[] }
   /** The traffic target was found changed outside the rollout (weights, a record, the TTL). */
   | { type: 'DRIFT'; at: string; expectedCanary: number; foundCanary: number | null; problems: string[] }
-  | { type: 'NOTE'; at: string; message: string };
+  | { type: 'NOTE'; at: string; message: string }
+  /** A gate (preRollout, beforeShift) asked its checks: open when all passed. */
+  | { type: 'GATE'; at: string; moment: 'preRollout' | 'beforeShift'; stageIndex: number; weight: number; open: boolean; checks: Pick<MetricVerdict, 'name' | 'verdict' | 'reason'>[] }
+  /** Action hooks started (afterPromotion, afterRollback): their ids, statuses and outputs. */
+  | { type: 'HOOKS'; at: string; moment: Extract<Moment, 'afterPromotion' | 'afterRollback'>; results: HookResult[] };
 
 export interface ApprovalAnswer {
   stageIndex: number;
@@ -132,6 +139,8 @@ export interface RolloutRecord {
   lastCheck?: CheckEvent;
   /** How the recovery watch after a rollback ended. */
   recovery?: { outcome: 'RECOVERED' | 'ESCALATED'; at: string };
+  /** Action hooks started so far (afterPromotion, afterRollback): ids and statuses, outputs cut, for the incident. */
+  hooks?: HookResult[];
   /** Events appended so far (each stored as its own item). */
   eventCount?: number;
 }

@@ -20,17 +20,25 @@
  * - Bounded state: the record's head and the carried state stay small however long the rollout
  *   runs; each segment (child execution) ends after SEGMENT_MAX_STEPS steps and hands over.
  */
-import { parseRolloutConfig, targetKey, type RolloutConfig } from './config.ts';
-import { LockHeldError, PreflightError, ThrottledError, TrafficStateError } from './errors.ts';
+import { canaryLabel, parseRolloutConfig, routerKindOf, targetKey, type RolloutConfig } from './config.ts';
+import { ConfigValidationError, LockHeldError, PreflightError, ThrottledError, TrafficStateError } from './errors.ts';
 import { judgeBaselineAlone } from './baseline-health.ts';
 import { openIncidentOnce } from './open-incident.ts';
 import { verifyRecovery } from './recovery.ts';
-import type { MetricVerdict, MetricWindow } from './judge.ts';
+import type { Judgement, MetricVerdict, MetricWindow, Verdict } from './judge.ts';
 import type { Deps } from './ports.ts';
 import { PERSON_TRIGGERS, isActive, type CheckEvent, type Decision, type RolloutEvent, type RolloutRecord } from './rollout-record.ts';
 import type { RouterDefinition, RouterReading } from './router.ts';
 import { analyzeCheck, emptyWindow, periodsToFetch, startStageAnalysis, type StageAnalysisState } from './stage-analysis.ts';
 import { evidenceNote, snapshotRecord, storeEvidence } from './evidence.ts';
+import {
+  EMPTY_TALLY, REFERENCE_PERIODS, countsOf, isInformational, judgeTally, judgeWindow, settleAllowanceOf, tallySettled, trafficCountMetrics, trafficGate,
+  type TrafficCheckState, type TrafficJudgement,
+} from './traffic-checks.ts';
+import {
+  beforeShiftGates, routeHooks, routeVerification, runChecks, runGate, runHooks, verificationPermissionIssues,
+  type ActionHook, type GateResult, type HookResult, type MomentInput, type VerificationCheck,
+} from './verification.ts';
 
 export type Next = 'SHIFT' | 'RETRY_SHIFT' | 'AWAIT_APPROVAL' | 'WAIT_SYNC' | 'ANALYZE' | 'ROLLBACK' | 'CONCLUDE' | 'WAIT_RECOVERY' | 'DONE';
 
@@ -86,6 +94,10 @@ export interface RolloutState {
   segment: SegmentProgress;
   /** Prefix of the segment executions' names (execution names are at most 80 characters). */
   segmentPrefix: string;
+  /** The traffic-share and throughput checks' tally, references and wait (traffic-checks.ts). */
+  traffic?: TrafficCheckState & { changeId: string };
+  /** A beforeShift gate that stayed shut: the shift asks it again until approvalTimeoutSeconds from `since`. */
+  gateWait?: { stageIndex: number; since: string; reasons: string[] };
 }
 
 export interface PreflightInput {
@@ -110,6 +122,15 @@ export {
 import {
   CLOUDWATCH_DELAY_SECONDS, APPROVAL_POLL_SECONDS, SYNC_POLL_SECONDS, SYNC_POLL_MAX_SECONDS, SYNC_TIMEOUT_SECONDS, MAX_WAIT_SECONDS, LEASE_MARGIN_SECONDS, SEGMENT_MAX_STEPS, SEGMENT_MAX_SECONDS, DRIFT_BACKOFF_MAX_SECONDS, SHIFT_BACKOFF_SECONDS, SHIFT_BACKOFF_MAX_SECONDS,
 } from './timing.ts';
+
+/**
+ * Verification checks, gates and hooks run inside a step's Lambda (60 s, template.yaml): they
+ * get this long from the step's start at most (`notAfter`), leaving the rest for the metrics,
+ * the evidence and the record.
+ */
+export const STEP_VERIFICATION_BUDGET_SECONDS = 40;
+/** How often a shut beforeShift gate is asked again. */
+export const GATE_RETRY_SECONDS = 60;
 
 const iso = (d: Date) => d.toISOString();
 const addSeconds = (d: Date, s: number) => new Date(d.getTime() + s * 1000);
@@ -182,7 +203,13 @@ export async function preflight(input: PreflightInput, deps: Deps): Promise<Roll
 }
 
 async function preflightOnce(input: PreflightInput, deps: Deps): Promise<RolloutState> {
-  const config = parseRolloutConfig(input?.config, { allowedHostedZoneIds: deps.allowedHostedZoneIds, allowedRecordNames: deps.allowedRecordNames });
+  const config = parseRolloutConfig(input?.config, {
+    allowedHostedZoneIds: deps.allowedHostedZoneIds, allowedRecordNames: deps.allowedRecordNames, routerAllowances: deps.routerAllowances,
+  });
+  // Functions, secrets, alarms and runbooks the stack may not use would fail with AccessDenied mid-rollout: refused here.
+  const notAllowed = deps.verificationAllowList ? verificationPermissionIssues(config, deps.verificationAllowList) : [];
+  if (notAllowed.length > 0) throw new ConfigValidationError(notAllowed);
+  const stepStart = deps.clock.now();
   const rolloutId = rolloutIdOf(input, deps);
   const key = targetKey(config.target);
   deps.log.appendKeys?.({ rolloutId, target: key });
@@ -199,9 +226,8 @@ async function preflightOnce(input: PreflightInput, deps: Deps): Promise<Rollout
 
   const reading = await deps.traffic.read(config.target);
   if (reading.problems.length > 0) throw new PreflightError(reading.problems.join('; '));
-  const t = config.target;
   if (reading.canaryPercent !== 0 && !previous) {
-    throw new PreflightError(`the canary record '${t.canarySetIdentifier}' takes ${formatPercent(reading.canaryPercent)} of the traffic, expected 0: a rollout starts from 100 % baseline. Another rollout may be running or have been left unfinished; check \`canary list\``);
+    throw new PreflightError(`${canaryLabel(config.target)} takes ${formatPercent(reading.canaryPercent)} of the traffic, expected 0: a rollout starts from 100 % baseline. Another rollout may be running or have been left unfinished; check \`canary list\``);
   }
   if (config.checkBaselineHealth && !previous) {
     const verdicts = await checkBaselineHealth(config, deps);
@@ -212,6 +238,16 @@ async function preflightOnce(input: PreflightInput, deps: Deps): Promise<Rollout
     const unknown = verdicts.filter((v) => v.verdict === 'INCONCLUSIVE');
     if (unknown.length) deps.log.warn('baseline health could not be judged for some metrics', { reasons: unknown.map((v) => v.reason) });
   }
+  // The preRollout gate (e.g. the CDC pipeline runs): nothing starts unless every check passes. A
+  // redriven preflight of a rollout already begun passed it then.
+  let gate: GateResult | null = null;
+  if (config.hooks.preRollout.length > 0 && !previous) {
+    gate = await runGate(verificationPort(deps), config.hooks.preRollout, momentInput(config, rolloutId, 'preRollout', 0, 0), deps.clock,
+      addSeconds(stepStart, STEP_VERIFICATION_BUDGET_SECONDS));
+    if (!gate.open) {
+      throw new PreflightError(`the preRollout gate is shut, so nothing moved: ${gate.reasons.join('; ')}. Start again once it passes`);
+    }
+  }
 
   const now = deps.clock.now();
   const record: RolloutRecord = {
@@ -219,8 +255,9 @@ async function preflightOnce(input: PreflightInput, deps: Deps): Promise<Rollout
     startedAt: input.execution?.startTime ?? iso(now), updatedAt: iso(now), stageIndex: 0, weight: 0, config,
     routerDefinition: reading.definition, checkCount: 0,
   };
-  const begun = await deps.rollouts.begin(record, [{ type: 'STARTED', at: iso(now), stages: config.stages.map((s) => s.weight) }],
-    { key, leaseSeconds: leaseSeconds(config), now });
+  const started: RolloutEvent[] = [{ type: 'STARTED', at: iso(now), stages: config.stages.map((s) => s.weight) }];
+  if (gate) started.push(gateEvent(now, 'preRollout', 0, 0, gate));
+  const begun = await deps.rollouts.begin(record, started, { key, leaseSeconds: leaseSeconds(config), now });
   if (!begun.started) throw new LockHeldError(key, begun.holder, begun.expiresAt);
   deps.log.info('preflight passed', { stages: config.stages.map((s) => s.weight), settleSeconds: reading.settleSeconds });
   return {
@@ -232,6 +269,53 @@ async function preflightOnce(input: PreflightInput, deps: Deps): Promise<Rollout
 }
 
 const formatPercent = (p: number | null) => (p === null ? 'an unknown share' : `${Number(p.toFixed(2))} %`);
+
+/** The verification port, or one that answers every check "not wired" (INCONCLUSIVE, never a pass). */
+function verificationPort(deps: Deps) {
+  return deps.verification ?? routeVerification({}, deps.clock);
+}
+
+/** The hook port, or one that reports every hook FAILED "not wired" (a rollback never fails because of it). */
+function hookPort(deps: Deps) {
+  return deps.hooks ?? routeHooks({}, deps.clock);
+}
+
+/** What every request of a moment carries. */
+function momentInput(config: RolloutConfig, rolloutId: string, moment: MomentInput['moment'], stageIndex: number, weight: number, extra: Partial<MomentInput> = {}): MomentInput {
+  return { moment, rolloutId, service: config.name, stageIndex, stageCount: config.stages.length, weight, target: config.target, ...extra };
+}
+
+function gateEvent(now: Date, moment: 'preRollout' | 'beforeShift', stageIndex: number, weight: number, gate: GateResult): RolloutEvent {
+  return { type: 'GATE', at: iso(now), moment, stageIndex, weight, open: gate.open, checks: gate.verdicts.map(({ name, verdict, reason }) => ({ name, verdict, reason })) };
+}
+
+/** A hook's result as the record's head keeps it (outputs cut: the HOOKS event has them whole). */
+function hookSummary(r: HookResult): HookResult {
+  return r.output && r.output.length > 500 ? { ...r, output: `${r.output.slice(0, 499)}…` } : r;
+}
+
+/**
+ * Starts a moment's action hooks and records them (event and head). Never throws and never
+ * fails its step: hooks are started, their ids and outputs kept for the evidence and the incident.
+ */
+async function startHooks(state: RolloutState, deps: Deps, moment: 'afterPromotion' | 'afterRollback', hooks: ActionHook[], decision: Decision, notAfter: Date): Promise<HookResult[]> {
+  if (hooks.length === 0) return [];
+  const input = momentInput(state.config, state.rolloutId, moment, state.stageIndex, state.weight, {
+    decision: { outcome: decision.outcome, ...(decision.trigger ? { trigger: decision.trigger } : {}), reasons: decision.reasons },
+  });
+  let results: HookResult[];
+  try {
+    results = await runHooks(hookPort(deps), hooks, input, deps.clock, notAfter);
+  } catch (error) {
+    // runHooks never throws; this keeps the promise if a port breaks it.
+    results = hooks.map((h) => ({ hook: h.name, type: h.type, moment, id: null, status: 'FAILED' as const, reason: `the hook runner failed: ${String(error)}`, at: iso(deps.clock.now()) }));
+  }
+  const failed = results.filter((r) => r.status === 'FAILED');
+  if (failed.length) deps.log.error(`${moment} hooks failed to start`, { failed: failed.map((r) => `${r.hook}: ${r.reason}`) });
+  deps.log.info(`${moment} hooks started`, { hooks: results.map((r) => `${r.hook}: ${r.status}${r.id ? ` ${r.id}` : ''}`) });
+  return results;
+}
+
 
 /** Proves this execution still owns the rollout and renews the lease (FencedOut otherwise). */
 async function fence(state: RolloutState, deps: Deps): Promise<void> {
@@ -275,7 +359,7 @@ async function readBack(state: RolloutState, deps: Deps, force: boolean): Promis
     // A read that went through lets the next one come a minute sooner; a throttled one doubles the
     // wait (below): under a busy account the fleet's reads settle below Route 53's rate instead of
     // saturating it, and rollbacks find room.
-    return { reading: await deps.traffic.read(state.config.target), drift: { lastReadAt: iso(now), backoffSeconds: Math.max(0, backoff - 60) } };
+    return { reading: await deps.traffic.read(state.config.target, state.routerDefinition), drift: { lastReadAt: iso(now), backoffSeconds: Math.max(0, backoff - 60) } };
   } catch (error) {
     if (force || !(error instanceof ThrottledError)) throw error;
     const next = Math.min(DRIFT_BACKOFF_MAX_SECONDS, Math.max(60, backoff * 2)) * jitter(state.rolloutId, Math.floor(now.getTime() / 1000));
@@ -315,6 +399,44 @@ export async function shiftTraffic(state: RolloutState, deps: Deps): Promise<Rol
     }
     return { ...state, next: 'AWAIT_APPROVAL', approvalDeadline: deadline, wait: { until: iso(addSeconds(now, APPROVAL_POLL_SECONDS)) } };
   }
+  // The beforeShift gates of this weight: all must pass before it is set. A shut gate is asked
+  // again every GATE_RETRY_SECONDS (the live weight keeps being checked meanwhile, as at a manual
+  // gate) for at most approvalTimeoutSeconds, then the rollout rolls back naming the gate.
+  const gates = beforeShiftGates(state.config.hooks, stage.weight);
+  let current = state;
+  if (gates.length > 0) {
+    const gate = await runGate(verificationPort(deps), gates, momentInput(state.config, state.rolloutId, 'beforeShift', state.stageIndex, stage.weight),
+      deps.clock, addSeconds(now, STEP_VERIFICATION_BUDGET_SECONDS));
+    await deps.rollouts.update(state.rolloutId, { updatedAt: iso(now) }, [gateEvent(now, 'beforeShift', state.stageIndex, stage.weight, gate)], { token: state.token });
+    if (!gate.open) {
+      const since = state.gateWait?.stageIndex === state.stageIndex ? state.gateWait.since : iso(now);
+      const waited = (now.getTime() - Date.parse(since)) / 1000;
+      if (waited >= state.config.approvalTimeoutSeconds) {
+        return {
+          ...state, next: 'ROLLBACK',
+          decision: {
+            outcome: 'ROLLED_BACK', trigger: 'GATE', at: iso(now), stageIndex: state.stageIndex, weight: state.weight,
+            failing: gate.verdicts.filter((v) => v.verdict !== 'PASS').map(compactVerdict),
+            reasons: [`the beforeShift gate of stage ${state.stageIndex + 1} (${stage.weight} %) stayed shut for ${Math.round(waited)} s (approvalTimeoutSeconds ${state.config.approvalTimeoutSeconds} s): ${gate.verdicts.filter((v) => v.verdict !== 'PASS').map((v) => v.name).join(', ')}`, ...gate.reasons],
+          },
+        };
+      }
+      deps.log.info('beforeShift gate shut; asking again later', { stage: state.stageIndex, weight: stage.weight, reasons: gate.reasons });
+      // The weight already live keeps being judged meanwhile: a hold of it (the one a manual gate
+      // at this stage started, if any, goes on).
+      const holding = state.analysis?.mode === 'hold' && state.analysis.stageIndex === state.stageIndex - 1;
+      const hold = state.weight > 0 && !holding ? {
+        analysis: startStageAnalysis(state.config, state.stageIndex - 1, now, { mode: 'hold', holdNumber: 0 }),
+        nextCheckAt: iso(addSeconds(now, state.config.checkIntervalSeconds + checkPhaseSeconds(state.rolloutId))),
+      } : {};
+      return {
+        ...state, ...hold, next: 'AWAIT_APPROVAL', gateWait: { stageIndex: state.stageIndex, since, reasons: gate.reasons },
+        wait: { until: iso(addSeconds(now, GATE_RETRY_SECONDS)) },
+      };
+    }
+    const { gateWait: _open, ...rest } = state;
+    current = rest;
+  }
   // Read back before moving: what we set is what is there (or a person moved it: drift). A retry
   // of this step may find its own shift already landed (the answer was lost): that is not drift,
   // and shifting again from there gives the change id to wait for. Route 53 throttling the account
@@ -323,11 +445,11 @@ export async function shiftTraffic(state: RolloutState, deps: Deps): Promise<Rol
   let changeId: string;
   let drift: RolloutState['drift'];
   try {
-    const read = await readBack(state, deps, true);
+    const read = await readBack(current, deps, true);
     drift = read.drift;
     const landed = read.reading!.problems.length === 0 && read.reading!.canaryPercent === stage.weight;
-    const found = landed ? null : driftDecision(state, read.reading!, now);
-    if (found) return onDrift({ ...state, drift }, deps, found);
+    const found = landed ? null : driftDecision(current, read.reading!, now);
+    if (found) return onDrift({ ...current, drift }, deps, found);
     const from = landed ? stage.weight : state.weight;
     ({ changeId } = await deps.traffic.shift(state.config.target, stage.weight, { expectedPercent: from, definition: state.routerDefinition }));
   } catch (error) {
@@ -335,13 +457,13 @@ export async function shiftTraffic(state: RolloutState, deps: Deps): Promise<Rol
     const attempts = (state.shiftAttempts ?? 0) + 1;
     const backoff = Math.min(SHIFT_BACKOFF_MAX_SECONDS, SHIFT_BACKOFF_SECONDS * 2 ** (attempts - 1)) * jitter(state.rolloutId, 1000 + attempts) * 2;
     deps.log.warn('shift throttled; trying again later', { attempts, backoffSeconds: Math.round(backoff) });
-    return { ...state, next: 'RETRY_SHIFT', shiftAttempts: attempts, wait: { until: iso(addSeconds(now, backoff)) } };
+    return { ...current, next: 'RETRY_SHIFT', shiftAttempts: attempts, wait: { until: iso(addSeconds(now, backoff)) } };
   }
   deps.log.info('weights set', { stage: state.stageIndex, weight: stage.weight, changeId });
   const change = { id: changeId, canary: stage.weight, submittedAt: iso(now) };
   await deps.rollouts.update(state.rolloutId, { stageIndex: state.stageIndex, weight: stage.weight, lastChange: change, updatedAt: iso(now) },
     [{ type: 'WEIGHTS_SET', at: iso(now), canary: stage.weight, baseline: 100 - stage.weight, changeId, stageIndex: state.stageIndex }], { token: state.token });
-  const { shiftAttempts: _done, ...rest } = state;
+  const { shiftAttempts: _done, ...rest } = current;
   return {
     ...rest, weight: stage.weight, next: 'WAIT_SYNC', analysis: undefined, drift,
     change: { id: changeId, submittedAt: iso(now), polls: 0 },
@@ -411,9 +533,11 @@ export async function checkSync(state: RolloutState, deps: Deps): Promise<Rollou
   const analysisStart = addSeconds(now, state.settleSeconds);
   // Each rollout checks at its own second within the minute, so a fleet does not call
   // GetMetricData all at once when a period completes.
+  // ...and the counted checks wait for the traffic share to be judgeable.
+  const synced = { ...state, change, analysisStart: iso(analysisStart) };
   const firstCheck = addSeconds(state.config.checkDuringBake
     ? earliestCheckAt(state.config, analysisStart)
-    : firstCheckAt(state.config, state.stageIndex, analysisStart), checkPhaseSeconds(state.rolloutId));
+    : countedChecksFrom(synced, now), checkPhaseSeconds(state.rolloutId));
   return {
     ...state, change, next: 'ANALYZE', analysisStart: iso(analysisStart),
     analysis: startStageAnalysis(state.config, state.stageIndex, analysisStart),
@@ -436,6 +560,32 @@ export function firstCheckAt(config: RolloutConfig, stageIndex: number, analysis
   const firstPeriod = new Date(Math.ceil(analysisStart.getTime() / periodMs) * periodMs);
   const bake = Math.max(config.stages[stageIndex]!.bakeSeconds, config.analysisPeriodSeconds);
   return addSeconds(firstPeriod, bake + CLOUDWATCH_DELAY_SECONDS);
+}
+
+/**
+ * When the traffic-share check can first judge a stage: one whole period that starts after the
+ * change is in sync, the router's settle time and the share's settling allowance, published.
+ * Null when the traffic checks are off.
+ */
+export function trafficReadyAt(state: Pick<RolloutState, 'config' | 'change' | 'analysisStart' | 'settleSeconds'>): Date | null {
+  const config = state.config;
+  if (trafficCountMetrics(config).length === 0) return null;
+  const inSync = state.change?.inSyncAt ?? (state.analysisStart ? iso(addSeconds(new Date(state.analysisStart), -state.settleSeconds)) : undefined);
+  if (!inSync) return null;
+  const periodMs = config.analysisPeriodSeconds * 1000;
+  const settled = addSeconds(new Date(inSync), state.settleSeconds + settleAllowanceOf(config, routerKindOf(config.target)));
+  const firstPeriod = new Date(Math.ceil(settled.getTime() / periodMs) * periodMs);
+  return addSeconds(firstPeriod, config.analysisPeriodSeconds + CLOUDWATCH_DELAY_SECONDS);
+}
+
+/**
+ * When a stage's counted checks begin: after its bake (firstCheckAt), and not before the
+ * traffic share can be judged (a stage is never promoted before traffic is shown to have moved).
+ */
+export function countedChecksFrom(state: Pick<RolloutState, 'config' | 'stageIndex' | 'change' | 'analysisStart' | 'settleSeconds'>, now: Date): Date {
+  const bakeEnd = firstCheckAt(state.config, state.stageIndex, new Date(state.analysisStart ?? iso(now)));
+  const ready = trafficReadyAt(state);
+  return ready && ready > bakeEnd ? ready : bakeEnd;
 }
 
 /** The first moment one whole period of the stage is complete and published. */
@@ -462,12 +612,33 @@ async function runCheck(state: RolloutState, deps: Deps, mode: CheckMode, record
 
   // The stage's analysis consumes only the periods completed since the last check (its state is
   // carried, a few KB per metric whatever the stage's length).
-  const analysis = state.analysis ?? startStageAnalysis(state.config, state.stageIndex, new Date(state.analysisStart ?? iso(now)));
-  const period = state.config.analysisPeriodSeconds;
+  const config = state.config;
+  const analysis = state.analysis ?? startStageAnalysis(config, state.stageIndex, new Date(state.analysisStart ?? iso(now)));
+  const period = config.analysisPeriodSeconds;
+  const periodMs = period * 1000;
   const range = periodsToFetch(analysis, now, period);
-  let window: MetricWindow;
+  // The request counts of the traffic checks ride in the same metrics call. At a stage's first
+  // check the call also reaches back over the periods before its shift: throughput's reference.
+  const countMetrics = trafficCountMetrics(config);
+  const changeId = state.change?.id ?? 'none';
+  const known = state.traffic?.changeId === changeId ? state.traffic : undefined;
+  const shiftAt = state.change ? Math.floor(Date.parse(state.change.submittedAt) / periodMs) * periodMs : null;
+  const reachBack = range !== null && countMetrics.length > 0 && config.trafficChecks.throughput.enabled && !known && shiftAt !== null && shiftAt <= range.start.getTime();
+  const fetchStart = range && reachBack ? new Date(shiftAt! - REFERENCE_PERIODS * periodMs) : range?.start;
+  const offset = range && fetchStart ? Math.round((range.start.getTime() - fetchStart.getTime()) / periodMs) : 0;
+  const checks: VerificationCheck[] = config.verification;
+  let fetched: MetricWindow;
+  let verified: MetricVerdict[];
   try {
-    window = range ? await deps.metrics.fetchWindow(state.config.metrics, { ...range, periodSeconds: period }) : emptyWindow(analysis);
+    // The verification checks run beside the metrics query (each bounded by its timeout and the step's budget).
+    [fetched, verified] = await Promise.all([
+      range ? deps.metrics.fetchWindow([...config.metrics, ...countMetrics], { start: fetchStart!, end: range.end, periodSeconds: period }) : Promise.resolve(emptyWindow(analysis)),
+      checks.length > 0
+        ? runChecks(verificationPort(deps), checks, momentInput(config, state.rolloutId, 'analysis', state.stageIndex, state.weight, {
+          window: { start: analysis.firstPeriodStart, end: range ? range.end : new Date(Date.parse(analysis.firstPeriodStart) + analysis.periods * periodMs) },
+        }), deps.clock, addSeconds(now, STEP_VERIFICATION_BUDGET_SECONDS))
+        : Promise.resolve([]),
+    ]);
   } catch (error) {
     // A throttled metrics read is no verdict: the check runs again soon, at a jittered moment (the
     // fleet's checks must not meet at the same second again).
@@ -476,38 +647,102 @@ async function runCheck(state: RolloutState, deps: Deps, mode: CheckMode, record
     deps.log.warn('metrics read throttled; checking again shortly', { retryAt: iso(retryAt) });
     return { state: { ...state, drift, nextCheckAt: iso(retryAt) }, action: 'RETRY' };
   }
-  const bakeEnd = firstCheckAt(state.config, state.stageIndex, new Date(state.analysisStart ?? iso(now)));
+  // The new periods as the judge sees them, and with the counts kept (the evidence).
+  const window = range ? judgeWindow(fetched, offset) : fetched;
+  const storedWindow = range ? judgeWindow(fetched, offset, { keepCounts: true }) : fetched;
+  // The traffic checks: this stage's settled periods summed, and its references (the stage's
+  // start; the rollout's first, the pre-rollout minutes).
+  let traffic: RolloutState['traffic'] = known ?? (countMetrics.length > 0 ? { changeId, stageIndex: state.stageIndex, ...(state.traffic?.preRollout !== undefined ? { preRollout: state.traffic.preRollout } : {}) } : undefined);
+  if (traffic && reachBack) {
+    // The periods just before the shift (those between the shift and the analysis window are neither).
+    const stageStart = countsOf(fetched, 0, REFERENCE_PERIODS) ?? null;
+    traffic = { ...traffic, stageStart, preRollout: state.traffic?.preRollout ?? stageStart };
+  }
+  const counts = range ? countsOf(fetched, offset) : null;
+  const inSyncAt = Date.parse(state.change?.inSyncAt ?? state.analysisStart ?? iso(now));
+  const settledFrom = inSyncAt + (state.settleSeconds + settleAllowanceOf(config, routerKindOf(config.target))) * 1000;
+  if (traffic && counts && range) traffic = { ...traffic, tally: tallySettled(traffic.tally ?? EMPTY_TALLY, counts, range.start.getTime(), settledFrom) };
+  const trafficJudged: TrafficJudgement | null = traffic && state.weight > 0
+    ? judgeTally({
+      config, kind: routerKindOf(config.target), weight: state.weight, tally: traffic.tally ?? EMPTY_TALLY, periodSeconds: period,
+      routerSettleSeconds: state.settleSeconds, stageStart: traffic.stageStart, preRollout: traffic.preRollout,
+    })
+    : null;
+
+  // What the stage acts on: the judge, the verification checks, throughput. The share's FAIL is
+  // the traffic gate's (the stage waits for traffic to move), not a failed check; verdicts that
+  // cannot say yet (too few requests to compare) are recorded and never hold a stage.
+  const share = trafficJudged?.share ? [trafficJudged.share] : [];
+  const beside = [...verified, ...(trafficJudged?.throughput ?? [])];
+  const bakeEnd = countedChecksFrom(state, now);
   const duringBake = mode === 'stage' && now < bakeEnd;
-  const result = analyzeCheck({ config: state.config, stageIndex: analysis.stageIndex, weight: state.weight, now, bakeEnd, mode, state: analysis, window });
-  const judgement = result.judgement;
+  const result = analyzeCheck({
+    config, stageIndex: analysis.stageIndex, weight: state.weight, now, bakeEnd, mode, state: analysis, window,
+    extra: beside.filter((v) => !isInformational(v)),
+  });
+  const informational = [...beside.filter(isInformational), ...share.filter(isInformational)];
+  const judgement = withVerdicts(result.judgement, [...share.filter((v) => !isInformational(v)), ...informational], informational.length);
   const checked = result.range ?? { start: iso(now), end: iso(now) };
+  let action = result.action;
+  let reasons = result.reasons;
+  // Traffic that did not follow the weight: the stage waits (no advance), then rolls back.
+  const gate = trafficGate(trafficJudged, traffic?.starvedSince, now, config.trafficChecks.starvedWaitSeconds);
+  if (traffic) {
+    const { starvedSince: _was, ...rest } = traffic;
+    traffic = gate.starvedSince ? { ...rest, starvedSince: gate.starvedSince } : rest;
+  }
+  if (gate.action === 'ROLLBACK' && action !== 'ROLLBACK') {
+    action = 'ROLLBACK';
+    reasons = gate.reasons;
+  }
+  if (gate.action === 'HOLD' && action === 'ADVANCE') action = 'CHECK_AGAIN';
   const event: CheckEvent = {
     type: 'CHECK', at: iso(now), stageIndex: state.stageIndex, weight: state.weight, verdict: judgement.verdict,
     ...(duringBake ? { duringBake: true } : {}), ...(mode === 'hold' ? { hold: true } : {}),
     window: checked,
     metrics: judgement.metrics.map(({ name, verdict, reason, canaryValue, baselineValue }) => ({ name, verdict, reason, canaryValue, baselineValue })),
   };
-  // The raw datapoints and the judgement go to the evidence store before the check is recorded
-  // and before any decision; a retry of this step numbers the check the same and overwrites it.
+  // The raw datapoints (the request counts included) and the judgement, the verification checks'
+  // answers and the traffic checks' included, go to the evidence store before the check is
+  // recorded and before any decision; a retry of this step numbers the check the same and overwrites it.
   const checkNo = (record?.checkCount ?? 0) + 1;
   const stored = await storeEvidence(deps, `check #${checkNo}`, (evidence) => evidence.putCheck(state.rolloutId, checkNo, {
-    at: iso(now), stageIndex: state.stageIndex, weight: state.weight, range: checked, window, judgement,
+    at: iso(now), stageIndex: state.stageIndex, weight: state.weight, range: checked, window: storedWindow, judgement,
   }));
   await deps.rollouts.update(state.rolloutId, { updatedAt: iso(now), checkCount: checkNo, lastCheck: event },
     stored ? [event] : [event, evidenceNote(now, `check #${checkNo}`)], { token: state.token });
   deps.decisionMetrics?.record(`Check${judgement.verdict[0]}${judgement.verdict.slice(1).toLowerCase()}`, 1);
-  deps.log.info('check judged', { verdict: judgement.verdict, mode, action: result.action, reasons: judgement.metrics.map((m) => m.reason) });
+  deps.log.info('check judged', { verdict: judgement.verdict, mode, action, reasons: judgement.metrics.map((m) => m.reason) });
 
-  const next = { ...state, drift, analysis: result.state };
-  if (result.action === 'ROLLBACK') {
+  const next: RolloutState = { ...state, drift, analysis: result.state, ...(traffic ? { traffic } : {}) };
+  if (action === 'ROLLBACK') {
     const decision: Decision = {
       outcome: 'ROLLED_BACK', trigger: 'VERDICT', at: iso(now), stageIndex: state.stageIndex, weight: state.weight,
-      reasons: result.reasons, failing: judgement.metrics.filter((m) => m.verdict !== 'PASS').map(compactVerdict),
+      reasons, failing: judgement.metrics.filter((m) => m.verdict !== 'PASS').map(compactVerdict),
     };
     return { state: next, action: 'ROLLBACK', decision };
   }
   // A hold never advances (the gate's answer does); the analysis already knows its mode.
-  return { state: next, action: mode === 'hold' && result.action === 'ADVANCE' ? 'CHECK_AGAIN' : result.action };
+  return { state: next, action: mode === 'hold' && action === 'ADVANCE' ? 'CHECK_AGAIN' : action };
+}
+
+const RANK: Record<Verdict, number> = { PASS: 0, INCONCLUSIVE: 1, FAIL: 2 };
+
+/**
+ * A judgement with more verdicts beside the judge's (verification checks, traffic checks): the
+ * overall verdict is the worst of all but the last `informational` ones (recorded, never acted
+ * on); a critical FAIL among them is a critical failure. The judge's own fields are kept.
+ */
+function withVerdicts(judgement: Judgement, extra: MetricVerdict[], informational = 0): Judgement {
+  if (extra.length === 0) return judgement;
+  const counted = extra.slice(0, extra.length - informational);
+  const worst = counted.reduce<Verdict>((w, v) => (RANK[v.verdict] > RANK[w] ? v.verdict : w), judgement.verdict);
+  return {
+    ...judgement,
+    verdict: worst,
+    metrics: [...judgement.metrics, ...extra],
+    criticalFailure: judgement.criticalFailure || counted.some((v) => v.verdict === 'FAIL' && v.critical),
+  };
 }
 
 /** A verdict without its test details: what a decision carries (the evidence keeps the details). */
@@ -545,7 +780,7 @@ export async function analyze(state: RolloutState, deps: Deps): Promise<RolloutS
     case 'ADVANCE':
       return { ...checked.state, stageIndex: state.stageIndex + 1, next: 'SHIFT' };
     case 'CHECK_AGAIN': {
-      const bakeEnd = firstCheckAt(state.config, state.stageIndex, new Date(state.analysisStart ?? iso(now)));
+      const bakeEnd = countedChecksFrom(state, now);
       let nextCheck = addSeconds(now, state.config.checkIntervalSeconds);
       // Checks during the bake land on its end (at this rollout's second), where the counted checks begin.
       const counted = addSeconds(bakeEnd, checkPhaseSeconds(state.rolloutId));
@@ -568,6 +803,12 @@ export async function checkApproval(state: RolloutState, deps: Deps): Promise<Ro
   const aborted = abortDecision(state, record, now);
   if (aborted) return { ...state, next: 'ROLLBACK', decision: aborted };
   const stage = state.config.stages[state.stageIndex]!;
+  if (state.gateWait?.stageIndex === state.stageIndex) {
+    // A shut beforeShift gate: the live weight is checked while it waits, then the shift asks it again.
+    const held = await holdCheck(state, deps, now, record);
+    if (held.next === 'ROLLBACK') return held;
+    return { ...held, next: 'SHIFT' };
+  }
   const answer = record?.approval?.stageIndex === state.stageIndex ? record.approval : undefined;
   if (answer?.approved) {
     await deps.rollouts.update(state.rolloutId, { pendingApproval: undefined, updatedAt: iso(now) }, [], { token: state.token });
@@ -586,14 +827,20 @@ export async function checkApproval(state: RolloutState, deps: Deps): Promise<Ro
       decision: { ...base, trigger: 'APPROVAL_TIMEOUT', reasons: [`no approval for stage ${state.stageIndex + 1} (${stage.weight} %) within ${state.config.approvalTimeoutSeconds} s`] },
     };
   }
-  let current = state;
-  // The live weight (the previous stage's) keeps being judged while the gate waits.
+  const held = await holdCheck(state, deps, now, record);
+  if (held.next === 'ROLLBACK') return held;
+  return { ...held, next: 'AWAIT_APPROVAL', wait: { until: iso(addSeconds(now, APPROVAL_POLL_SECONDS)) } };
+}
+
+/** The live weight (the previous stage's) keeps being judged while a gate waits; a failure rolls back. */
+async function holdCheck(state: RolloutState, deps: Deps, now: Date, record: RolloutRecord | null): Promise<RolloutState> {
   if (state.weight > 0 && state.analysis?.mode === 'hold' && now >= new Date(state.nextCheckAt ?? iso(now))) {
     const checked = await runCheck(state, deps, 'hold', record);
     if (checked.action === 'ROLLBACK') return { ...checked.state, next: 'ROLLBACK', decision: checked.decision };
-    current = checked.action === 'RETRY' ? checked.state : { ...checked.state, nextCheckAt: iso(addSeconds(now, state.config.checkIntervalSeconds)) };
+    if (checked.action === 'RETRY') return checked.state;
+    return { ...checked.state, nextCheckAt: iso(addSeconds(now, state.config.checkIntervalSeconds)) };
   }
-  return { ...current, next: 'AWAIT_APPROVAL', wait: { until: iso(addSeconds(now, APPROVAL_POLL_SECONDS)) } };
+  return state;
 }
 
 /**
@@ -631,8 +878,15 @@ export async function rollback(state: RolloutState, deps: Deps): Promise<Rollout
 
   const events: RolloutEvent[] = state.phase === 'ROLLING_BACK' ? [] : [{ type: 'DECISION', at: iso(now), decision }];
   if (restore) events.push({ type: 'WEIGHTS_SET', at: iso(now), canary: 0, baseline: 100, changeId, stageIndex: state.stageIndex });
+  // Evidence capture, once traffic is back: the afterRollback hooks are started (never awaited by
+  // the restore, which has landed; never failing this step), before anything restarts the canary.
+  const hooks = state.phase === 'ROLLING_BACK' ? []
+    : await startHooks(state, deps, 'afterRollback', state.config.hooks.afterRollback, decision, addSeconds(now, STEP_VERIFICATION_BUDGET_SECONDS));
+  if (hooks.length > 0) events.push({ type: 'HOOKS', at: iso(deps.clock.now()), moment: 'afterRollback', results: hooks });
   const lastChange = { id: changeId, canary: 0, submittedAt: iso(now) };
-  await deps.rollouts.update(state.rolloutId, { status: 'ROLLING_BACK', decision, weight: 0, lastChange, updatedAt: iso(now) }, events)
+  await deps.rollouts.update(state.rolloutId, {
+    status: 'ROLLING_BACK', decision, weight: 0, lastChange, updatedAt: iso(now), ...(hooks.length > 0 ? { hooks: hooks.map(hookSummary) } : {}),
+  }, events)
     .catch((error: unknown) => deps.log.error('could not record the rollback (traffic is restored; Conclude records the outcome)', { error: String(error) }));
   await snapshotRecord(state.rolloutId, deps, 'after the rollback');
   const { error: _handled, ...rest } = state;
@@ -676,6 +930,13 @@ export async function conclude(state: RolloutState, deps: Deps): Promise<Rollout
     // Fenced: a rollout taken over by the safety net or the reconciler is never promoted over them.
     await deps.rollouts.update(state.rolloutId, { status: 'PROMOTED', decision, weight: 100, updatedAt: iso(now) },
       [{ type: 'DECISION', at: iso(now), decision }], { token: state.token });
+    // Started once the canary holds 100 % and the promotion is recorded; a retried step does not start them twice.
+    const hooks = state.config.hooks.afterPromotion;
+    if (hooks.length > 0 && !(await deps.rollouts.get(state.rolloutId))?.hooks?.some((h) => h.moment === 'afterPromotion')) {
+      const results = await startHooks(state, deps, 'afterPromotion', hooks, decision, addSeconds(now, STEP_VERIFICATION_BUDGET_SECONDS));
+      await deps.rollouts.update(state.rolloutId, { hooks: results.map(hookSummary), updatedAt: iso(now) }, [{ type: 'HOOKS', at: iso(deps.clock.now()), moment: 'afterPromotion', results }])
+        .catch((error: unknown) => deps.log.error('could not record the afterPromotion hooks', { error: String(error) }));
+    }
   } else {
     // A person who aborted, rejected or rolled back by hand knows why: incidents are for what we detected.
     if (!decision.trigger || !PERSON_TRIGGERS.includes(decision.trigger)) {

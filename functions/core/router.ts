@@ -29,8 +29,12 @@ export interface RouterReading {
 }
 
 export interface TrafficRouter<T = unknown> {
-  /** Reads the traffic target: the current split, what is wrong with it, and its definition. */
-  read(target: T): Promise<RouterReading>;
+  /**
+   * Reads the traffic target: the current split, what is wrong with it, and its definition.
+   * `definition`: the one preflight kept, for routers that learn something at preflight the
+   * config may not say (a Lambda alias's baseline version); the others ignore it.
+   */
+  read(target: T, definition?: RouterDefinition): Promise<RouterReading>;
   /**
    * Moves the canary's share in one atomic change. With `expectedPercent`, the change is made only
    * if the router is still at that share, as a compare-and-set where the router has one (Route 53:

@@ -122,7 +122,7 @@ export async function finishRollout(record: RolloutRecord, why: string, deps: De
   const definition = record.routerDefinition;
   const last = record.lastChange;
   if (record.status === 'RUNNING' && last?.canary === 100 && last.inSyncAt) {
-    const reading = await deps.traffic.read(config.target);
+    const reading = await deps.traffic.read(config.target, definition);
     if (reading.problems.length === 0 && reading.canaryPercent === 100) {
       const decision: Decision = record.decision?.outcome === 'PROMOTED' ? record.decision : {
         outcome: 'PROMOTED', trigger: 'VERDICT', at: iso(now), stageIndex: record.stageIndex, weight: 100, failing: [],
@@ -157,7 +157,7 @@ export async function finishRollout(record: RolloutRecord, why: string, deps: De
     const until = options.stoppedAt.getTime() + LATE_LAMBDA_SECONDS * 1000;
     const wait = until - deps.clock.now().getTime();
     if (wait > 0) await (deps.clock.sleep?.(wait) ?? new Promise((r) => setTimeout(r, wait)));
-    const reading = await deps.traffic.read(config.target);
+    const reading = await deps.traffic.read(config.target, definition);
     if (reading.canaryPercent !== 0 || reading.problems.length > 0) {
       ({ changeId } = await deps.traffic.restore(config.target, definition));
       reapplied = true;

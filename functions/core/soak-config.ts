@@ -4,9 +4,10 @@
  */
 import { z } from 'zod';
 import {
-  IncidentConfigSchema, JudgeMetricSchema, MetricQuerySchema, TargetSchema, formatIssues, targetKey,
+  IncidentConfigSchema, JudgeMetricSchema, MetricQuerySchema, RolloutTargetSchema, formatIssues, isRoute53Target, targetKey,
   type JudgeMetric, type RolloutMetric,
 } from './config.ts';
+import { routerPermissionProblem, type RouterAllowances } from './targets.ts';
 import { ConfigValidationError } from './errors.ts';
 
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -48,7 +49,8 @@ export const SoakConfigSchema = z.object({
   postPromotionRollback: z.object({
     enabled: z.boolean().default(false),
     hours: z.number().gt(0).max(168).default(2),
-    target: TargetSchema.optional(),
+    /** The traffic target, as a rollout's (any router: Route 53 records, an ALB, a Lambda alias, an AppConfig flag). */
+    target: RolloutTargetSchema.optional(),
   }).strict().default({ enabled: false, hours: 2 }),
 }).strict().superRefine((c, ctx) => {
   const names = new Set<string>();
@@ -77,6 +79,8 @@ export interface SoakParseOptions {
   allowedHostedZoneIds?: string[];
   /** Whether the stack allows a soak to move traffic (template parameter SoakPostPromotionRollback). */
   rollbackAllowed?: boolean;
+  /** What the routers beside Route 53 may re-weight (the stack's Allowed* parameters); absent: not checked. */
+  routerAllowances?: RouterAllowances;
 }
 
 /** Validates a soak config, or throws ConfigValidationError naming every bad field. */
@@ -94,10 +98,16 @@ export function parseSoakConfig(input: unknown, options: SoakParseOptions = {}):
         'postPromotionRollback.enabled: this stack does not let soak checks move traffic; redeploy with SoakPostPromotionRollback=true, or set enabled: false',
       ]);
     }
+    const target = rollback.target;
+    if (!isRoute53Target(target)) {
+      const problem = options.routerAllowances ? routerPermissionProblem(target, options.routerAllowances) : null;
+      if (problem) throw new ConfigValidationError([`postPromotionRollback.${problem}`]);
+      return config;
+    }
     const allowed = (options.allowedHostedZoneIds ?? []).filter(Boolean);
-    if (allowed.length > 0 && !allowed.includes(rollback.target.hostedZoneId)) {
+    if (allowed.length > 0 && !allowed.includes(target.hostedZoneId)) {
       throw new ConfigValidationError([
-        `postPromotionRollback.target.hostedZoneId: ${rollback.target.hostedZoneId} is not one of the hosted zones this stack may change (${allowed.join(', ')})`,
+        `postPromotionRollback.target.hostedZoneId: ${target.hostedZoneId} is not one of the hosted zones this stack may change (${allowed.join(', ')})`,
       ]);
     }
   }

@@ -10,7 +10,8 @@
  * old record still exists, a breach moves all traffic back to it (off by default, logged loudly,
  * said in the incident).
  */
-import { targetKey, type Target } from './config.ts';
+import { baselineLabel, targetKey, type RolloutTarget } from './config.ts';
+import type { RouterAllowances } from './targets.ts';
 import { ConfigValidationError } from './errors.ts';
 import { cleanText, type Incident, type IncidentDelivery } from './incident.ts';
 import type { MetricData, MetricWindow, Verdict } from './judge.ts';
@@ -165,7 +166,7 @@ async function breach(config: SoakConfig, state: SoakRecord | null, critical: bo
 
   const rollback = config.postPromotionRollback.enabled ? await postPromotionRollback(config, state, result, deps) : undefined;
   const traffic = rollback?.action === 'ROLLED_BACK'
-    ? `this soak check moved all traffic of ${soakTargetKey(config)} back to the previous version ('${config.postPromotionRollback.target!.baselineSetIdentifier}', change ${rollback.changeId}), promoted by rollout ${rollback.rolloutId} less than ${config.postPromotionRollback.hours} h ago.`
+    ? `this soak check moved all traffic of ${soakTargetKey(config)} back to the previous version (${quotedBaseline(config.postPromotionRollback.target!)}, change ${rollback.changeId}), promoted by rollout ${rollback.rolloutId} less than ${config.postPromotionRollback.hours} h ago.`
     : rollback?.action === 'FAILED' ? `the post-promotion rollback FAILED: ${rollback.detail}` : undefined;
 
   if (!open.deliveries) {
@@ -197,7 +198,8 @@ async function breach(config: SoakConfig, state: SoakRecord | null, critical: bo
  * rollout holds it: then nothing moves). Never throws: a failure is reported in the result.
  */
 async function postPromotionRollback(config: SoakConfig, state: SoakRecord | null, result: SoakCheckResult, deps: SoakDeps): Promise<SoakRollback> {
-  const target = config.postPromotionRollback.target as Target;
+  const target = config.postPromotionRollback.target as RolloutTarget;
+  const old = `old ${baselineLabel(target)}`;
   const key = targetKey(target);
   const skip = (detail: string, rolloutId?: string): SoakRollback => {
     deps.log.info(`post-promotion rollback not done: ${detail}`, { target: key });
@@ -216,18 +218,18 @@ async function postPromotionRollback(config: SoakConfig, state: SoakRecord | nul
     if (state?.postPromotionRollback?.rolloutId === latest.rolloutId) {
       return skip(`already rolled back after rollout ${latest.rolloutId} (change ${state.postPromotionRollback.changeId})`, latest.rolloutId);
     }
-    const reading = await deps.traffic.read(target);
+    const reading = await deps.traffic.read(target, latest.routerDefinition);
     // A record removed since the promotion (the old version decommissioned) is not re-created: a
     // restore would send all traffic to whatever it pointed at.
     if (reading.canaryPercent === null) return skip(`the traffic target is not a complete weighted pair any more: ${reading.problems.join('; ')}`, latest.rolloutId);
-    if (reading.canaryPercent === 0 && reading.problems.length === 0) return skip(`traffic is already on the old record '${target.baselineSetIdentifier}'`, latest.rolloutId);
+    if (reading.canaryPercent === 0 && reading.problems.length === 0) return skip(`traffic is already on the ${old}`, latest.rolloutId);
     if (!latest.routerDefinition) return skip(`rollout ${latest.rolloutId} kept no definition of the target to restore`, latest.rolloutId);
 
     const owner = `soak-${config.name}`;
     const lock = await deps.rollouts.acquireLock(key, owner, ROLLBACK_LOCK_SECONDS, now);
     if (!lock.started) return skip(`rollout ${lock.holder} holds the lock on ${key}`, latest.rolloutId);
     try {
-      deps.log.warn(`SOAK POST-PROMOTION ROLLBACK: soak check ${config.name} is moving ALL traffic of ${key} back to the old record '${target.baselineSetIdentifier}' (promoted by rollout ${latest.rolloutId} ${duration(ageMs)} ago): ${result.reasons.join('; ')}`, {
+      deps.log.warn(`SOAK POST-PROMOTION ROLLBACK: soak check ${config.name} is moving ALL traffic of ${key} back to the ${old} (promoted by rollout ${latest.rolloutId} ${duration(ageMs)} ago): ${result.reasons.join('; ')}`, {
         target: key, rolloutId: latest.rolloutId, reasons: result.reasons,
       });
       // The traffic target as the promoted rollout's preflight read it, the canary at 0.
@@ -235,10 +237,10 @@ async function postPromotionRollback(config: SoakConfig, state: SoakRecord | nul
       await deps.soaks.recordRollback(config.name, { rolloutId: latest.rolloutId, at: iso(now), changeId }, now);
       await deps.rollouts.update(latest.rolloutId, { weight: 0, updatedAt: iso(now) }, [{
         type: 'NOTE', at: iso(now),
-        message: `soak check ${config.name}: post-promotion rollback, all traffic back on '${target.baselineSetIdentifier}' (change ${changeId}): ${result.reasons.join('; ')}`,
+        message: `soak check ${config.name}: post-promotion rollback, all traffic back on the ${old} (change ${changeId}): ${result.reasons.join('; ')}`,
       }]);
       deps.decisionMetrics?.record('SoakPostPromotionRollback', 1);
-      return { action: 'ROLLED_BACK', detail: `all traffic back on '${target.baselineSetIdentifier}'`, rolloutId: latest.rolloutId, changeId };
+      return { action: 'ROLLED_BACK', detail: `all traffic back on the ${old}`, rolloutId: latest.rolloutId, changeId };
     } finally {
       await deps.rollouts.releaseLock(key, owner);
     }
@@ -247,6 +249,11 @@ async function postPromotionRollback(config: SoakConfig, state: SoakRecord | nul
     deps.log.error('SOAK POST-PROMOTION ROLLBACK FAILED', { target: key, error: detail });
     return { action: 'FAILED', detail: detail.slice(0, 1000) };
   }
+}
+
+/** The previous version's side of a target, as the incident names it: `'blue'` for Route 53 records. */
+function quotedBaseline(target: RolloutTarget): string {
+  return target.type === undefined || target.type === 'route53' ? `'${target.baselineSetIdentifier}'` : baselineLabel(target);
 }
 
 export type SoakRun =
@@ -258,11 +265,11 @@ export type SoakRun =
  * too), then runs the check. An invalid config is logged as a config error naming the field and
  * changes nothing: no metrics read, no state written, no incident.
  */
-export async function soakCheckFromInput(input: unknown, deps: Omit<SoakDeps, 'soaks'> & { soaks?: SoakStore; allowedHostedZoneIds?: string[] }, options: Pick<SoakParseOptions, 'rollbackAllowed'> = {}): Promise<SoakRun> {
+export async function soakCheckFromInput(input: unknown, deps: Omit<SoakDeps, 'soaks'> & { soaks?: SoakStore; allowedHostedZoneIds?: string[]; routerAllowances?: RouterAllowances }, options: Pick<SoakParseOptions, 'rollbackAllowed'> = {}): Promise<SoakRun> {
   let config: SoakConfig;
   try {
     const parsed = typeof input === 'string' ? JSON.parse(input) as unknown : input;
-    config = parseSoakConfig(parsed, { allowedHostedZoneIds: deps.allowedHostedZoneIds, ...options });
+    config = parseSoakConfig(parsed, { allowedHostedZoneIds: deps.allowedHostedZoneIds, routerAllowances: deps.routerAllowances, ...options });
   } catch (err) {
     const issues = err instanceof ConfigValidationError ? err.issues : [`(config): not valid JSON: ${err instanceof Error ? err.message : String(err)}`];
     deps.log.error(`soak config error, nothing checked: ${issues.join('; ')}`, { issues });

@@ -348,6 +348,11 @@ export interface AnalyzeCheckArgs {
   state: StageAnalysisState;
   /** Exactly the periods periodsToFetch returned (canary and baseline series per metric); ignored when it returned null. */
   window: MetricWindow;
+  /**
+   * Verdicts judged beside the metrics (verification checks, the throughput check): part of the
+   * judgement the decision is made on, as a metric's would be (a critical one's FAIL rolls back).
+   */
+  extra?: MetricVerdict[];
 }
 
 export interface AnalyzeCheckResult {
@@ -397,7 +402,7 @@ export function analyzeCheck(args: AnalyzeCheckArgs): AnalyzeCheckResult {
     const readings = state.periods === 0 ? [] : readDetectors(metric, s, from, to, budgetOf(state, config, metric), axis);
     return verdictOf(metric, s, readings, state, axis, needGate);
   });
-  const judgement = combineVerdicts(verdicts);
+  const judgement = combineVerdicts([...verdicts, ...(args.extra ?? [])]);
   const stage = config.stages[args.stageIndex]!;
   const outcome = decideSequentialCheck(judgement, state.counters, {
     checksRequired: stage.checks, failureLimit: config.failureLimit, inconclusiveLimit: config.inconclusiveLimit,

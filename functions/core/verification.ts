@@ -21,7 +21,9 @@
  *     started, never awaited, and never fails the rollback.
  */
 import { z } from 'zod';
-import { formatIssues, type Target } from './config.ts';
+import type { RolloutTarget, Route53Target } from './config.ts';
+import type { RouterTarget } from './targets.ts';
+import { formatIssues } from './issues.ts';
 import { ConfigValidationError } from './errors.ts';
 import type { MetricVerdict, Verdict } from './judge.ts';
 import type { Clock } from './ports.ts';
@@ -146,6 +148,10 @@ export const HOOK_PLACEHOLDERS = [
   'rolloutId', 'service', 'moment', 'stageIndex', 'weight', 'windowStart', 'windowEnd',
   'target.hostedZoneId', 'target.recordName', 'target.recordType', 'target.baselineSetIdentifier', 'target.canarySetIdentifier',
   'decision.outcome', 'decision.trigger',
+  // The routers beside Route 53 (empty for a target of another kind).
+  'target.type', 'target.listenerArn', 'target.ruleArn', 'target.baselineTargetGroupArn', 'target.canaryTargetGroupArn',
+  'target.functionName', 'target.alias', 'target.baselineVersion', 'target.canaryVersion',
+  'target.applicationId', 'target.environmentId', 'target.configurationProfileId', 'target.flag',
 ] as const;
 const PLACEHOLDER = /\{\{\s*([^}]*?)\s*\}\}/g;
 
@@ -298,6 +304,15 @@ export type Moment = 'analysis' | 'preRollout' | 'beforeShift' | 'afterPromotion
  * The JSON body a check receives (a Lambda's event, an HTTP POST's body) and an action hook's
  * input. Stable: fields are only ever added; `version` changes if one changes meaning.
  */
+/**
+ * The traffic target as a check sees it: Route 53's five fields for weighted records (as before
+ * the other routers: no `type`), or an ALB, Lambda alias or AppConfig flag target as configured
+ * (with its `type`).
+ */
+export type VerificationTarget =
+  | Pick<Route53Target, 'hostedZoneId' | 'recordName' | 'recordType' | 'baselineSetIdentifier' | 'canarySetIdentifier'>
+  | RouterTarget;
+
 export interface VerificationContext {
   version: typeof REQUEST_VERSION;
   /** When in the rollout: at a stage's check, before it starts, before a shift, after it ends. */
@@ -311,7 +326,7 @@ export interface VerificationContext {
   stage: { index: number; weight: number; count: number };
   /** The analysis window of this check (ISO), null outside a stage's checks. */
   window: { start: string; end: string } | null;
-  target: Pick<Target, 'hostedZoneId' | 'recordName' | 'recordType' | 'baselineSetIdentifier' | 'canarySetIdentifier'>;
+  target: VerificationTarget;
   /** When the request was made, and when an answer stops counting (ISO). */
   sentAt: string;
   deadline: string;
@@ -328,7 +343,7 @@ export interface ContextInput {
   stageCount: number;
   weight: number;
   window?: { start: Date | string; end: Date | string } | null;
-  target: Target;
+  target: RolloutTarget;
   now: Date;
   deadline: Date;
   decision?: { outcome: 'PROMOTED' | 'ROLLED_BACK'; trigger?: string; reasons: string[] };
@@ -346,10 +361,10 @@ export function buildVerificationContext(input: ContextInput): VerificationConte
     service: input.service,
     stage: { index: input.stageIndex, weight: input.weight, count: input.stageCount },
     window: input.window ? { start: isoOf(input.window.start), end: isoOf(input.window.end) } : null,
-    target: {
+    target: 'hostedZoneId' in t ? {
       hostedZoneId: t.hostedZoneId, recordName: t.recordName, recordType: t.recordType,
       baselineSetIdentifier: t.baselineSetIdentifier, canarySetIdentifier: t.canarySetIdentifier,
-    },
+    } : structuredClone(t),
     sentAt: input.now.toISOString(),
     deadline: input.deadline.toISOString(),
     ...(input.decision ? { decision: { ...input.decision, reasons: input.decision.reasons.slice(0, 20).map((r) => cut(r, MAX_REASON_CHARS)) } } : {}),
@@ -369,7 +384,7 @@ function placeholderValue(name: string, c: VerificationContext): string {
     case 'decision.outcome': return c.decision?.outcome ?? '';
     case 'decision.trigger': return c.decision?.trigger ?? '';
     default:
-      if (name.startsWith('target.')) return String(c.target[name.slice('target.'.length) as keyof VerificationContext['target']] ?? '');
+      if (name.startsWith('target.')) return String((c.target as Record<string, unknown>)[name.slice('target.'.length)] ?? '');
       return '';
   }
 }
@@ -478,7 +493,7 @@ export function checkVerdict(check: VerificationCheck, outcome: CheckOutcome, de
   };
   const meta: Record<string, DetailValue> = { attempts: outcome.attempts };
   const inconclusive = (why: string): MetricVerdict => ({
-    ...base, verdict: 'INCONCLUSIVE', reason: `${label} gave no usable answer: ${why}`,
+    ...base, verdict: 'INCONCLUSIVE', cause: 'no-data', reason: `${label} gave no usable answer: ${why}`,
     sample: { canary: 0, baseline: 0 }, details: meta,
   });
   switch (outcome.status) {
@@ -493,7 +508,7 @@ export function checkVerdict(check: VerificationCheck, outcome: CheckOutcome, de
       if (!parsed.ok) return inconclusive(parsed.problem);
       const { verdict, reason, details } = parsed.answer;
       return {
-        ...base, verdict, reason: `${label}: ${verdict}: ${reason}`,
+        ...base, verdict, reason: `${label}: ${verdict}: ${reason}`, ...(verdict === 'INCONCLUSIVE' ? { cause: 'no-data' as const } : {}),
         sample: { canary: verdict === 'INCONCLUSIVE' ? 0 : 1, baseline: 0 },
         details: { ...details, ...meta },
       };
@@ -679,19 +694,24 @@ export async function runGate(
   return { open: shut.length === 0, verdicts, reasons: shut.map((v) => `${input.moment} gate: ${v.reason}`) };
 }
 
-/** Starts every hook at once; never throws, never waits past a hook's timeout (plus a second). */
-export async function runHooks(port: HookPort, hooks: ActionHook[], input: MomentInput, clock: Clock): Promise<HookResult[]> {
+/**
+ * Starts every hook at once; never throws, never waits past a hook's timeout (plus a second), nor
+ * past `notAfter` (the step's own budget) when it comes first.
+ */
+export async function runHooks(port: HookPort, hooks: ActionHook[], input: MomentInput, clock: Clock, notAfter?: Date): Promise<HookResult[]> {
   return Promise.all(hooks.map(async (hook) => {
     const now = clock.now();
-    const deadline = new Date(now.getTime() + hook.timeoutSeconds * 1000);
+    const byTimeout = new Date(now.getTime() + hook.timeoutSeconds * 1000);
+    const deadline = notAfter && notAfter < byTimeout ? notAfter : byTimeout;
     const context = buildVerificationContext({ ...input, check: hook.name, now, deadline });
     const failed = (reason: string): HookResult => ({
       hook: hook.name, type: hook.type, moment: input.moment, id: null, status: 'FAILED', reason, at: clock.now().toISOString(),
     });
+    const seconds = Math.max(0, Math.round((deadline.getTime() - now.getTime()) / 1000));
     return within(
       port.run(hook, context).catch((error: unknown) => failed(`the hook runner failed: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`)),
-      hook.timeoutSeconds * 1000 + GUARD_GRACE_MS,
-      () => failed(`not started within its ${hook.timeoutSeconds} s timeout`),
+      deadline.getTime() - now.getTime() + GUARD_GRACE_MS,
+      () => failed(`not started within ${seconds < hook.timeoutSeconds ? `the ${seconds} s the step had left` : `its ${hook.timeoutSeconds} s timeout`}`),
     );
   }));
 }

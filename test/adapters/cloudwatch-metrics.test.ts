@@ -144,7 +144,12 @@ describe('CloudWatchMetrics.fetchWindow', () => {
 
   it('splits more than 500 queries into several calls', async () => {
     // Prepare
-    const many = Array.from({ length: 126 }, (_, i) => ({ ...ratio, name: `ratio-${i}` })); // 504 queries
+    // 504 distinct queries (identical ones would be asked once: see below).
+    const many = Array.from({ length: 126 }, (_, i): RolloutMetric => {
+      const q = (metricName: string, tg: string) => ({ namespace: 'AWS/ApplicationELB', metricName, dimensions: { TargetGroup: `${tg}-${i}` }, stat: 'Sum' });
+      const counts = (tg: string) => ({ numerator: q('HTTPCode_Target_5XX_Count', tg), denominator: q('RequestCount', tg) });
+      return { ...ratio, name: `ratio-${i}`, queries: { canary: counts('tg-green'), baseline: counts('tg-blue') } };
+    });
     cwMock.on(GetMetricDataCommand).resolves({ MetricDataResults: [] });
     const metrics = new CloudWatchMetrics(new CloudWatchClient({ region: 'us-east-1' }));
 
@@ -155,6 +160,33 @@ describe('CloudWatchMetrics.fetchWindow', () => {
     const sizes = cwMock.commandCalls(GetMetricDataCommand).map((c) => c.args[0].input.MetricDataQueries?.length);
     expect(sizes).toEqual([500, 4]);
     expect(Object.keys(window.metrics)).toHaveLength(126);
+  });
+
+  it('asks once for a single metric two roles share, and gives it to both', async () => {
+    // Prepare: the traffic checks' request count is the error rate's denominator.
+    const requests: RolloutMetric = {
+      name: 'requests', kind: 'gauge', unit: 'count', critical: false, threshold: {},
+      queries: {
+        canary: { value: { namespace: 'AWS/ApplicationELB', metricName: 'RequestCount', dimensions: { TargetGroup: 'tg-green' }, stat: 'Sum' } },
+        baseline: { value: { namespace: 'AWS/ApplicationELB', metricName: 'RequestCount', dimensions: { TargetGroup: 'tg-blue' }, stat: 'Sum' } },
+      },
+    };
+    cwMock.on(GetMetricDataCommand).resolves({
+      MetricDataResults: [
+        { Id: 'm0_canary_denominator', Timestamps: [at(0)], Values: [100], StatusCode: 'Complete' },
+        { Id: 'm0_baseline_denominator', Timestamps: [at(0)], Values: [900], StatusCode: 'Complete' },
+      ],
+    });
+    const metrics = new CloudWatchMetrics(new CloudWatchClient({ region: 'us-east-1' }));
+
+    // Act
+    const window = await metrics.fetchWindow([ratio, requests], { start, end, periodSeconds: 60 });
+
+    // Assess
+    const ids = cwMock.commandCalls(GetMetricDataCommand).flatMap((c) => c.args[0].input.MetricDataQueries!.map((q) => q.Id));
+    expect(ids).toEqual(['m0_canary_numerator', 'm0_canary_denominator', 'm0_baseline_numerator', 'm0_baseline_denominator']);
+    expect(window.metrics.requests).toEqual({ canary: { values: [100, null, null, null, null] }, baseline: { values: [900, null, null, null, null] } });
+    expect(window.metrics['error-rate']!.canary).toEqual({ numerator: [null, null, null, null, null], denominator: [100, null, null, null, null] });
   });
 
   it('asks nothing for an empty window', async () => {

@@ -59,20 +59,24 @@ describe('npm run build', () => {
   });
 
   /** The SDK clients each function's bundle carries: only those of the ports its handler wires. */
+  // Every step that reads or moves the traffic target carries the four routers' clients (the
+  // target's kind picks one at run time: functions/core/traffic-router.ts); the verification
+  // checks add Lambda, Secrets Manager and CloudWatch; the hooks Lambda and SSM.
+  const ROUTERS = ['client-appconfig', 'client-elastic-load-balancing-v2', 'client-lambda', 'client-route-53'];
+  const CHECKS = ['client-cloudwatch', 'client-lambda', 'client-secrets-manager'];
+  const clients = (...lists: string[][]) => [...new Set(lists.flat())].sort();
   const CLIENTS: Record<string, string[]> = {
-    PreflightFunction: ['client-cloudwatch', 'client-dynamodb', 'client-route-53'],
-    ShiftTrafficFunction: ['client-dynamodb', 'client-route-53'],
-    // Holds the live weight while the gate waits: drift read-back, metrics, the check's evidence.
-    CheckApprovalFunction: ['client-cloudwatch', 'client-dynamodb', 'client-route-53', 'client-s3'],
-    CheckSyncFunction: ['client-dynamodb', 'client-route-53'],
-    AnalyzeFunction: ['client-cloudwatch', 'client-dynamodb', 'client-route-53', 'client-s3'],
-    RollbackFunction: ['client-dynamodb', 'client-route-53', 'client-s3'],
-    ConcludeFunction: ['client-dynamodb', 'client-s3', 'client-secrets-manager', 'client-sns', 'client-ssm'],
+    PreflightFunction: clients(ROUTERS, CHECKS, ['client-cloudwatch', 'client-dynamodb']),
+    ShiftTrafficFunction: clients(ROUTERS, CHECKS, ['client-dynamodb']),
+    CheckApprovalFunction: clients(ROUTERS, CHECKS, ['client-cloudwatch', 'client-dynamodb', 'client-s3']),
+    CheckSyncFunction: clients(ROUTERS, ['client-dynamodb']),
+    AnalyzeFunction: clients(ROUTERS, CHECKS, ['client-cloudwatch', 'client-dynamodb', 'client-s3']),
+    RollbackFunction: clients(ROUTERS, ['client-dynamodb', 'client-lambda', 'client-s3', 'client-ssm']),
+    ConcludeFunction: ['client-dynamodb', 'client-lambda', 'client-s3', 'client-secrets-manager', 'client-sns', 'client-ssm'],
     VerifyRecoveryFunction: ['client-cloudwatch', 'client-dynamodb', 'client-secrets-manager', 'client-sns', 'client-ssm'],
-    SafetyNetFunction: ['client-dynamodb', 'client-route-53', 'client-s3', 'client-secrets-manager', 'client-sns', 'client-ssm'],
-    // The safety net's, and Step Functions to ask whether a rollout's execution still runs.
-    ReconcilerFunction: ['client-dynamodb', 'client-route-53', 'client-s3', 'client-secrets-manager', 'client-sfn', 'client-sns', 'client-ssm'],
-    SoakCheckFunction: ['client-cloudwatch', 'client-dynamodb', 'client-route-53', 'client-secrets-manager', 'client-sns', 'client-ssm'],
+    SafetyNetFunction: clients(ROUTERS, ['client-dynamodb', 'client-s3', 'client-secrets-manager', 'client-sns', 'client-ssm']),
+    ReconcilerFunction: clients(ROUTERS, ['client-dynamodb', 'client-s3', 'client-secrets-manager', 'client-sfn', 'client-sns', 'client-ssm']),
+    SoakCheckFunction: clients(ROUTERS, ['client-cloudwatch', 'client-dynamodb', 'client-secrets-manager', 'client-sns', 'client-ssm']),
   };
 
   it('builds every function of the template', () => {

@@ -78,7 +78,7 @@ describe('progress lines', () => {
   it('a simulated rollout collapses its bakes: never two quiet bake lines of a stage in a row without a note', async () => {
     const run = await runMain(['simulate', '--scenario', 'healthy']);
     const lines = run.stdout.split('\n');
-    expect(run.stdout).toMatch(/nothing failing \(2 alike not shown\)/);
+    expect(run.stdout).toMatch(/nothing failing \(\d+ alike not shown\)/);
     for (let i = 1; i < lines.length; i++) {
       if (lines[i]!.includes('baking') && lines[i - 1]!.includes('baking')) expect(lines[i]).toMatch(/alike not shown/);
     }

@@ -14,7 +14,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DynamoRollouts } from '../../functions/adapters/dynamodb-store.ts';
-import { parseRolloutConfig, targetKey, type RolloutConfig } from '../../functions/core/config.ts';
+import { parseRolloutConfig, route53TargetOf, targetKey, type RolloutConfig } from '../../functions/core/config.ts';
 import { defaultJudge } from '../../functions/core/default-judge.ts';
 import type { Deps } from '../../functions/core/ports.ts';
 import type { RolloutRecord } from '../../functions/core/rollout-record.ts';
@@ -207,10 +207,11 @@ describe.skipIf(skip !== null)('canary start / status / watch / list / abort / a
 
     // The workflow's analyze step, reading the same table (and proving it still owns the rollout), decides to roll back.
     const traffic = new MemoryTraffic({ clock: { now: () => new Date() }, rng: mulberry32(1) });
-    traffic.putRecord(config.target, { setIdentifier: config.target.baselineSetIdentifier, weight: 99, ttl: 60 });
-    traffic.putRecord(config.target, { setIdentifier: config.target.canarySetIdentifier, weight: 1, ttl: 60 });
+    const target = route53TargetOf(config);
+    traffic.putRecord(target, { setIdentifier: target.baselineSetIdentifier, weight: 99, ttl: 60 });
+    traffic.putRecord(target, { setIdentifier: target.canarySetIdentifier, weight: 1, ttl: 60 });
     const state: RolloutState = {
-      rolloutId: 'to-abort', executionArn: executionArn('to-abort'), token, config, routerDefinition: (await traffic.read(config.target)).definition,
+      rolloutId: 'to-abort', executionArn: executionArn('to-abort'), token, config, routerDefinition: (await traffic.read(target)).definition,
       stageIndex: 0, weight: 1, phase: 'FORWARD', next: 'ANALYZE',
       wait: { until: new Date().toISOString() }, settleSeconds: 60,
       segment: { no: 1, iterations: 3, handOver: false }, segmentPrefix: segmentPrefixOf('to-abort'),

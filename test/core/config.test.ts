@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseJudgeConfig, parseRolloutConfig, rolloutConfigJsonSchema, targetKey } from '../../functions/core/config.ts';
+import { parseJudgeConfig, parseRolloutConfig, rolloutConfigJsonSchema, route53TargetOf, targetKey } from '../../functions/core/config.ts';
 import { ConfigValidationError } from '../../functions/core/errors.ts';
 import { albEcsConfig, ZONE } from '../fixtures/configs.ts';
 
@@ -25,7 +25,7 @@ describe('rollout config', () => {
     expect(config.analysisPeriodSeconds).toBe(60);
     expect(config.failureLimit).toBe(0);
     expect(config.inconclusiveLimit).toBe(3);
-    expect(config.target.maxTtlSeconds).toBe(60);
+    expect(route53TargetOf(config).maxTtlSeconds).toBe(60);
     expect(config.incident.opsCenter.enabled).toBe(false);
   });
 

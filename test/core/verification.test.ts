@@ -97,7 +97,9 @@ describe('verification config', () => {
     [{ hooks: { afterRollback: [{ name: 'h', type: 'lambda', function: 'f', invocation: 'request-response' }] } },
       "hooks.afterRollback[0].invocation: an afterRollback hook is started, never awaited (the rollback must not wait on it): use 'event' or leave invocation out"],
     [{ hooks: { afterRollback: [{ name: 'h', type: 'ssm-automation', document: 'Doc', parameters: { Id: ['{{ rolloutid }}'] } }] } },
-      'hooks.afterRollback[0].parameters.Id[0]: unknown placeholder {{ rolloutid }}: use one of rolloutId, service, moment, stageIndex, weight, windowStart, windowEnd, target.hostedZoneId, target.recordName, target.recordType, target.baselineSetIdentifier, target.canarySetIdentifier, decision.outcome, decision.trigger'],
+      'hooks.afterRollback[0].parameters.Id[0]: unknown placeholder {{ rolloutid }}: use one of rolloutId, service, moment, stageIndex, weight, windowStart, windowEnd, target.hostedZoneId, target.recordName, target.recordType, target.baselineSetIdentifier, target.canarySetIdentifier, decision.outcome, decision.trigger, '
+      + 'target.type, target.listenerArn, target.ruleArn, target.baselineTargetGroupArn, target.canaryTargetGroupArn, target.functionName, target.alias, target.baselineVersion, target.canaryVersion, '
+      + 'target.applicationId, target.environmentId, target.configurationProfileId, target.flag'],
     [{ hooks: { afterPromotion: [{ name: 'h', type: 'webhook' }] } },
       "hooks.afterPromotion[0].type: type must be 'lambda' (a function you own) or 'ssm-automation' (an SSM Automation runbook)"],
     [{ hooks: { afterRollbak: [] } }, "hooks: unknown field(s) 'afterRollbak': check the spelling (see schema/rollout-config.schema.json)"],

@@ -15,7 +15,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CloudWatchMetrics } from '../../functions/adapters/cloudwatch-metrics.ts';
 import { DynamoRollouts } from '../../functions/adapters/dynamodb-store.ts';
 import { Route53Traffic } from '../../functions/adapters/route53-traffic.ts';
-import { isMetricStatQuery, parseRolloutConfig, type RolloutConfig, type RolloutConfigInput } from '../../functions/core/config.ts';
+import { isMetricStatQuery, parseRolloutConfig, route53TargetOf, type RolloutConfig, type RolloutConfigInput } from '../../functions/core/config.ts';
 import { defaultJudge } from '../../functions/core/default-judge.ts';
 import { ConfigValidationError } from '../../functions/core/errors.ts';
 import { buildIncident, cleanText } from '../../functions/core/incident.ts';
@@ -46,14 +46,15 @@ function expectInvariants(config: RolloutConfig): void {
     expect(Number.isInteger(s.checks) && s.checks >= 1).toBe(true);
   }
   expect(config.name).toMatch(SAFE_NAME);
-  expect(ALLOWED).toContain(config.target.hostedZoneId);
-  expect(config.target.recordName).toMatch(/^(\*\.)?[a-z0-9_.-]+$/);
-  expect(config.target.recordName.length).toBeLessThanOrEqual(253);
-  for (const id of [config.target.baselineSetIdentifier, config.target.canarySetIdentifier]) {
+  const target = route53TargetOf(config);
+  expect(ALLOWED).toContain(target.hostedZoneId);
+  expect(target.recordName).toMatch(/^(\*\.)?[a-z0-9_.-]+$/);
+  expect(target.recordName.length).toBeLessThanOrEqual(253);
+  for (const id of [target.baselineSetIdentifier, target.canarySetIdentifier]) {
     expect(id.length).toBeGreaterThan(0);
     expect(id).not.toMatch(CONTROL);
   }
-  expect(config.target.baselineSetIdentifier).not.toBe(config.target.canarySetIdentifier);
+  expect(target.baselineSetIdentifier).not.toBe(target.canarySetIdentifier);
   expect(config.metrics.length).toBeGreaterThan(0);
   expect(new Set(config.metrics.map((m) => m.name)).size).toBe(config.metrics.length);
   for (const m of config.metrics) {

@@ -6,7 +6,7 @@
  * every call is logged in order.
  */
 import { describe, expect, it } from 'vitest';
-import { parseRolloutConfig, type RolloutMetric } from '../../functions/core/config.ts';
+import { parseRolloutConfig, route53TargetOf, type RolloutMetric } from '../../functions/core/config.ts';
 import { defaultJudge } from '../../functions/core/default-judge.ts';
 import type { MetricData } from '../../functions/core/judge.ts';
 import type { Deps, MetricRange, MetricsPort } from '../../functions/core/ports.ts';
@@ -48,7 +48,7 @@ interface World {
 function setUp(options: { failEvidence?: boolean } = {}): World {
   const clock = new SimClock(new Date('2026-03-02T10:00:00Z'));
   const traffic = new MemoryTraffic({ clock, rng: mulberry32(1), syncDelaySeconds: [20, 20] });
-  const t = parseRolloutConfig(albEcsConfig()).target;
+  const t = route53TargetOf(parseRolloutConfig(albEcsConfig()));
   traffic.putRecord(t, { setIdentifier: 'blue', weight: 100, ttl: 60 });
   traffic.putRecord(t, { setIdentifier: 'green', weight: 0, ttl: 60 });
   const rollouts = new MemoryRollouts();

@@ -494,6 +494,20 @@ describe.each(SCENARIOS)('IAM ($name)', (scenario) => {
       ...(p.VerificationFunctionArns ? ['lambda:InvokeFunction'] : []), ...(p.HookAutomationDocumentArns ? ['ssm:StartAutomationExecution'] : []),
       ...(p.HookAutomationRoleArn ? ['iam:PassRole'] : []),
     ] : [];
+    // The routers beside Route 53: read by every step that reads the target, changed by those that move it.
+    const routerRead = [
+      ...(p.AllowedListenerArns ? ['elasticloadbalancing:DescribeListeners', 'elasticloadbalancing:DescribeRules', 'elasticloadbalancing:DescribeTargetGroups'] : []),
+      ...(p.AllowedLambdaFunctionArns ? ['lambda:GetAlias', 'lambda:GetFunctionConfiguration'] : []),
+      ...(p.AllowedAppConfigApplicationArns ? [
+        'appconfig:GetConfigurationProfile', 'appconfig:GetDeployment', 'appconfig:GetDeploymentStrategy', 'appconfig:GetHostedConfigurationVersion',
+        'appconfig:ListDeployments', 'appconfig:ListHostedConfigurationVersions',
+      ] : []),
+    ];
+    const routerChange = [
+      ...(p.AllowedListenerArns ? ['elasticloadbalancing:ModifyListener', 'elasticloadbalancing:ModifyRule'] : []),
+      ...(p.AllowedLambdaFunctionArns ? ['lambda:CreateAlias', 'lambda:UpdateAlias'] : []),
+      ...(p.AllowedAppConfigApplicationArns ? ['appconfig:CreateHostedConfigurationVersion', 'appconfig:StartDeployment', 'appconfig:StopDeployment'] : []),
+    ];
     const withAll = (...lists: string[][]) => [...new Set(lists.flat())].sort();
     // Fence (ConditionCheck on the head, Update of the lock), then the head's Update and one Put per event.
     const fencedStep = ['dynamodb:ConditionCheckItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'];
@@ -509,29 +523,29 @@ describe.each(SCENARIOS)('IAM ($name)', (scenario) => {
     ];
     expect(Object.fromEntries(owners.map((id) => [id, actionsOf(id)]))).toEqual({
       // The lock, the head and the first event in one transaction (Puts); the holder or the head read on a refusal.
-      PreflightFunction: withAll(['cloudwatch:GetMetricData', 'dynamodb:GetItem', 'dynamodb:PutItem', 'route53:ListResourceRecordSets'], checks),
-      ShiftTrafficFunction: withAll(fencedStep, ['route53:ChangeResourceRecordSets', 'route53:ListResourceRecordSets'], checks),
+      PreflightFunction: withAll(['cloudwatch:GetMetricData', 'dynamodb:GetItem', 'dynamodb:PutItem', 'route53:ListResourceRecordSets'], checks, routerRead),
+      ShiftTrafficFunction: withAll(fencedStep, ['route53:ChangeResourceRecordSets', 'route53:ListResourceRecordSets'], checks, routerRead, routerChange),
       // Reads the target back at 100 % (drift) before promoting.
-      CheckSyncFunction: [...fencedStep, 'route53:GetChange', 'route53:ListResourceRecordSets'].sort(),
+      CheckSyncFunction: withAll(fencedStep, ['route53:GetChange', 'route53:ListResourceRecordSets'], routerRead),
       // Both judge the live weight: drift read-back, metrics, the check's evidence.
-      CheckApprovalFunction: [...fencedStep, 'cloudwatch:GetMetricData', 'route53:ListResourceRecordSets', 's3:PutObject'].sort(),
-      AnalyzeFunction: withAll(fencedStep, ['cloudwatch:GetMetricData', 'route53:ListResourceRecordSets', 's3:PutObject'], checks),
+      CheckApprovalFunction: withAll(fencedStep, ['cloudwatch:GetMetricData', 'route53:ListResourceRecordSets', 's3:PutObject'], checks, routerRead),
+      AnalyzeFunction: withAll(fencedStep, ['cloudwatch:GetMetricData', 'route53:ListResourceRecordSets', 's3:PutObject'], checks, routerRead),
       // Restores by UPSERT without reading the records; the record's snapshot reads the events.
-      RollbackFunction: withAll(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'route53:ChangeResourceRecordSets', 's3:PutObject'], hooks),
+      RollbackFunction: withAll(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'route53:ChangeResourceRecordSets', 's3:PutObject'], hooks, routerRead, routerChange),
       ConcludeFunction: withAll([
         'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 's3:PutObject',
         ...webhook, 'sns:Publish', 'ssm:AddTagsToResource', 'ssm:CreateOpsItem',
       ], hooks),
-      SafetyNetFunction: [...finisher, 'sqs:SendMessage'].sort(),
+      SafetyNetFunction: withAll(finisher, ['sqs:SendMessage'], routerRead, routerChange),
       // The safety net's work, on the rollouts whose execution Step Functions says has ended.
-      ReconcilerFunction: [...finisher, 'states:DescribeExecution'].sort(),
+      ReconcilerFunction: withAll(finisher, ['states:DescribeExecution'], routerRead, routerChange),
       VerifyRecoveryFunction: ['cloudwatch:GetMetricData', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', ...webhook, 'sns:Publish', 'ssm:UpdateOpsItem'].sort(),
       // Route 53, the lock, the note on the rollout and the rollouts' listing only when the stack lets soaks roll back.
       SoakCheckFunction: [
         'cloudwatch:GetMetricData', 'dynamodb:GetItem', 'dynamodb:UpdateItem', ...webhook, 'sns:Publish',
         'ssm:AddTagsToResource', 'ssm:CreateOpsItem', 'ssm:UpdateOpsItem',
         ...(scenario.params.SoakPostPromotionRollback === 'true'
-          ? ['dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:Query', 'route53:ChangeResourceRecordSets', 'route53:ListResourceRecordSets']
+          ? ['dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:Query', 'route53:ChangeResourceRecordSets', 'route53:ListResourceRecordSets', ...routerRead, ...routerChange]
           : []),
       ].sort(),
       SoakSchedulerRole: ['lambda:InvokeFunction'],

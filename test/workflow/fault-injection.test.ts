@@ -9,7 +9,7 @@
  * per rollback.
  */
 import { describe, expect, it } from 'vitest';
-import { parseRolloutConfig, targetKey, type RolloutMetric } from '../../functions/core/config.ts';
+import { parseRolloutConfig, route53TargetOf, targetKey, type RolloutMetric } from '../../functions/core/config.ts';
 import { ThrottledError, TransientAwsError } from '../../functions/core/errors.ts';
 import { reconcile } from '../../functions/core/reconciler.ts';
 import type { MetricData } from '../../functions/core/judge.ts';
@@ -131,9 +131,10 @@ type Finisher = 'safety-net' | 'reconciler';
 async function rollout(bad: boolean, fault: Fault | null, seed: number, finisher: Finisher = 'safety-net'): Promise<Outcome> {
   const clock = new SimClock(new Date('2026-05-04T08:00:00Z'));
   const traffic = new MemoryTraffic({ clock, rng: mulberry32(seed), syncDelaySeconds: [5, 15] });
-  traffic.putRecord(config.target, { setIdentifier: 'blue', weight: 100, ttl: 60, value: '10.0.0.1' });
-  traffic.putRecord(config.target, { setIdentifier: 'green', weight: 0, ttl: 60, value: '10.0.0.2' });
-  const readWeights = async () => traffic.weights(config.target)!;
+  const target = route53TargetOf(config);
+  traffic.putRecord(target, { setIdentifier: 'blue', weight: 100, ttl: 60, value: '10.0.0.1' });
+  traffic.putRecord(target, { setIdentifier: 'green', weight: 0, ttl: 60, value: '10.0.0.2' });
+  const readWeights = async () => traffic.weights(target)!;
   let canaryWeight = 0;
   const rollouts = new MemoryRollouts();
   const incidents = new MemoryIncidents();
