@@ -25,7 +25,7 @@ import {
   FencedOutError, GateNotPendingError, PreflightError, RolloutNotFoundError, RolloutNotRunningError, ThrottledError, TransientAwsError,
 } from '../core/errors.ts';
 import type { BeginResult, LockHolder, RolloutStore, TakeOverResult } from '../core/ports.ts';
-import { isActive, type ApprovalAnswer, type RolloutEvent, type RolloutHistory, type RolloutRecord } from '../core/rollout-record.ts';
+import { isActive, type ApprovalAnswer, type RolloutEvent, type RolloutHistory, type RolloutRecord, type RolloutStatus } from '../core/rollout-record.ts';
 import { callAws, isAwsError, mapAwsError } from './aws-errors.ts';
 
 const SERVICE = 'DynamoDB';
@@ -483,10 +483,13 @@ export class DynamoRollouts implements RolloutStore {
       startKey = out.LastEvaluatedKey;
       if (!startKey) break;
     }
-    // The index is eventually consistent: read each head again before anyone acts on it. A closed
-    // record still in the index may still hold its lock: the reconciler releases it.
-    const fresh = await Promise.all(ids.map((id) => this.get(id)));
-    return fresh.filter((r): r is RolloutRecord => r !== null);
+    // The index is eventually consistent: read each head again before anyone acts on it, and keep
+    // those still in it: active, or closed and not yet known to have released the lock (the
+    // reconciler releases it). One that has left since the index was read is dropped.
+    const fresh = await Promise.all(ids.map((id) => callAws(SERVICE, () => this.#client.send(new GetCommand({
+      TableName: this.#table, Key: { pk: rolloutPk(id) }, ConsistentRead: true,
+    })))));
+    return fresh.flatMap((out) => (out.Item && (out.Item.activePk === ACTIVE_PARTITION || isActive(out.Item.status as RolloutStatus)) ? [toRecord(out.Item)] : []));
   }
 }
 

@@ -8,7 +8,7 @@
  * execution, if it is redriven or one of its Lambdas is still running, is fenced out from then on),
  * restore 100 % baseline before writing anything, wait until any Lambda still running from a
  * stopped execution must have ended and re-apply the rollback if one of them moved traffic after
- * all, then release the lock, close the record and open the incident. A rollout whose last change
+ * all, then open the incident, close the record and release the lock. A rollout whose last change
  * was the promotion, in sync, is recorded as promoted instead. Safe to run twice, and concurrently
  * with itself.
  */
@@ -116,6 +116,9 @@ export async function finishRollout(record: RolloutRecord, why: string, deps: De
     };
     await deps.rollouts.update(rolloutId, { status: 'ROLLED_BACK', decision, updatedAt: iso(now) },
       [{ type: 'NOTE', at: iso(now), message: decision.reasons[0]! }]);
+    // The other rollout's lock stays (the release is conditional on the owner); the closed record
+    // leaves the index of rollouts to sweep.
+    await deps.rollouts.releaseLock(key, rolloutId);
     return { rolloutId, action: 'CLOSED_WITHOUT_TRAFFIC', detail: decision.reasons[0]! };
   }
 
@@ -128,9 +131,9 @@ export async function finishRollout(record: RolloutRecord, why: string, deps: De
         outcome: 'PROMOTED', trigger: 'VERDICT', at: iso(now), stageIndex: record.stageIndex, weight: 100, failing: [],
         reasons: [`every stage passed; ${by} recorded the promotion after the ${why}`],
       };
-      await deps.rollouts.releaseLock(key, rolloutId);
       await deps.rollouts.update(rolloutId, { status: 'PROMOTED', decision, weight: 100, updatedAt: iso(now) },
         [{ type: 'DECISION', at: iso(now), decision }], { token });
+      await deps.rollouts.releaseLock(key, rolloutId);
       return { rolloutId, action: 'COMPLETED_PROMOTION', detail: 'canary was already at 100 % and in sync; recorded the promotion' };
     }
   }
@@ -175,9 +178,10 @@ export async function finishRollout(record: RolloutRecord, why: string, deps: De
   if (!decision.trigger || !['ABORTED', 'REJECTED', 'MANUAL_ROLLBACK'].includes(decision.trigger)) {
     await openIncidentOnce(deps, { rolloutId, config, decision, executionArn: record.executionArn });
   }
-  // The lock first: a record left active without a lock is finished by the reconciler again.
-  await deps.rollouts.releaseLock(key, rolloutId);
+  // Closed, then the lock released: a closed rollout stays in the index the reconciler sweeps until
+  // its lock is released (releaseLock takes it out), so a failed release is retried there.
   await deps.rollouts.update(rolloutId, { status: 'ROLLED_BACK', updatedAt: at }, [], { token });
+  await deps.rollouts.releaseLock(key, rolloutId);
   await snapshotRecord(rolloutId, deps, 'at the end');
   return { rolloutId, action: 'RESTORED_BASELINE', detail: `baseline restored (change ${changeId}): ${why}`, reapplied };
 }

@@ -54,6 +54,7 @@ const record: RolloutRecord = {
   startedAt: '2025-06-01T12:00:00.000Z', updatedAt: '2025-06-01T12:00:00.000Z', stageIndex: 0, weight: 0, checkCount: 0,
 };
 const headItem = (patch: Partial<RolloutRecord> = {}) => ({ ...record, ...patch, pk: 'rollout#r-1', gsi1pk: 'rollout', activePk: 'active' });
+const withoutActivePk = ({ activePk: _out, ...item }: Record<string, unknown>) => item;
 const started: RolloutEvent = { type: 'STARTED', at: '2025-06-01T12:00:00.000Z', stages: [1, 5, 100] };
 /** An event item's own key: `rollout#<id>#event#<at>#<20-digit sequence>#<8 hex of salt>`, its sort key the part after `#event#`. */
 const eventKey = (rolloutId: string, at: string) => new RegExp(`^rollout#${rolloutId}#event#${at.replaceAll('.', '\\.')}#\\d{20}#[0-9a-f]{8}$`);
@@ -312,7 +313,7 @@ describe('update: the head\'s fields, and events appended as their own items', (
     expect([...keys].sort()).toEqual(keys);
   });
 
-  it('puts a rollout in the byActive index while it is active and takes it out when it closes', async () => {
+  it('puts a rollout in the byActive index while it is active and leaves it there when it closes (releaseLock takes it out)', async () => {
     // Prepare
     ddbMock.on(UpdateCommand).resolves({});
     const rollouts = new DynamoRollouts(client(), TABLE);
@@ -331,7 +332,7 @@ describe('update: the head\'s fields, and events appended as their own items', (
     expect(closed).toEqual({
       TableName: TABLE,
       Key: { pk: 'rollout#r-1' },
-      UpdateExpression: 'SET #f0 = :v0 REMOVE activePk',
+      UpdateExpression: 'SET #f0 = :v0',
       ConditionExpression: 'attribute_exists(pk)',
       ExpressionAttributeNames: { '#f0': 'status' },
       ExpressionAttributeValues: { ':v0': 'ROLLED_BACK' },
@@ -579,6 +580,15 @@ describe('acquireLock / releaseLock / lockHolder (the soak check\'s rollback; an
       ExpressionAttributeNames: { '#owner': 'owner' },
       ExpressionAttributeValues: { ':owner': 'r-1' },
     });
+    // Then the rollout leaves the index the reconciler sweeps, only if it is closed.
+    expect(ddbMock.commandCalls(UpdateCommand).map((c) => c.args[0].input)).toEqual([1, 2].map(() => ({
+      TableName: TABLE,
+      Key: { pk: 'rollout#r-1' },
+      UpdateExpression: 'REMOVE activePk',
+      ConditionExpression: 'attribute_exists(activePk) AND NOT (#status IN (:running, :rollingBack))',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: { ':running': 'RUNNING', ':rollingBack': 'ROLLING_BACK' },
+    })));
   });
 
   it('lockHolder reads the lock consistently: owner, token and lease; null when free', async () => {
@@ -769,16 +779,18 @@ describe('reads', () => {
     expect(history).toEqual({ ...stored, events: [old, later] });
   });
 
-  it('listActive: every page of the sparse byActive index (keys only), each head read again, closed ones dropped', async () => {
+  it('listActive: every page of the sparse byActive index (keys only), each head read again, those that left it since dropped', async () => {
     // Prepare
     ddbMock.on(QueryCommand)
       .resolvesOnce({ Items: [{ pk: 'rollout#r-1', activePk: 'active', startedAt: 'a' }, { pk: 'rollout#r-2', activePk: 'active', startedAt: 'b' }], LastEvaluatedKey: { pk: 'rollout#r-2' } })
-      .resolvesOnce({ Items: [{ pk: 'rollout#r-3', activePk: 'active', startedAt: 'c' }] });
+      .resolvesOnce({ Items: [{ pk: 'rollout#r-3', activePk: 'active', startedAt: 'c' }, { pk: 'rollout#r-4', activePk: 'active', startedAt: 'd' }] });
     items({
       'rollout#r-1': headItem(),
-      // Closed since the index was written (it is eventually consistent).
-      'rollout#r-2': { ...headItem({ status: 'PROMOTED' }), rolloutId: 'r-2', pk: 'rollout#r-2' },
+      // Closed and its lock released since the index was read (it is eventually consistent).
+      'rollout#r-2': withoutActivePk({ ...headItem({ status: 'PROMOTED' }), rolloutId: 'r-2', pk: 'rollout#r-2' }),
       'rollout#r-3': { ...headItem({ status: 'ROLLING_BACK' }), rolloutId: 'r-3', pk: 'rollout#r-3' },
+      // Closed, its lock not released yet: still swept, so the reconciler releases it.
+      'rollout#r-4': { ...headItem({ status: 'ROLLED_BACK' }), rolloutId: 'r-4', pk: 'rollout#r-4', activePk: 'active' },
     });
     const rollouts = new DynamoRollouts(client(), TABLE);
 
@@ -786,13 +798,14 @@ describe('reads', () => {
     const active = await rollouts.listActive();
 
     // Assess
-    expect(active.map((r) => [r.rolloutId, r.status])).toEqual([['r-1', 'RUNNING'], ['r-3', 'ROLLING_BACK']]);
+    expect(active.map((r) => [r.rolloutId, r.status])).toEqual([['r-1', 'RUNNING'], ['r-3', 'ROLLING_BACK'], ['r-4', 'ROLLED_BACK']]);
+    expect(active[2]).not.toHaveProperty('activePk');
     expect(ddbMock.commandCalls(QueryCommand).map((c) => c.args[0].input)).toEqual([
       { TableName: TABLE, IndexName: 'byActive', KeyConditionExpression: 'activePk = :p', ExpressionAttributeValues: { ':p': 'active' } },
       { TableName: TABLE, IndexName: 'byActive', KeyConditionExpression: 'activePk = :p', ExpressionAttributeValues: { ':p': 'active' }, ExclusiveStartKey: { pk: 'rollout#r-2' } },
     ]);
     expect(ddbMock.commandCalls(GetCommand).map((c) => c.args[0].input)).toEqual(
-      ['r-1', 'r-2', 'r-3'].map((id) => ({ TableName: TABLE, Key: { pk: `rollout#${id}` }, ConsistentRead: true })),
+      ['r-1', 'r-2', 'r-3', 'r-4'].map((id) => ({ TableName: TABLE, Key: { pk: `rollout#${id}` }, ConsistentRead: true })),
     );
   });
 

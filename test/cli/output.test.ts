@@ -119,9 +119,12 @@ describe('one vocabulary', () => {
     const json = JSON.parse((await runMain(['simulate', '--scenario', 'error-spike', '--json'])).stdout);
     const html = readFileSync(join(dir, 'r.html'), 'utf8');
     // Assess: a bake check's failure is counted as one, apart from the counted checks that passed.
-    expect(json.checks).toEqual({ total: 2, passed: 2, failed: 0, inconclusive: 0, duringBake: { total: 11, failed: 1 }, whileHeld: { total: 0, failed: 0 } });
+    // (How many bake checks run depends on the stage's timing, not on what is counted.)
+    expect(json.checks).toEqual({ total: 2, passed: 2, failed: 0, inconclusive: 0, duringBake: { total: expect.any(Number), failed: 1 }, whileHeld: { total: 0, failed: 0 } });
+    const bake = json.checks.duringBake.total;
+    expect(bake).toBeGreaterThan(2);
     const counts = describeCheckCounts(json.checks);
-    expect(counts).toBe('2 counted checks (2 passed, 0 failed, 0 inconclusive) · 11 bake checks (1 failed)');
+    expect(counts).toBe(`2 counted checks (2 passed, 0 failed, 0 inconclusive) · ${bake} bake checks (1 failed)`);
     expect(text.stdout.replace(/\n {2}/g, ' ')).toContain(counts);
     expect(html).toContain(`Checks: ${counts}.`);
     // One restore time: the rollback's INSYNC as the record has it.

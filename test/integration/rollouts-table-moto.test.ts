@@ -34,31 +34,41 @@ describe.skipIf(skip !== null)('DynamoRollouts on the template\'s table (moto)',
       .toEqual({ started: true });
   };
 
-  it('listActive finds every running or rolling-back rollout through the sparse byActive index, oldest first, and only those', async () => {
-    // Prepare: two running, one rolling back, one promoted.
+  it('listActive finds every running or rolling-back rollout, and every closed one still holding its lock, through the sparse byActive index, oldest first', async () => {
+    // Prepare: two running, one rolling back, one promoted with its lock released, one promoted
+    // whose lock release has not happened (a step closed it and then failed).
     const rollouts = await store();
     await begin(rollouts, head('r-old', '2026-01-01T10:00:00.000Z'));
     await begin(rollouts, head('r-new', '2026-01-01T12:00:00.000Z'));
     await begin(rollouts, head('r-back', '2026-01-01T11:00:00.000Z'));
     await begin(rollouts, head('r-done', '2026-01-01T09:00:00.000Z'));
+    await begin(rollouts, head('r-leak', '2026-01-01T08:00:00.000Z'));
     await rollouts.update('r-back', { status: 'ROLLING_BACK', weight: 0 });
     await rollouts.update('r-done', { status: 'PROMOTED', weight: 100 });
+    await rollouts.releaseLock(head('r-done', '2026-01-01T09:00:00.000Z').targetKey, 'r-done');
+    await rollouts.update('r-leak', { status: 'PROMOTED', weight: 100 });
 
     // Act
     const active = await rollouts.listActive();
 
     // Assess
-    expect(active.map((r) => [r.rolloutId, r.status])).toEqual([['r-old', 'RUNNING'], ['r-back', 'ROLLING_BACK'], ['r-new', 'RUNNING']]);
-    expect(active[0]).toEqual({ ...head('r-old', '2026-01-01T10:00:00.000Z'), eventCount: 1 });
+    expect(active.map((r) => [r.rolloutId, r.status])).toEqual([['r-leak', 'PROMOTED'], ['r-old', 'RUNNING'], ['r-back', 'ROLLING_BACK'], ['r-new', 'RUNNING']]);
+    expect(active[1]).toEqual({ ...head('r-old', '2026-01-01T10:00:00.000Z'), eventCount: 1 });
   });
 
-  it('a rollout leaves byActive when it closes, and listActive is empty on a table without active rollouts', async () => {
+  it('a rollout leaves byActive once closed and its lock released (not before), and listActive is empty on a table without active rollouts', async () => {
     const rollouts = await store();
     expect(await rollouts.listActive()).toEqual([]);
-    await begin(rollouts, head('r-1', '2026-01-01T10:00:00.000Z'));
+    const record = head('r-1', '2026-01-01T10:00:00.000Z');
+    await begin(rollouts, record);
     expect((await rollouts.listActive()).map((r) => r.rolloutId)).toEqual(['r-1']);
 
+    // Released while still running (it cannot happen in the steps, but the index must not lose it).
+    await rollouts.releaseLock(record.targetKey, 'r-1');
+    expect((await rollouts.listActive()).map((r) => r.rolloutId)).toEqual(['r-1']);
     await rollouts.update('r-1', { status: 'ROLLED_BACK', weight: 0 });
+    expect((await rollouts.listActive()).map((r) => r.rolloutId)).toEqual(['r-1']);
+    await rollouts.releaseLock(record.targetKey, 'r-1');
 
     expect(await rollouts.listActive()).toEqual([]);
   });

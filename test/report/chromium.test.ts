@@ -98,9 +98,13 @@ describe('the HTML report in headless Chromium', () => {
     const dom = run.stdout;
     const charts = [...dom.matchAll(/<svg class="chart" data-metric="([^"]+)"/g)].map((m) => m[1]);
     expect(charts).toEqual(model.metrics.map((m) => m.name));
-    for (const cls of ['series series-canary', 'series series-baseline', 'threshold', 'decision-marker', 'restored-marker', 'stage-boundary', 'check-marker']) {
+    for (const cls of ['series series-canary', 'threshold', 'decision-marker', 'restored-marker', 'stage-boundary', 'check-marker']) {
       expect(dom.match(new RegExp(`class="${cls}"`, 'g'))?.length ?? 0, cls).toBeGreaterThanOrEqual(model.metrics.length);
     }
+    // A baseline line wherever there is a baseline (the traffic share is the canary's alone).
+    const withBaseline = model.metrics.filter((m) => m.baseline.some((p) => p.value !== null)).length;
+    expect(withBaseline).toBeGreaterThanOrEqual(3);
+    expect(dom.match(/class="series series-baseline"/g)?.length ?? 0).toBeGreaterThanOrEqual(withBaseline);
     expect(dom).toContain('class="breach"');
     expect(dom).toContain('Post-incident summary');
     expect(dom).toMatch(/Time to restore<\/span><b>\d+ s<\/b>/);
