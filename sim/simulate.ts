@@ -26,7 +26,7 @@ import { findScenario, withScenarioChecks, type Scenario } from './scenarios.ts'
 import { finalWeightsOf, putTarget, shareOf, SIM_RECORD_TTL_SECONDS, weightChangesOf } from './sim-routers.ts';
 import { checkModelCoverage, ServiceModel } from './service-model.ts';
 import type { ExecutionHandle, ExecutionResult } from './workflow-runner.ts';
-import { SIM_TASK_SECONDS, SimWorld } from './world.ts';
+import { SIM_TASK_SECONDS, SimWorld, type TaskRun } from './world.ts';
 
 /** TTL of the simulated weighted records. */
 export const SIM_TTL_SECONDS = SIM_RECORD_TTL_SECONDS;
@@ -69,6 +69,8 @@ export interface SimulateOptions {
   rollouts?: RolloutStore;
   /** Route 53's account-wide request bucket (default 10 requests/s, burst 50). */
   route53?: { ratePerSecond: number; burst: number };
+  /** Time each Task's step (wall ms): the result's `usage.taskRuns`. */
+  timeTasks?: boolean;
 }
 
 export interface SimulationResult {
@@ -108,6 +110,18 @@ export interface SimulationResult {
   route53: { calls: number; throttled: number };
   /** The action hooks the rollout started (afterPromotion, afterRollback), oldest first. */
   hooks: HookResult[];
+  /**
+   * What the rollout used, as AWS bills it: state transitions (states entered, every execution),
+   * Task invocations (Lambda invocations), GetMetricData fetches, metrics requested and datapoints
+   * returned; each Task's wall time when `timeTasks` was set.
+   */
+  usage: {
+    stateTransitions: number;
+    taskInvocations: number;
+    metrics: { fetches: number; metricsRequested: number; datapoints: number };
+    taskRuns: TaskRun[];
+    fetchLog: SimWorld['fetchLog'];
+  };
 }
 
 /** A deterministic rollout id: the scenario and the seed. */
@@ -135,7 +149,7 @@ export async function simulate(options: SimulateOptions): Promise<SimulationResu
   const progress = options.onProgress;
   const parent = { arn: '' };
   const world = new SimWorld({
-    clock, seed, judge: options.judge, onLog: options.onLog, route53: options.route53, rollouts: options.rollouts,
+    clock, seed, judge: options.judge, onLog: options.onLog, route53: options.route53, rollouts: options.rollouts, timeTasks: options.timeTasks,
     dropStatusEvent: scenario.dropStatusEvents ? () => true : undefined,
     onState: (state, type, executionArn) => {
       progress?.({ kind: 'state', state, type, at: clock.now().toISOString() });
@@ -202,6 +216,13 @@ export async function simulate(options: SimulateOptions): Promise<SimulationResu
     reconciler: world.reconcilerRuns.flatMap((r) => r.finished.map((f) => ({ at: r.at, action: f.action, detail: f.detail }))),
     route53: { calls: world.traffic.calls.total, throttled: world.traffic.calls.throttled },
     hooks: hooks.started().map((h) => h.result),
+    usage: {
+      stateTransitions: run.states.length + childStates(run),
+      taskInvocations: world.taskUsage.invocations,
+      metrics: { ...world.metricsUsage },
+      taskRuns: world.taskUsage.runs,
+      fetchLog: world.fetchLog,
+    },
   };
 }
 

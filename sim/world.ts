@@ -13,7 +13,8 @@
 import { type RolloutConfig } from '../functions/core/config.ts';
 import { defaultJudge } from '../functions/core/default-judge.ts';
 import { ThrottledError } from '../functions/core/errors.ts';
-import type { Judge } from '../functions/core/judge.ts';
+import type { Judge, MetricData, Series } from '../functions/core/judge.ts';
+import { metricsPerCheck } from '../functions/core/plan-budget.ts';
 import type { Deps, ExecutionStatus, MetricsPort, RolloutStore, TrafficPort } from '../functions/core/ports.ts';
 import { reconcile } from '../functions/core/reconciler.ts';
 import * as steps from '../functions/core/rollout-steps.ts';
@@ -53,6 +54,8 @@ export interface WorldOptions {
   onLog?: (entry: LogEntry) => void;
   /** Called as each state is entered (progress). */
   onState?: (stateName: string, type: string, executionArn: string) => void;
+  /** Time every Task's step (wall milliseconds, at which simulated time): `npm run bench:long`. */
+  timeTasks?: boolean;
   /** Another rollout store (the DynamoDB adapter on moto_server) in place of the in-memory one. */
   rollouts?: RolloutStore;
 }
@@ -102,6 +105,15 @@ export class SimWorld {
   readonly reconcilerRuns: { at: string; finished: SafetyNetResult[]; failed: number }[] = [];
   /** GetMetricData calls refused for the account's quota. */
   metricsThrottled = 0;
+  /**
+   * What the rollouts asked CloudWatch for: fetches (one GetMetricData round, however many pages),
+   * metrics requested (each query of each variant, as GetMetricData bills them), datapoints returned.
+   */
+  readonly metricsUsage = { fetches: 0, metricsRequested: 0, datapoints: 0 };
+  /** Task invocations (Lambda invocations in AWS), and each one's wall time when `timeTasks` is set. */
+  readonly taskUsage: { invocations: number; runs: TaskRun[] } = { invocations: 0, runs: [] };
+  /** Each fetch's simulated time, metrics requested and datapoints, when `timeTasks` is set. */
+  readonly fetchLog: { at: string; metricsRequested: number; datapoints: number }[] = [];
   readonly #options: WorldOptions;
   readonly #entries = new Map<string, RolloutEntry>();
   readonly #judge: Judge;
@@ -181,7 +193,14 @@ export class SimWorld {
           this.metricsThrottled++;
           throw new ThrottledError('CloudWatch', Object.assign(new Error('Rate exceeded'), { name: 'Throttling' }));
         }
-        return inner.fetchWindow(metrics, range);
+        const window = await inner.fetchWindow(metrics, range);
+        const requested = metricsPerCheck(metrics);
+        const datapoints = Object.values(window.metrics).reduce((n, data) => n + countDatapoints(data), 0);
+        this.metricsUsage.fetches++;
+        this.metricsUsage.metricsRequested += requested;
+        this.metricsUsage.datapoints += datapoints;
+        if (this.#options.timeTasks) this.fetchLog.push({ at: this.clock.now().toISOString(), metricsRequested: requested, datapoints });
+        return window;
       },
     };
   }
@@ -203,7 +222,16 @@ export class SimWorld {
       tasks[substitution] = (async (input: { rolloutId?: string; execution?: { name?: string } }, ctx?: TaskContext) => {
         const rolloutId = input?.rolloutId ?? input?.execution?.name;
         await this.#approveIfDue(rolloutId);
-        return step(input as never, this.deps(rolloutId, ctx));
+        this.taskUsage.invocations++;
+        if (!this.#options.timeTasks) return step(input as never, this.deps(rolloutId, ctx));
+        const at = this.clock.now().toISOString();
+        const inputBytes = Buffer.byteLength(JSON.stringify(input));
+        const began = performance.now();
+        try {
+          return await step(input as never, this.deps(rolloutId, ctx));
+        } finally {
+          this.taskUsage.runs.push({ task: substitution, at, ms: performance.now() - began, inputBytes });
+        }
       }) as TaskFunction;
     }
     return tasks;
@@ -302,4 +330,22 @@ function bindAll(store: RolloutStore): RolloutStore {
   const proto = Object.getPrototypeOf(store) as object;
   const names = Object.getOwnPropertyNames(proto).filter((n) => n !== 'constructor' && typeof (store as unknown as Record<string, unknown>)[n] === 'function');
   return Object.fromEntries(names.map((n) => [n, ((store as unknown as Record<string, (...a: unknown[]) => unknown>)[n]!).bind(store)])) as unknown as RolloutStore;
+}
+
+/** One Task's run: which, when (simulated), its wall time and the size of the state it was given. */
+export interface TaskRun {
+  task: string;
+  at: string;
+  ms: number;
+  inputBytes: number;
+}
+
+/** Datapoints a fetched metric holds (both variants; a ratio's numerator and denominator each). */
+function countDatapoints(data: MetricData): number {
+  const count = (series: Series | undefined) => {
+    if (!series) return 0;
+    const lists = 'values' in series ? [series.values] : [series.numerator, series.denominator];
+    return lists.reduce((n, list) => n + list.filter((v) => v !== null).length, 0);
+  };
+  return count(data.canary) + count(data.baseline);
 }

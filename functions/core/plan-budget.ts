@@ -5,7 +5,7 @@
  * validate` prints it, and the config parser refuses a plan that cannot fit.
  */
 import { routerKindOf, type RolloutConfig, type RolloutMetric, type RolloutTarget } from './config.ts';
-import { settleAllowanceOf } from './traffic-checks.ts';
+import { settleAllowanceOf, trafficCountMetrics } from './traffic-checks.ts';
 import {
   CLOUDWATCH_DELAY_SECONDS, MAX_WAIT_SECONDS, SEGMENT_MAX_SECONDS, SEGMENT_MAX_STEPS, SYNC_TIMEOUT_SECONDS,
 } from './timing.ts';
@@ -113,7 +113,9 @@ export function planBudget(config: RolloutConfig): PlanBudget {
   // Each step: Wait, Task, Choice; each segment: the parent's Pass, Task, Choice and the child's Resume and end.
   const stateTransitions = 3 * stepsPerDay + 5 * segmentsPerDay;
   const checksPerDay = 86_400 / config.checkIntervalSeconds;
-  const metricsRequested = checksPerDay * metricsPerCheck(config.metrics);
+  // The judge's metrics and the traffic checks' request counts (an upper bound: the adapter asks
+  // once for a query two of them share, such as a request count that is also a ratio's denominator).
+  const metricsRequested = checksPerDay * metricsPerCheck([...config.metrics, ...trafficCountMetrics(config)]);
   // Per check: the fence (a transaction of two items) and the record with its event (two more).
   const dynamoWriteUnits = checksPerDay * 8;
   const s3Puts = checksPerDay;
