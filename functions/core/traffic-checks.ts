@@ -138,15 +138,25 @@ export function tallySettled(tally: TrafficTally, counts: RequestCounts, startMs
   return out;
 }
 
-/** The tally as per-period counts with the same sums (what the checks of traffic-share.ts read). */
-function spread(t: TrafficTally, periodSeconds: number): RequestCounts {
-  const n = t.periods;
-  const each = (x: number) => Array<number>(n).fill(n > 0 ? x / n : 0);
+/**
+ * The tally as the counts the checks of traffic-share.ts read: one period spanning all its
+ * periods, with the same sums and seconds, so a check 40 hours into a stage costs what one at
+ * minute 5 costs (per-period arrays would grow with the stage). The verdicts' period counts are
+ * put back by `withPeriods`.
+ */
+function aggregate(t: TrafficTally, periodSeconds: number): RequestCounts {
+  const one = (x: number) => (t.periods > 0 ? [x] : []);
   return {
-    periodSeconds,
-    canary: { requests: each(t.canary), errors: each(t.canaryErrors) },
-    baseline: { requests: each(t.baseline), errors: each(t.baselineErrors) },
+    periodSeconds: Math.max(t.periods, 1) * periodSeconds,
+    canary: { requests: one(t.canary), errors: one(t.canaryErrors) },
+    baseline: { requests: one(t.baseline), errors: one(t.baselineErrors) },
   };
+}
+
+/** A verdict on the aggregated tally, its sample counted in the tally's periods again. */
+function withPeriods(v: MetricVerdict, periods: number, side: 'both' | 'canary'): MetricVerdict {
+  if (!v.sample) return v;
+  return { ...v, sample: { ...v.sample, canary: v.sample.canary > 0 ? periods : 0, ...(side === 'both' ? { baseline: v.sample.baseline > 0 ? periods : 0 } : {}) } };
 }
 
 /**
@@ -168,19 +178,19 @@ export function judgeTally(args: {
   const { tally } = args;
   if (tally.elapsed === 0) return { share: null, throughput: [] };
   const allowance = settleAllowanceOf(args.config, args.kind);
-  const counts = spread(tally, args.periodSeconds);
+  const counts = aggregate(tally, args.periodSeconds);
   // Every period of the tally is settled: the last ends this long after the change was in sync.
   const secondsSinceInSync = allowance + args.routerSettleSeconds + Math.max(tally.periods, 1) * args.periodSeconds;
-  const share = checkTrafficShare(
+  const share = withPeriods(checkTrafficShare(
     { kind: args.kind, weight: args.weight, counts, secondsSinceInSync, routerSettleSeconds: args.routerSettleSeconds },
     { tolerance: t.tolerance, settleAllowanceSeconds: { [args.kind]: allowance } },
-  );
+  ), tally.periods, 'both');
   const throughput = t.throughput.enabled && tally.periods > 0
     ? checkThroughput({
       current: counts,
       ...(args.stageStart ? { stageStart: args.stageStart } : {}),
       ...(args.preRollout && t.throughput.againstPreRollout ? { preRollout: args.preRollout } : {}),
-    }, { maxDropShare: t.throughput.maxDropShare })
+    }, { maxDropShare: t.throughput.maxDropShare }).map((v) => withPeriods(v, tally.periods, 'canary'))
     : [];
   // traffic-share.ts reads a missing canary count beside a baseline count as no canary request
   // (ALB publishes counts only when non-zero). When the canary has no count in any settled
