@@ -586,14 +586,15 @@ export class MemoryLog implements Log {
  * snapshot. Putting the same check number again replaces it, as the same S3 key would.
  */
 export class MemoryEvidence implements EvidencePort {
-  readonly #checks = new Map<string, Map<number, StoredCheck>>();
+  /** Each check as the JSON text S3 would hold: one serialisation per write, a fresh copy per read. */
+  readonly #checks = new Map<string, Map<number, string>>();
   readonly #records = new Map<string, RolloutHistory>();
   /** Every write, in order (tests check what was stored before what). */
   readonly writes: { kind: 'check' | 'record'; rolloutId: string; checkNo?: number }[] = [];
 
   async putCheck(rolloutId: string, checkNo: number, check: CheckEvidence): Promise<void> {
-    const checks = this.#checks.get(rolloutId) ?? new Map<number, StoredCheck>();
-    checks.set(checkNo, frozenCopy({ rolloutId, checkNo, ...check }));
+    const checks = this.#checks.get(rolloutId) ?? new Map<number, string>();
+    checks.set(checkNo, JSON.stringify({ rolloutId, checkNo, ...check }));
     this.#checks.set(rolloutId, checks);
     this.writes.push({ kind: 'check', rolloutId, checkNo });
   }
@@ -604,8 +605,9 @@ export class MemoryEvidence implements EvidencePort {
   }
 
   async getRollout(rolloutId: string): Promise<RolloutEvidence> {
-    const checks = [...(this.#checks.get(rolloutId)?.values() ?? [])].sort((a, b) => a.checkNo - b.checkNo);
-    return { record: copy(this.#records.get(rolloutId) ?? null), checks: copy(checks) };
+    const stored = this.#checks.get(rolloutId) ?? new Map<number, string>();
+    const checks = [...stored.keys()].sort((a, b) => a - b).map((no) => JSON.parse(stored.get(no)!) as StoredCheck);
+    return { record: copy(this.#records.get(rolloutId) ?? null), checks };
   }
 
   locationOf(rolloutId: string): string {
