@@ -4,11 +4,12 @@
  * the simulator and for tests. They hold plain data and copy it in and out, so a caller can
  * never change their state by mutating what it passed or got back.
  */
-import { targetKey, type RolloutConfig, type Target } from '../functions/core/config.ts';
+import { targetKey, type IncidentConfig, type Target } from '../functions/core/config.ts';
 import {
   FencedOutError, GateNotPendingError, PreflightError, RolloutNotFoundError, RolloutNotRunningError, ThrottledError, TrafficStateError,
 } from '../functions/core/errors.ts';
 import type { Incident, IncidentChange, IncidentDelivery } from '../functions/core/incident.ts';
+import type { IncidentUpdateRef } from '../functions/core/incident-status.ts';
 import type {
   BeginResult, CheckEvidence, Clock, EvidencePort, IncidentPort, LockHolder, Log, RolloutEvidence, RolloutStore, StoredCheck,
   SoakOpenIncident, SoakRecord, SoakStore, TakeOverResult,
@@ -459,6 +460,14 @@ export class MemoryRollouts implements RolloutStore {
     this.#commit(rolloutId, { ...record, abortRequested: { at, reason }, updatedAt: at }, [{ type: 'ABORT_REQUESTED', at, reason }]);
   }
 
+  async claimIncidentUpdate(rolloutId: string, update: IncidentUpdateRef): Promise<boolean> {
+    const record = this.#records.get(rolloutId);
+    if (!record) throw new RolloutNotFoundError(rolloutId);
+    if ((record.incidentUpdate?.seq ?? 0) >= update.seq) return false;
+    this.#commit(rolloutId, { ...record, incidentUpdate: frozenCopy(update), updatedAt: update.at }, []);
+    return true;
+  }
+
   async list(limit: number): Promise<RolloutRecord[]> {
     return [...this.#records.values()]
       .sort((a, b) => b.startedAt.localeCompare(a.startedAt) || b.rolloutId.localeCompare(a.rolloutId))
@@ -474,9 +483,9 @@ export class MemoryRollouts implements RolloutStore {
 
 /** An incident sink: records what would have been delivered, to the same targets the routing names. */
 export class MemoryIncidents implements IncidentPort {
-  readonly opened: { incident: Incident; routing: RolloutConfig['incident']; deliveries: IncidentDelivery[] }[] = [];
+  readonly opened: { incident: Incident; routing: IncidentConfig; deliveries: IncidentDelivery[] }[] = [];
 
-  async open(incident: Incident, routing: RolloutConfig['incident']): Promise<IncidentDelivery[]> {
+  async open(incident: Incident, routing: IncidentConfig): Promise<IncidentDelivery[]> {
     const n = this.opened.length + 1;
     const deliveries: IncidentDelivery[] = [{ target: 'sns', ok: true, attempts: 1, id: `sim-sns-${n}` }];
     if (routing?.snsTopicArn) deliveries.push({ target: 'sns', ok: true, attempts: 1, id: `sim-sns-${n}-extra` });
@@ -488,12 +497,15 @@ export class MemoryIncidents implements IncidentPort {
 
   readonly changes: { incident: Incident; change: IncidentChange; deliveries: IncidentDelivery[] }[] = [];
 
-  async update(incident: Incident, routing: RolloutConfig['incident'], change: IncidentChange, opened: IncidentDelivery[] = []): Promise<IncidentDelivery[]> {
+  async update(incident: Incident, routing: IncidentConfig, change: IncidentChange, opened: IncidentDelivery[] = []): Promise<IncidentDelivery[]> {
     const n = this.changes.length + 1;
     const deliveries: IncidentDelivery[] = [{ target: 'sns', ok: true, attempts: 1, id: `sim-sns-update-${n}` }];
     const opsItem = opened.find((d) => d.target === 'opscenter' && d.ok)?.id;
     if (routing?.opsCenter?.enabled && opsItem) deliveries.push({ target: 'opscenter', ok: true, attempts: 1, id: opsItem });
-    if (routing?.webhook) deliveries.push({ target: routing.webhook.type, ok: true, attempts: 1, id: incident.dedupKey });
+    // As the webhook adapter: PagerDuty takes no STATUS updates (a trigger could re-open a resolved alert).
+    if (routing?.webhook && !(routing.webhook.type === 'pagerduty' && change.kind === 'STATUS')) {
+      deliveries.push({ target: routing.webhook.type, ok: true, attempts: 1, id: incident.dedupKey });
+    }
     this.changes.push({ incident: copy(incident), change: copy(change), deliveries: copy(deliveries) });
     return deliveries;
   }

@@ -26,6 +26,7 @@ import {
 } from '../core/errors.ts';
 import type { BeginResult, LockHolder, RolloutStore, TakeOverResult } from '../core/ports.ts';
 import { isActive, type ApprovalAnswer, type RolloutEvent, type RolloutHistory, type RolloutRecord, type RolloutStatus } from '../core/rollout-record.ts';
+import type { IncidentUpdateRef } from '../core/incident-status.ts';
 import { callAws, isAwsError, mapAwsError } from './aws-errors.ts';
 
 const SERVICE = 'DynamoDB';
@@ -423,6 +424,29 @@ export class DynamoRollouts implements RolloutStore {
           ? `at stage ${answer.stageIndex + 1} (it waits at stage ${current.pendingApproval.stageIndex + 1})`
           : 'at any stage');
       });
+  }
+
+  /**
+   * One conditional write: the head's `incidentUpdate` becomes `update` only while the one it
+   * holds (if any) is numbered below it, so that of two steps sending the same status update
+   * (a retry, a late Lambda) exactly one claims it.
+   */
+  async claimIncidentUpdate(rolloutId: string, update: IncidentUpdateRef): Promise<boolean> {
+    try {
+      await this.#client.send(new UpdateCommand({
+        TableName: this.#table,
+        Key: { pk: rolloutPk(rolloutId) },
+        UpdateExpression: 'SET #update = :update, updatedAt = :at',
+        ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(#update) OR #update.#seq < :seq)',
+        ExpressionAttributeNames: { '#update': 'incidentUpdate', '#seq': 'seq' },
+        ExpressionAttributeValues: { ':update': withoutUndefined(update), ':at': update.at, ':seq': update.seq },
+      }));
+      return true;
+    } catch (err) {
+      if (!isAwsError(err, CONDITION_FAILED)) return mapAwsError(SERVICE, err);
+      if (!(await this.get(rolloutId))) throw new RolloutNotFoundError(rolloutId);
+      return false;
+    }
   }
 
   /** A person's write on a running rollout (abort, an answer), with its event; `refused` explains a failed condition. */

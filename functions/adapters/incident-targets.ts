@@ -3,12 +3,14 @@
  * PagerDuty or Slack webhook) in parallel, each retried on its own; a target that keeps failing
  * is reported, never thrown, so the rollback it follows always concludes. Every target
  * de-duplicates on the incident's `dedupKey` where it can (FIFO topics, OpsCenter, PagerDuty).
+ * The incident's severity (critical, error, warning: core/incident.ts severityOf) travels to
+ * each in its own terms: an SNS attribute and the subject, OpsCenter's 1-4, PagerDuty's severity.
  */
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { CreateOpsItemCommand, UpdateOpsItemCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { RolloutConfig } from '../core/config.ts';
-import { cleanText, type Incident, type IncidentChange, type IncidentDelivery } from '../core/incident.ts';
+import type { IncidentConfig } from '../core/config.ts';
+import { cleanText, type Incident, type IncidentChange, type IncidentDelivery, type Severity } from '../core/incident.ts';
 import type { IncidentPort } from '../core/ports.ts';
 import { callAws, isAwsError } from './aws-errors.ts';
 
@@ -23,11 +25,28 @@ export interface IncidentTarget {
    * what this target's `deliver` returned, when known. Targets without it are not updated.
    */
   update?(incident: Incident, change: IncidentChange, opened?: IncidentDelivery): Promise<{ id?: string }>;
+  /** Whether this target takes this kind of change (default: every kind `update` exists for). */
+  accepts?(change: IncidentChange): boolean;
 }
 
-/** `[RECOVERED] title`: the incident's title with the change in front. */
+/** `[RECOVERED] title`, `[STATUS 2] title`: the incident's title with the change in front. */
 function changeTitle(incident: Incident, change: IncidentChange): string {
-  return `[${change.kind}] ${incident.title}`;
+  return `[${change.kind}${change.kind === 'STATUS' && change.seq !== undefined ? ` ${change.seq}` : ''}] ${incident.title}`;
+}
+
+/** `[WARNING] title`: an opened incident's title with its severity in front (SNS subjects, Slack). */
+function severityTitle(incident: Incident): string {
+  return `[${incident.severity.toUpperCase()}] ${incident.title}`;
+}
+
+/**
+ * OpsCenter's severity (1 highest, 4 lowest) for an incident's: the configured one is an error's,
+ * a critical incident one level above it, a warning one level below (the default 2: 1, 2, 3).
+ */
+export function opsCenterSeverity(severity: Severity, configured: '1' | '2' | '3' | '4'): '1' | '2' | '3' | '4' {
+  const base = Number(configured);
+  const level = severity === 'critical' ? Math.max(1, base - 1) : severity === 'warning' ? Math.min(4, base + 1) : base;
+  return String(level) as '1' | '2' | '3' | '4';
 }
 
 /** SNS Subject: at most 100 printable ASCII characters, no line breaks. */
@@ -56,7 +75,7 @@ export class SnsIncidentTarget implements IncidentTarget {
     const fifo = this.#topicArn.endsWith('.fifo');
     const out = await callAws('SNS', () => this.#client.send(new PublishCommand({
       TopicArn: this.#topicArn,
-      Subject: snsSubject(incident.title),
+      Subject: snsSubject(severityTitle(incident)),
       Message: JSON.stringify({
         version: 1,
         type: incident.source === 'soak' ? 'canary.soak' : 'canary.rollback',
@@ -65,19 +84,23 @@ export class SnsIncidentTarget implements IncidentTarget {
         service: incident.service,
         target: incident.target,
         severity: incident.severity,
+        severityReason: incident.severityReason,
         title: incident.title,
         summary: incident.summary,
         decision: incident.decision,
         reasons: incident.reasons,
         consoleLink: incident.consoleLink,
       }),
-      MessageAttributes: this.#attributes(incident, 'OPENED'),
+      MessageAttributes: this.#attributes(incident, 'OPENED', incident.severity),
       ...(fifo ? { MessageGroupId: incident.rolloutId, MessageDeduplicationId: incident.dedupKey } : {}),
     })));
     return { id: out.MessageId };
   }
 
-  /** A message of its own under the same rolloutId and dedupKey, `eventType` = the change. */
+  /**
+   * A message of its own under the same rolloutId and dedupKey, `eventType` = the change (a
+   * STATUS update carries its number, `seq`, which also tells FIFO topics apart).
+   */
   async update(incident: Incident, change: IncidentChange): Promise<{ id?: string }> {
     const fifo = this.#topicArn.endsWith('.fifo');
     const out = await callAws('SNS', () => this.#client.send(new PublishCommand({
@@ -93,30 +116,36 @@ export class SnsIncidentTarget implements IncidentTarget {
         target: incident.target,
         severity: change.severity ?? incident.severity,
         title: incident.title,
+        ...(change.seq !== undefined ? { seq: change.seq } : {}),
         note: change.note,
         at: change.at,
         consoleLink: incident.consoleLink,
       }),
-      MessageAttributes: this.#attributes(incident, change.kind),
-      ...(fifo ? { MessageGroupId: incident.rolloutId, MessageDeduplicationId: `${incident.dedupKey}-${change.kind}`.slice(0, 128) } : {}),
+      MessageAttributes: this.#attributes(incident, change.kind, change.severity ?? incident.severity),
+      ...(fifo ? { MessageGroupId: incident.rolloutId, MessageDeduplicationId: `${incident.dedupKey}-${change.kind}${change.seq !== undefined ? `-${change.seq}` : ''}`.slice(0, 128) } : {}),
     })));
     return { id: out.MessageId };
   }
 
-  #attributes(incident: Incident, eventType: string) {
+  /** Attributes a subscription's filter policy can match (`severity` to page on critical only). */
+  #attributes(incident: Incident, eventType: string, severity: Severity) {
     return {
       rolloutId: { DataType: 'String', StringValue: incident.rolloutId },
       dedupKey: { DataType: 'String', StringValue: incident.dedupKey },
       eventType: { DataType: 'String', StringValue: eventType },
+      severity: { DataType: 'String', StringValue: severity },
     };
   }
 }
 
-/** Opens an OpsCenter OpsItem; `/aws/dedup` makes it one OpsItem per rollout. */
+/**
+ * Opens an OpsCenter OpsItem; `/aws/dedup` makes it one OpsItem per rollout. Its severity is
+ * the incident's relative to the configured one (opsCenterSeverity).
+ */
 export class OpsCenterIncidentTarget implements IncidentTarget {
   readonly name = 'opscenter' as const;
   readonly #client: SSMClient;
-  readonly #severity: string;
+  readonly #severity: '1' | '2' | '3' | '4';
 
   constructor(client: SSMClient, severity: '1' | '2' | '3' | '4' = '2') {
     this.#client = client;
@@ -129,7 +158,7 @@ export class OpsCenterIncidentTarget implements IncidentTarget {
         Title: cleanText(incident.title.replace(/\s+/g, ' '), 1024),
         Description: cleanText(incident.summary, 2048),
         Source: 'canary-analyzer',
-        Severity: this.#severity,
+        Severity: opsCenterSeverity(incident.severity, this.#severity),
         Category: 'Availability',
         OperationalData: {
           '/aws/dedup': { Type: 'SearchableString', Value: JSON.stringify({ dedupString: incident.dedupKey }) },
@@ -146,8 +175,9 @@ export class OpsCenterIncidentTarget implements IncidentTarget {
 
   /**
    * Updates the OpsItem opened for the incident (its id comes from the open's delivery):
-   * RECOVERED and RESOLVED resolve it, ESCALATED raises its severity one level. The change's
-   * note is kept in the OpsItem's operational data under `canary<Kind>`.
+   * RECOVERED and RESOLVED resolve it, ESCALATED raises its severity one level, STATUS changes
+   * nothing but the note. The change's note is kept in the OpsItem's operational data under
+   * `canary<Kind>` (the latest STATUS under `canaryStatus`, with its number).
    */
   async update(incident: Incident, change: IncidentChange, opened?: IncidentDelivery): Promise<{ id?: string }> {
     const opsItemId = opened?.ok ? opened.id : undefined;
@@ -157,9 +187,9 @@ export class OpsCenterIncidentTarget implements IncidentTarget {
       OpsItemId: opsItemId,
       ...(change.kind === 'ESCALATED'
         ? { Severity: change.severity === 'critical' ? '1' : String(Math.max(1, Number(this.#severity) - 1)) }
-        : { Status: 'Resolved' }),
+        : change.kind === 'STATUS' ? {} : { Status: 'Resolved' }),
       OperationalData: {
-        [key]: { Type: 'String', Value: JSON.stringify({ at: change.at, note: cleanText(change.note, 2000) }) },
+        [key]: { Type: 'String', Value: JSON.stringify({ at: change.at, ...(change.seq !== undefined ? { seq: change.seq } : {}), note: cleanText(change.note, 2000) }) },
       },
     })));
     return { id: opsItemId };
@@ -237,6 +267,7 @@ export class WebhookIncidentTarget implements IncidentTarget {
           component: incident.service,
           custom_details: {
             reasons: incident.decision?.reasons ?? incident.reasons ?? [],
+            ...(incident.severityReason ? { severityReason: incident.severityReason } : {}),
             rolloutId: incident.rolloutId,
             stage: incident.decision ? incident.decision.stageIndex + 1 : undefined,
             weight: incident.decision?.weight,
@@ -250,17 +281,28 @@ export class WebhookIncidentTarget implements IncidentTarget {
     }
     const url = secretValue(secret, ['url', 'webhookUrl', 'webhook_url']);
     if (!isWebhookUrl(url)) throw new Error(`the Slack webhook secret ${this.#secretId} does not hold an https:// URL`);
-    await this.#post(url, { text: `*${incident.title}*\n${incident.summary}` });
+    await this.#post(url, { text: `*${severityTitle(incident)}*\n${incident.summary}` });
     return {};
   }
 
   /**
+   * PagerDuty takes no STATUS updates: Events v2 (a routing key) cannot add a note to an alert,
+   * only trigger, acknowledge or resolve it, and a `trigger` under the dedup key of an alert a
+   * responder has already resolved opens a new one: a status update would page again. Its
+   * responders see status on the other targets; RECOVERED still resolves, ESCALATED re-triggers.
+   */
+  accepts(change: IncidentChange): boolean {
+    return this.name !== 'pagerduty' || change.kind !== 'STATUS';
+  }
+
+  /**
    * PagerDuty: RECOVERED and RESOLVED `resolve` the alert; ESCALATED triggers it again, same
-   * dedup key, at severity critical. Slack: one more message.
+   * dedup key, at severity critical (STATUS never reaches it: see accepts). Slack: one more message.
    */
   async update(incident: Incident, change: IncidentChange): Promise<{ id?: string }> {
     const secret = await this.#readSecret();
     if (this.name === 'pagerduty') {
+      if (!this.accepts(change)) throw new Error('PagerDuty takes no STATUS updates (see accepts)');
       const routingKey = secretValue(secret, ['routing_key', 'routingKey', 'integrationKey', 'integration_key']);
       const body = change.kind === 'ESCALATED'
         ? {
@@ -347,11 +389,11 @@ export class IncidentNotifier implements IncidentPort {
   }
 
   /**
-   * Sends the change to every target that supports updates, in parallel; never throws. Each
-   * target gets its own delivery of the open (by target name) from `opened`.
+   * Sends the change to every target that supports updates and takes this kind of change, in
+   * parallel; never throws. Each target gets its own delivery of the open (by target name) from `opened`.
    */
   async update(incident: Incident, _routing: unknown, change: IncidentChange, opened: IncidentDelivery[] = []): Promise<IncidentDelivery[]> {
-    const updatable = this.#targets.filter((t) => typeof t.update === 'function');
+    const updatable = this.#targets.filter((t) => typeof t.update === 'function' && (t.accepts?.(change) ?? true));
     return Promise.all(updatable.map((target) => {
       const previous = opened.find((d) => d.target === target.name && d.ok && d.id !== undefined) ?? opened.find((d) => d.target === target.name);
       return this.#attempt(target, () => target.update!(incident, change, previous));
@@ -388,7 +430,7 @@ export interface IncidentClients {
 }
 
 /** The stack's topic, plus whatever the rollout's `incident` config adds. */
-export function buildIncidentTargets(config: RolloutConfig['incident'] | undefined, clients: IncidentClients): IncidentTarget[] {
+export function buildIncidentTargets(config: IncidentConfig | undefined, clients: IncidentClients): IncidentTarget[] {
   const targets: IncidentTarget[] = [];
   if (clients.stackTopicArn) targets.push(new SnsIncidentTarget(clients.sns, clients.stackTopicArn));
   if (config?.snsTopicArn && config.snsTopicArn !== clients.stackTopicArn) targets.push(new SnsIncidentTarget(clients.sns, config.snsTopicArn));

@@ -393,6 +393,30 @@ export const IncidentConfigSchema = z.object({
   }).strict().optional(),
 }).strict();
 
+export type IncidentConfig = z.infer<typeof IncidentConfigSchema>;
+
+/** The shortest status-update cadence: more often is noise to the people reading them. */
+const MIN_STATUS_UPDATE_SECONDS = 60;
+
+/**
+ * A rollout's incident: its targets, and how often the open incident gets a status update while
+ * the recovery watch runs (the playbooks: "commit to a follow-up status update in exactly 15
+ * minutes"); until recovery is verified or the watch ends. 0 turns them off.
+ */
+export const RolloutIncidentConfigSchema = IncidentConfigSchema.extend({
+  /** Time between two status updates of the open incident (`15m`, the default); 0: none. */
+  statusUpdateEvery: duration('incident.statusUpdateEvery', 0, DAY).optional(),
+  statusUpdateEverySeconds: duration('incident.statusUpdateEverySeconds', 0, DAY).optional(),
+}).strict().superRefine((c, ctx) => {
+  both(c, 'statusUpdateEvery', 'statusUpdateEverySeconds', ctx);
+  for (const field of ['statusUpdateEvery', 'statusUpdateEverySeconds'] as const) {
+    const seconds = c[field];
+    if (seconds !== undefined && seconds > 0 && seconds < MIN_STATUS_UPDATE_SECONDS) {
+      ctx.addIssue({ code: 'custom', path: [field], message: `incident.${field} must be 0 (no status updates) or at least 1m, not ${formatSeconds(seconds)}` });
+    }
+  }
+}).transform(({ statusUpdateEvery, statusUpdateEverySeconds, ...rest }) => ({ ...rest, statusUpdateEverySeconds: statusUpdateEvery ?? statusUpdateEverySeconds ?? 900 }));
+
 const CountQueriesSchema = z.object({
   /** Requests per period (Sum): ALB RequestCount, Lambda Invocations, a service's own count. */
   requests: MetricQuerySchema,
@@ -528,7 +552,7 @@ export const RolloutConfigSchema = z.object({
   trafficChecks: TrafficChecksSchema.default(DEFAULT_TRAFFIC_CHECKS),
   // Verification checks judged beside the metrics, and hooks at the rollout's moments (verification.ts).
   ...verificationConfigShape,
-  incident: IncidentConfigSchema.default({ opsCenter: { enabled: false, severity: '2' } }),
+  incident: RolloutIncidentConfigSchema.prefault({}),
   /** After a rollback: watch the baseline recover, or escalate the incident. */
   recovery: RecoveryConfigSchema.default({ watchSeconds: 900, checkIntervalSeconds: 60 }),
   /** The sequential judge of the stages (see functions/core/stage-analysis.ts). */

@@ -1,6 +1,14 @@
 /** What an incident says, built from a rollout's decision. Pure: the adapters deliver it. */
+import type { MetricVerdict } from './judge.ts';
 import type { Decision } from './rollout-record.ts';
 import { hookResultLine, type HookResult } from './verification.ts';
+
+/**
+ * How loudly an incident calls: `critical` pages (PagerDuty high urgency, OpsCenter one level
+ * above the configured severity), `error` is an incident someone looks at today, `warning` tells
+ * the team without waking anyone (traffic is already back on the baseline and nothing failed).
+ */
+export type Severity = 'critical' | 'error' | 'warning';
 
 export interface Incident {
   /** De-duplication key: one incident per rollout (or per soak breach) on every target. */
@@ -9,7 +17,9 @@ export interface Incident {
   rolloutId: string;
   service: string;
   target: string;
-  severity: 'critical' | 'error' | 'warning';
+  severity: Severity;
+  /** Why this severity, one line (the cause: see severityOf). */
+  severityReason?: string;
   title: string;
   /** Plain text, a person reads it in one glance. */
   summary: string;
@@ -34,12 +44,14 @@ export interface Incident {
  * a second, more severe notification), RESOLVED (a soak breach is over).
  */
 export interface IncidentChange {
-  kind: 'RECOVERED' | 'ESCALATED' | 'RESOLVED';
+  kind: 'RECOVERED' | 'ESCALATED' | 'RESOLVED' | 'STATUS';
   at: string;
   /** One or a few lines a person reads: what changed and why. */
   note: string;
   /** The incident's new severity (ESCALATED). */
   severity?: Incident['severity'];
+  /** STATUS: the update's number (1 is the first after the incident opened); its de-duplication id. */
+  seq?: number;
 }
 
 export interface IncidentDelivery {
@@ -60,6 +72,48 @@ export function cleanText(text: string, max = 1000): string {
   return cleaned.length > max ? `${cleaned.slice(0, max - 1)}…` : cleaned;
 }
 
+/** A verdict's name as a person reads it among the causes. */
+const names = (ms: MetricVerdict[]) => [...new Set(ms.map((m) => m.name))].join(', ');
+
+/**
+ * The severity of a rollback's incident, by its cause (the README's table):
+ * - critical: a critical metric or a critical verification check FAILED;
+ * - error: any other FAIL (a metric, a verification check, throughput), a possible regression
+ *   the judge could neither confirm nor rule out before the bake extension ran out, a failure
+ *   of ours (ERROR, SAFETY_NET), the traffic target changed outside the rollout (DRIFT), or a
+ *   cause we cannot tell (never downgraded on a guess);
+ * - warning: the stage could not be judged (no data, too little data, too noisy: the
+ *   inconclusive limit or the bake extension ran out), the canary was starved of traffic
+ *   ("traffic did not move": the traffic-share gate), a manual gate or a beforeShift gate timed
+ *   out without any check failing. Nothing was found wrong with the canary, and traffic is back.
+ * Rollbacks a person asked for (abort, reject, a manual rollback) open no incident at all.
+ */
+export function severityOf(decision: Decision): { severity: Severity; reason: string } {
+  const failed = decision.failing.filter((m) => m.verdict === 'FAIL');
+  const critical = failed.filter((m) => m.critical);
+  if (critical.length > 0) return { severity: 'critical', reason: `critical: ${names(critical)} failed (a critical check)` };
+  // The traffic-share verdict is the starved-canary gate's: traffic did not follow the weight.
+  const realFailures = failed.filter((m) => m.name !== 'traffic-share');
+  if (realFailures.length > 0) return { severity: 'error', reason: `error: ${names(realFailures)} failed` };
+  switch (decision.trigger) {
+    case 'ERROR': return { severity: 'error', reason: 'error: the workflow failed and rolled back to be safe' };
+    case 'SAFETY_NET': return { severity: 'error', reason: 'error: the rollout\'s execution ended without finishing' };
+    case 'DRIFT': return { severity: 'error', reason: 'error: the traffic target was changed outside the rollout' };
+    case 'APPROVAL_TIMEOUT': return { severity: 'warning', reason: 'warning: a manual gate got no answer in time; nothing failed' };
+    case 'GATE': return { severity: 'warning', reason: 'warning: a beforeShift gate stayed shut past its bound; no check failed' };
+    default: break;
+  }
+  const unsure = decision.failing.filter((m) => m.verdict === 'INCONCLUSIVE');
+  const doubt = unsure.filter((m) => m.cause === 'unconfirmed' || m.cause === 'suspected-change');
+  if (doubt.length > 0) return { severity: 'error', reason: `error: a possible regression of ${names(doubt)} was never confirmed or ruled out` };
+  const starved = failed.length > 0;
+  if (starved || unsure.length > 0) {
+    const why = [starved ? 'traffic did not follow the weight (a starved canary)' : '', unsure.length ? `too little data to judge ${names(unsure)}` : ''].filter(Boolean);
+    return { severity: 'warning', reason: `warning: the stage could not be judged: ${why.join('; ')}; nothing failed` };
+  }
+  return { severity: 'error', reason: 'error: rolled back (cause not classified)' };
+}
+
 export function buildIncident(args: {
   rolloutId: string; service: string; target: string; decision: Decision; consoleLink?: string;
   evidenceLink?: string; reportCommand?: string; hooks?: HookResult[];
@@ -67,10 +121,11 @@ export function buildIncident(args: {
   const { decision } = args;
   const stage = `stage ${decision.stageIndex + 1} (${decision.weight} % canary)`;
   // Critical only when a critical metric actually failed (not when it merely lacked data).
-  const critical = decision.failing.some((m) => m.critical && m.verdict === 'FAIL');
+  const { severity, reason } = severityOf(decision);
   const lines = [
     `Canary rollout ${args.rolloutId} of ${args.service} was rolled back at ${stage} on ${decision.at}.`,
     `Traffic target: ${args.target}. Traffic is back at 100 % baseline.`,
+    `Severity ${reason}.`,
     '',
     'Why:',
     ...decision.reasons.map((r) => `- ${r}`),
@@ -91,7 +146,8 @@ export function buildIncident(args: {
     rolloutId: args.rolloutId,
     service: args.service,
     target: args.target,
-    severity: critical ? 'critical' : 'error',
+    severity,
+    severityReason: reason,
     // One line: a reason may span several.
     title: cleanText(`Canary rollback: ${args.service} at ${stage}: ${decision.reasons[0] ?? 'see details'}`.replace(/\s+/g, ' '), 200),
     summary: cleanText(lines.join('\n'), 8000),

@@ -25,5 +25,6 @@ export async function openIncidentOnce(deps: Deps, args: {
   const failed = deliveries.filter((d) => !d.ok);
   if (failed.length) deps.log.error('incident delivery failed on some targets', { failed });
   const at = deps.clock.now().toISOString();
-  await deps.rollouts.update(args.rolloutId, { incident: { dedupKey: incident.dedupKey, openedAt: at, deliveries } }, [{ type: 'INCIDENT', at, deliveries }]);
+  const severity = { severity: incident.severity, ...(incident.severityReason ? { severityReason: incident.severityReason } : {}) };
+  await deps.rollouts.update(args.rolloutId, { incident: { dedupKey: incident.dedupKey, openedAt: at, deliveries, severity: incident.severity } }, [{ type: 'INCIDENT', at, deliveries, ...severity }]);
 }

@@ -3,12 +3,13 @@
  * (Route 53, CloudWatch, DynamoDB, SNS/OpsCenter/webhooks), and the simulator implements them
  * in memory. Nothing here imports AWS.
  */
-import type { RolloutConfig, RolloutMetric, RolloutTarget } from './config.ts';
+import type { IncidentConfig, RolloutMetric, RolloutTarget } from './config.ts';
 import type { TrafficRouter } from './router.ts';
 import type { RouterAllowances } from './targets.ts';
 import type { HookPort, VerificationAllowList, VerificationPort } from './verification.ts';
 import type { Judge, Judgement, MetricWindow } from './judge.ts';
 import type { Incident, IncidentChange, IncidentDelivery } from './incident.ts';
+import type { IncidentUpdateRef } from './incident-status.ts';
 import type { ApprovalAnswer, RolloutEvent, RolloutHistory, RolloutRecord } from './rollout-record.ts';
 
 /**
@@ -96,6 +97,12 @@ export interface RolloutStore {
   answerApproval(rolloutId: string, answer: ApprovalAnswer): Promise<void>;
   /** Asks a running rollout to roll back at its next step. */
   requestAbort(rolloutId: string, reason: string, now: Date): Promise<void>;
+  /**
+   * Records `update` as the rollout's latest incident status update, in one conditional write,
+   * unless one numbered `update.seq` or later is recorded already: true when this call claimed
+   * it (send it now), false when it was claimed before (a retried step: it must not go twice).
+   */
+  claimIncidentUpdate(rolloutId: string, update: IncidentUpdateRef): Promise<boolean>;
   list(limit: number): Promise<RolloutRecord[]>;
   /**
    * Every rollout still RUNNING or ROLLING_BACK, and every closed one that may still hold its
@@ -122,12 +129,12 @@ export interface IncidentPort {
    * Delivers to the stack's targets and those the rollout's config names; never throws:
    * failures are reported per target.
    */
-  open(incident: Incident, routing: RolloutConfig['incident']): Promise<IncidentDelivery[]>;
+  open(incident: Incident, routing: IncidentConfig): Promise<IncidentDelivery[]>;
   /**
    * Sends a change of an opened incident (same dedup key) to every target that supports it;
    * `opened` are the deliveries `open` returned (the OpsItem id is taken from them). Never throws.
    */
-  update(incident: Incident, routing: RolloutConfig['incident'], change: IncidentChange, opened?: IncidentDelivery[]): Promise<IncidentDelivery[]>;
+  update(incident: Incident, routing: IncidentConfig, change: IncidentChange, opened?: IncidentDelivery[]): Promise<IncidentDelivery[]>;
 }
 
 /** The incident a soak check opened and has not resolved yet. */

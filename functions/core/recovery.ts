@@ -7,10 +7,21 @@
  * One step, run in a Wait → Task → Choice loop after Conclude on the rollback path: it returns
  * `next: 'WAIT_RECOVERY'` with `wait.until`, or `next: 'DONE'`. Safe to run twice: the record's
  * RECOVERED / ESCALATED event is written after the incident update and checked before one.
+ *
+ * While the watch goes on, the incident gets a status update every `incident.statusUpdateEvery`
+ * (core/incident-status.ts): the step chooses its next wait so that it runs when one falls due,
+ * whatever `recovery.checkInterval` is. Each update is claimed on the rollout's head (one
+ * conditional write) before it is sent, and recorded with its deliveries after. That order
+ * makes an update at most once: a retried step (a Lambda timeout during a slow webhook, a crash
+ * after the sends) finds the claim and sends nothing, where sending first would repeat it to
+ * every target, and SNS subscribers and Slack do not de-duplicate. The price is that a step
+ * dying between its claim and its sends loses that one update; the next goes out on schedule
+ * and says so.
  */
 import { targetKey } from './config.ts';
 import { judgeBaselineAlone } from './baseline-health.ts';
-import { buildIncident, type IncidentChange, type IncidentDelivery } from './incident.ts';
+import { buildIncident, type Incident, type IncidentChange, type IncidentDelivery } from './incident.ts';
+import { buildStatusUpdate, statusSchedule, statusUpdateSeconds } from './incident-status.ts';
 import type { Judgement, Verdict } from './judge.ts';
 import type { Deps } from './ports.ts';
 import type { Decision, RolloutRecord } from './rollout-record.ts';
@@ -127,22 +138,63 @@ export async function verifyRecovery(state: RecoveryState, deps: Deps): Promise<
     return done({ ...progress, window, outcome: 'ESCALATED' });
   }
 
-  const until = new Date(Math.min(now.getTime() + settings.checkIntervalSeconds * 1000, Date.parse(deadline)));
+  // A status update of the open incident, when one is due; the next wait never passes the next one's time.
+  const cadence = statusUpdateSeconds(state.config);
+  const openedAt = record?.incident?.openedAt;
+  let nextUpdateAt = Number.POSITIVE_INFINITY;
+  if (cadence > 0 && openedAt && record) {
+    const schedule = statusSchedule(openedAt, cadence, now);
+    nextUpdateAt = schedule.nextAt.getTime();
+    const last = record.incidentUpdate;
+    if (schedule.due > (last?.seq ?? 0)) {
+      await sendStatusUpdate(state, record, deps, {
+        seq: schedule.due, now, cadenceSeconds: cadence,
+        traffic: rollbackInSyncAt(state, record) ? { state: 'RESTORED', restoredAt: inSyncAt } : { state: 'ROLLING_BACK' },
+        ...(judgement ? { judgement, window: progress.window } : {}),
+        metrics: state.config.metrics, deadline, nextAt: schedule.nextAt, previous: last ?? null,
+      });
+    } else if (last && !last.recorded && schedule.due === last.seq) {
+      deps.log.warn('a retried step: status update already claimed, not sent again', { seq: last.seq, claimedAt: last.at });
+    }
+  }
+
+  const until = new Date(Math.min(now.getTime() + settings.checkIntervalSeconds * 1000, Date.parse(deadline), nextUpdateAt));
   return { ...state, next: 'WAIT_RECOVERY', recovery: progress, wait: { until: iso(until) } };
+}
+
+/** The incident as Conclude opened it (same dedup key), for its updates. */
+function incidentOf(state: RecoveryState, record: RolloutRecord | null, deps: Deps, at: string): Incident {
+  const decision: Decision = state.decision ?? record?.decision ?? {
+    outcome: 'ROLLED_BACK', at, stageIndex: state.stageIndex, weight: state.weight, failing: [], reasons: ['rolled back'],
+  };
+  return buildIncident({
+    rolloutId: state.rolloutId, service: state.config.name, target: targetKey(state.config.target), decision,
+    consoleLink: state.executionArn && deps.consoleLink ? deps.consoleLink(state.executionArn) : undefined,
+  });
+}
+
+/** Claims the status update on the head, sends it to every target, then records where it went (see the module comment). */
+async function sendStatusUpdate(state: RecoveryState, record: RolloutRecord, deps: Deps, facts: Parameters<typeof buildStatusUpdate>[0]): Promise<void> {
+  const { note, ref } = buildStatusUpdate(facts);
+  if (!(await deps.rollouts.claimIncidentUpdate(state.rolloutId, ref))) {
+    deps.log.warn('status update already claimed (a retried step): not sent again', { seq: ref.seq });
+    return;
+  }
+  const change: IncidentChange = { kind: 'STATUS', at: ref.at, seq: ref.seq, note };
+  const deliveries = await deps.incidents.update(incidentOf(state, record, deps, ref.at), state.config.incident, change, lastIncidentDeliveries(record));
+  const failed = deliveries.filter((d) => !d.ok);
+  if (failed.length) deps.log.error('incident status update failed on some targets', { seq: ref.seq, failed });
+  await deps.rollouts.update(state.rolloutId, { incidentUpdate: { ...ref, recorded: true } }, [{ type: 'INCIDENT_UPDATE', at: ref.at, seq: ref.seq, note, deliveries }]);
+  deps.log.info('incident status update sent', { seq: ref.seq, targets: deliveries.map((d) => d.target) });
 }
 
 /** Updates the incident (same dedup key as the one Conclude opened), then records the event. */
 async function endWatch(
   state: RecoveryState, record: RolloutRecord | null, deps: Deps, change: IncidentChange, reasons: string[], window: { start: string; end: string },
 ): Promise<void> {
-  const decision: Decision = state.decision ?? record?.decision ?? {
-    outcome: 'ROLLED_BACK', at: change.at, stageIndex: state.stageIndex, weight: state.weight, failing: [], reasons: ['rolled back'],
-  };
-  const incident = buildIncident({
-    rolloutId: state.rolloutId, service: state.config.name, target: targetKey(state.config.target), decision,
-    consoleLink: state.executionArn && deps.consoleLink ? deps.consoleLink(state.executionArn) : undefined,
-  });
-  const deliveries = await deps.incidents.update(incident, state.config.incident, change, lastIncidentDeliveries(record));
+  // People promised an update every so often learn that these were the last.
+  const last = record?.incidentUpdate ? { ...change, note: `${change.note} This ends the status updates (the last was number ${record.incidentUpdate.seq}).` } : change;
+  const deliveries = await deps.incidents.update(incidentOf(state, record, deps, change.at), state.config.incident, last, lastIncidentDeliveries(record));
   const failed = deliveries.filter((d) => !d.ok);
   if (failed.length) deps.log.error(`incident ${change.kind} update failed on some targets`, { failed });
   const kind = change.kind === 'RECOVERED' ? 'RECOVERED' : 'ESCALATED';

@@ -5,10 +5,11 @@
  * the head plus the events (`RolloutHistory`); the steps only ever read the head.
  */
 import type { MetricVerdict, Verdict } from './judge.ts';
-import type { IncidentDelivery } from './incident.ts';
+import type { IncidentDelivery, Severity } from './incident.ts';
 import type { RolloutConfig } from './config.ts';
 import type { RouterDefinition } from './router.ts';
 import type { HookResult, Moment } from './verification.ts';
+import type { IncidentUpdateRef } from './incident-status.ts';
 
 /**
  * RUNNING: forward (shifting, baking, checking, waiting at a gate). ROLLING_BACK: the baseline is
@@ -64,10 +65,13 @@ export type RolloutEvent =
   | { type: 'IN_SYNC'; at: string; changeId: string; canary: number }
   | CheckEvent
   | { type: 'DECISION'; at: string; decision: Decision }
-  | { type: 'INCIDENT'; at: string; deliveries: IncidentDelivery[] }
+  /** The incident opened (its severity by cause: incident.ts severityOf; absent on records written before it). */
+  | { type: 'INCIDENT'; at: string; deliveries: IncidentDelivery[]; severity?: Severity; severityReason?: string }
   | { type: 'ABORT_REQUESTED'; at: string; reason: string }
   | { type: 'APPROVAL_REQUESTED'; at: string; stageIndex: number; weight: number; deadline: string }
   | { type: 'APPROVAL_ANSWERED'; at: string; stageIndex: number; approved: boolean; by: string; reason?: string }
+  /** A status update of the open incident (incident.statusUpdateEvery), numbered from 1, and where it went. */
+  | { type: 'INCIDENT_UPDATE'; at: string; seq: number; note: string; deliveries: IncidentDelivery[] }
   /** After a rollback, the baseline was judged healthy again: the incident was updated RECOVERED. */
   | { type: 'RECOVERED'; at: string; reasons: string[]; window: { start: string; end: string }; deliveries: IncidentDelivery[] }
   /** After a rollback, the baseline stayed unhealthy until the watch ended: the incident was escalated. */
@@ -100,6 +104,8 @@ export interface IncidentRef {
   dedupKey: string;
   openedAt: string;
   deliveries: IncidentDelivery[];
+  /** By cause (incident.ts severityOf); absent on records written before it. */
+  severity?: Severity;
 }
 
 /** The head of a rollout's record: bounded in size whatever the rollout's length. */
@@ -139,6 +145,8 @@ export interface RolloutRecord {
   lastCheck?: CheckEvent;
   /** How the recovery watch after a rollback ended. */
   recovery?: { outcome: 'RECOVERED' | 'ESCALATED'; at: string };
+  /** The incident's latest status update (claimed before it is sent: a retried step never sends one twice). */
+  incidentUpdate?: IncidentUpdateRef;
   /** Action hooks started so far (afterPromotion, afterRollback): ids and statuses, outputs cut, for the incident. */
   hooks?: HookResult[];
   /** Events appended so far (each stored as its own item). */

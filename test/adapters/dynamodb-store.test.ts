@@ -714,6 +714,49 @@ describe('a person\'s writes: requestAbort and answerApproval', () => {
   });
 });
 
+describe('claimIncidentUpdate: a status update is claimed once, in one conditional write', () => {
+  beforeEach(() => ddbMock.reset());
+  const update = { seq: 2, at: '2025-06-01T12:30:00.000Z', traffic: 'RESTORED' as const, verdict: 'FAIL' as const, values: { 'error-rate': 3.1, memory: null } };
+
+  it('sets the head\'s incidentUpdate while the one it holds is numbered below (or absent)', async () => {
+    // Prepare
+    ddbMock.on(UpdateCommand).resolves({});
+    const rollouts = new DynamoRollouts(client(), TABLE);
+
+    // Act
+    const claimed = await rollouts.claimIncidentUpdate('r-1', { ...update, recorded: undefined });
+
+    // Assess
+    expect(claimed).toBe(true);
+    expect(ddbMock.commandCalls(UpdateCommand).map((c) => c.args[0].input)).toEqual([{
+      TableName: TABLE,
+      Key: { pk: 'rollout#r-1' },
+      UpdateExpression: 'SET #update = :update, updatedAt = :at',
+      ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(#update) OR #update.#seq < :seq)',
+      ExpressionAttributeNames: { '#update': 'incidentUpdate', '#seq': 'seq' },
+      ExpressionAttributeValues: { ':update': update, ':at': '2025-06-01T12:30:00.000Z', ':seq': 2 },
+    }]);
+  });
+
+  it('false when it was claimed already (a retried step); RolloutNotFound when there is no record; throttling is Throttled', async () => {
+    // Prepare
+    ddbMock.on(UpdateCommand).rejects(conditionFailed());
+    ddbMock.on(GetCommand).resolvesOnce({ Item: headItem({ status: 'ROLLED_BACK' }) }).resolvesOnce({});
+    const rollouts = new DynamoRollouts(client(), TABLE);
+
+    // Act
+    const again = await rollouts.claimIncidentUpdate('r-1', update);
+    const missing = rollouts.claimIncidentUpdate('r-1', update);
+
+    // Assess
+    expect(again).toBe(false);
+    await expect(missing).rejects.toThrow(/r-1/);
+    ddbMock.reset();
+    ddbMock.on(UpdateCommand).rejects(new ProvisionedThroughputExceededException({ message: 'slow down', $metadata: { httpStatusCode: 400 } }));
+    await expect(rollouts.claimIncidentUpdate('r-1', update)).rejects.toThrow(ThrottledError);
+  });
+});
+
 describe('reads', () => {
   it('get reads the head consistently and strips the table keys', async () => {
     // Prepare

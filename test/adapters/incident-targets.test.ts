@@ -9,6 +9,7 @@ import {
   IncidentNotifier,
   OpsCenterIncidentTarget,
   SnsIncidentTarget,
+  opsCenterSeverity,
   snsSubject,
   WebhookIncidentTarget,
   type IncidentTarget,
@@ -28,6 +29,32 @@ const incident: Incident = buildIncident({
   decision: {
     outcome: 'ROLLED_BACK', at: '2025-06-01T12:10:00.000Z', stageIndex: 1, weight: 5, failing: [],
     reasons: ['critical metric failed: error-rate 4.20 % > max 1 % (canary, 2,400 requests)'],
+  },
+});
+
+/** A rollback because the canary was starved of traffic: a warning, not a page. */
+const starvedIncident: Incident = buildIncident({
+  rolloutId: 'r-2', service: 'api', target: 'Z0123456789ABCDEFGHIJ/api.example.com/A',
+  decision: {
+    outcome: 'ROLLED_BACK', trigger: 'VERDICT', at: '2025-06-01T12:10:00.000Z', stageIndex: 0, weight: 1,
+    failing: [{
+      name: 'traffic-share', verdict: 'FAIL', critical: false, reason: 'the canary served 0.1 % of requests at weight 1 %', test: 'traffic-share',
+      canaryValue: 0.1, baselineValue: null, threshold: {}, sample: { canary: 10, baseline: 10 },
+    }],
+    reasons: ['the canary served 0.1 % of requests at weight 1 %', 'traffic did not follow the weight for 10 min'],
+  },
+});
+
+/** A rollback on a critical metric's FAIL: it pages. */
+const criticalIncident: Incident = buildIncident({
+  rolloutId: 'r-3', service: 'api', target: 'Z0123456789ABCDEFGHIJ/api.example.com/A',
+  decision: {
+    outcome: 'ROLLED_BACK', trigger: 'VERDICT', at: '2025-06-01T12:10:00.000Z', stageIndex: 2, weight: 10,
+    failing: [{
+      name: 'error-rate', verdict: 'FAIL', critical: true, reason: 'error-rate 3.1 % > 1 %', test: 'sequential',
+      canaryValue: 3.1, baselineValue: 0.05, threshold: { max: 1 }, sample: { canary: 5, baseline: 5 },
+    }],
+    reasons: ['critical metric failed: error-rate 3.1 % > 1 %'],
   },
 });
 
@@ -65,18 +92,36 @@ describe('SnsIncidentTarget', () => {
     const input = calls[0]!.args[0].input;
     expect(input).toEqual({
       TopicArn: TOPIC,
-      Subject: snsSubject(incident.title),
+      Subject: snsSubject(`[ERROR] ${incident.title}`),
       Message: expect.any(String),
       MessageAttributes: {
         rolloutId: { DataType: 'String', StringValue: 'r-1' },
         dedupKey: { DataType: 'String', StringValue: 'canary-rollout-r-1' },
         eventType: { DataType: 'String', StringValue: 'OPENED' },
+        severity: { DataType: 'String', StringValue: 'error' },
       },
     });
+    expect(input.Subject!.startsWith('[ERROR] Canary rollback: api at stage 2')).toBe(true);
     expect(JSON.parse(input.Message!)).toEqual({
       version: 1, type: 'canary.rollback', rolloutId: 'r-1', dedupKey: 'canary-rollout-r-1', service: 'api', target: incident.target,
-      severity: 'error', title: incident.title, summary: incident.summary, decision: incident.decision, consoleLink: incident.consoleLink,
+      severity: 'error', severityReason: 'error: rolled back (cause not classified)', title: incident.title, summary: incident.summary,
+      decision: incident.decision, consoleLink: incident.consoleLink,
     });
+  });
+
+  it('says a warning in the subject and the severity attribute (a subscription can filter pages on it)', async () => {
+    // Prepare
+    snsMock.on(PublishCommand).resolves({ MessageId: 'msg-w' });
+    const target = new SnsIncidentTarget(new SNSClient({ region: 'us-east-1' }), TOPIC);
+
+    // Act
+    await target.deliver(starvedIncident);
+
+    // Assess
+    const input = snsMock.commandCalls(PublishCommand)[0]!.args[0].input;
+    expect(input.Subject).toBe(snsSubject(`[WARNING] ${starvedIncident.title}`));
+    expect(input.MessageAttributes!.severity).toEqual({ DataType: 'String', StringValue: 'warning' });
+    expect(JSON.parse(input.Message!)).toMatchObject({ severity: 'warning', severityReason: expect.stringMatching(/^warning: the stage could not be judged: traffic did not follow the weight/) });
   });
 
   it('sets the group and de-duplication ids on a FIFO topic', async () => {
@@ -137,6 +182,21 @@ describe('OpsCenterIncidentTarget', () => {
     });
   });
 
+  it('sets the OpsItem severity by the incident\'s: critical one above the configured, warning one below', async () => {
+    // Prepare
+    ssmMock.on(CreateOpsItemCommand).resolves({ OpsItemId: 'oi-9' });
+    const severities = (configured: '1' | '2' | '3' | '4') => new OpsCenterIncidentTarget(new SSMClient({ region: 'us-east-1' }), configured);
+
+    // Act
+    for (const configured of ['2', '4', '1'] as const) {
+      for (const i of [criticalIncident, incident, starvedIncident]) await severities(configured).deliver(i);
+    }
+
+    // Assess
+    expect(ssmMock.commandCalls(CreateOpsItemCommand).map((c) => c.args[0].input.Severity)).toEqual(['1', '2', '3', '3', '4', '4', '1', '1', '2']);
+    expect(opsCenterSeverity('critical', '2')).toBe('1');
+  });
+
   it('treats an OpsItem that already exists as delivered', async () => {
     // Prepare
     ssmMock.on(CreateOpsItemCommand).rejects(new OpsItemAlreadyExistsException({ message: 'exists', OpsItemId: 'oi-1', $metadata: { httpStatusCode: 400 } }));
@@ -184,11 +244,27 @@ describe('WebhookIncidentTarget', () => {
         severity: 'error',
         component: 'api',
         custom_details: {
-          reasons: incident.decision!.reasons, rolloutId: 'r-1', stage: 2, weight: 5, consoleLink: incident.consoleLink,
+          reasons: incident.decision!.reasons, severityReason: 'error: rolled back (cause not classified)', rolloutId: 'r-1', stage: 2, weight: 5,
+          consoleLink: incident.consoleLink,
         },
       },
       links: [{ href: incident.consoleLink, text: 'Step Functions execution' }],
     });
+  });
+
+  it('triggers a starved canary\'s rollback at severity warning and a critical FAIL at critical', async () => {
+    // Prepare
+    secretsMock.on(GetSecretValueCommand).resolves({ SecretString: 'R0UTINGKEY' });
+    const fetch = fakeFetch(json(202, { dedup_key: 'canary-rollout-r-2' }), json(202, { dedup_key: 'canary-rollout-r-3' }));
+    const target = new WebhookIncidentTarget({ type: 'pagerduty', secretId: 'pd-key', secrets: new SecretsManagerClient({ region: 'us-east-1' }), fetch: fetch.fn });
+
+    // Act
+    await target.deliver(starvedIncident);
+    await target.deliver(criticalIncident);
+
+    // Assess
+    expect(fetch.calls.map((c) => (c.body as { payload: { severity: string } }).payload.severity)).toEqual(['warning', 'critical']);
+    expect(fetch.calls[0]!.body).toMatchObject({ payload: { custom_details: { severityReason: expect.stringMatching(/^warning: .*starved canary/) } } });
   });
 
   it('reads a routing key from a JSON secret and fails on a non-2xx answer', async () => {
@@ -223,7 +299,7 @@ describe('WebhookIncidentTarget', () => {
     // Assess
     expect(ok).toEqual({});
     expect(fetch.calls[0]!.url).toBe(url);
-    expect(fetch.calls[0]!.body).toEqual({ text: `*${incident.title}*\n${incident.summary}` });
+    expect(fetch.calls[0]!.body).toEqual({ text: `*[ERROR] ${incident.title}*\n${incident.summary}` });
     expect(failed).toBeInstanceOf(Error);
     expect((failed as Error).message).toContain('HTTP 404');
     expect((failed as Error).message).not.toContain('SECRET');

@@ -41,6 +41,7 @@ const incident = buildIncident({
 const recovered: IncidentChange = { kind: 'RECOVERED', at: '2025-06-01T12:20:00.000Z', note: 'baseline back within thresholds' };
 const escalated: IncidentChange = { kind: 'ESCALATED', at: '2025-06-01T12:25:00.000Z', note: 'the rollback did not fix it', severity: 'critical' };
 const resolved: IncidentChange = { kind: 'RESOLVED', at: '2025-06-01T13:00:00.000Z', note: 'soak passes again' };
+const status2: IncidentChange = { kind: 'STATUS', at: '2025-06-01T12:40:00.000Z', seq: 2, note: 'Status update 2: not recovered yet: error-rate 2.10 %' };
 
 /** A local HTTP receiver: records every request body and answers from `status`. */
 interface Receiver {
@@ -100,6 +101,7 @@ describe('SnsIncidentTarget.update', () => {
       rolloutId: { DataType: 'String', StringValue: 'r-7' },
       dedupKey: { DataType: 'String', StringValue: 'canary-rollout-r-7' },
       eventType: { DataType: 'String', StringValue: 'RECOVERED' },
+      severity: { DataType: 'String', StringValue: 'error' },
     });
     expect(update!.MessageAttributes!.rolloutId).toEqual(open!.MessageAttributes!.rolloutId);
     expect(update!.MessageAttributes!.dedupKey).toEqual(open!.MessageAttributes!.dedupKey);
@@ -123,6 +125,38 @@ describe('SnsIncidentTarget.update', () => {
       MessageGroupId: 'r-7', MessageDeduplicationId: 'canary-rollout-r-7-ESCALATED',
     });
     expect(JSON.parse(snsMock.commandCalls(PublishCommand)[0]!.args[0].input.Message!)).toMatchObject({ eventType: 'ESCALATED', severity: 'critical' });
+  });
+});
+
+describe('SnsIncidentTarget.update with a STATUS update', () => {
+  it('publishes eventType STATUS with its number, in the subject, the message and the FIFO de-duplication id', async () => {
+    // Prepare
+    snsMock.on(PublishCommand).resolves({ MessageId: 'msg-s' });
+    const target = new SnsIncidentTarget(new SNSClient(region), `${TOPIC}.fifo`);
+
+    // Act
+    await target.update(incident, status2);
+    await target.update(incident, { ...status2, seq: 3 });
+
+    // Assess
+    const [second, third] = snsMock.commandCalls(PublishCommand).map((c) => c.args[0].input);
+    expect(second).toEqual({
+      TopicArn: `${TOPIC}.fifo`,
+      Subject: `[STATUS 2] ${incident.title}`.slice(0, 97) + '...',
+      Message: JSON.stringify({
+        version: 1, type: 'canary.incident-update', eventType: 'STATUS', rolloutId: 'r-7', dedupKey: 'canary-rollout-r-7', service: 'api',
+        target: incident.target, severity: 'error', title: incident.title, seq: 2, note: status2.note, at: status2.at,
+      }),
+      MessageAttributes: {
+        rolloutId: { DataType: 'String', StringValue: 'r-7' },
+        dedupKey: { DataType: 'String', StringValue: 'canary-rollout-r-7' },
+        eventType: { DataType: 'String', StringValue: 'STATUS' },
+        severity: { DataType: 'String', StringValue: 'error' },
+      },
+      MessageGroupId: 'r-7',
+      MessageDeduplicationId: 'canary-rollout-r-7-STATUS-2',
+    });
+    expect(third!.MessageDeduplicationId).toBe('canary-rollout-r-7-STATUS-3');
   });
 });
 
@@ -163,6 +197,21 @@ describe('OpsCenterIncidentTarget.update', () => {
     expect(bump).not.toHaveProperty('Status');
     expect(critical).toMatchObject({ Severity: '1' });
     expect(Object.keys(critical!.OperationalData!)).toEqual(['canaryEscalated']);
+  });
+
+  it('keeps a STATUS update as the latest note, changing neither the status nor the severity', async () => {
+    // Prepare
+    ssmMock.on(UpdateOpsItemCommand).resolves({});
+    const target = new OpsCenterIncidentTarget(new SSMClient(region), '2');
+
+    // Act
+    await target.update(incident, status2, opened);
+
+    // Assess
+    expect(ssmMock.commandCalls(UpdateOpsItemCommand).map((c) => c.args[0].input)).toEqual([{
+      OpsItemId: 'oi-0123456789ab',
+      OperationalData: { canaryStatus: { Type: 'String', Value: JSON.stringify({ at: status2.at, seq: 2, note: status2.note }) } },
+    }]);
   });
 
   it('fails, naming the incident, when no OpsItem id was recorded at open', async () => {
@@ -233,6 +282,23 @@ describe('WebhookIncidentTarget.update against a receiver on 127.0.0.1', () => {
     expect(receiver.requests).toEqual([{ path: '/services/T0/B0/SECRET', body: { text: `*[RESOLVED] ${incident.title}*\nsoak passes again` } }]);
   });
 
+  it('Slack: a STATUS update is one more message with its number; PagerDuty takes none', async () => {
+    // Prepare
+    secretsMock.on(GetSecretValueCommand).resolves({ SecretString: `${receiver.url}/services/T0/B0/SECRET` });
+    const slack = new WebhookIncidentTarget({ type: 'slack', secretId: 'slack-url', secrets: new SecretsManagerClient(region) });
+
+    // Act
+    await slack.update(incident, status2);
+    const refused = pagerDuty().update(incident, status2);
+
+    // Assess
+    expect(receiver.requests).toEqual([{ path: '/services/T0/B0/SECRET', body: { text: `*[STATUS 2] ${incident.title}*\n${status2.note}` } }]);
+    expect(slack.accepts(status2)).toBe(true);
+    expect(pagerDuty().accepts(status2)).toBe(false);
+    expect(pagerDuty().accepts(recovered)).toBe(true);
+    await expect(refused).rejects.toThrow(/PagerDuty takes no STATUS updates/);
+  });
+
   it('still refuses a Slack URL that is neither https nor this machine', async () => {
     // Prepare
     secretsMock.on(GetSecretValueCommand).resolves({ SecretString: 'http://hooks.example.com/services/T0/B0/X' });
@@ -281,5 +347,34 @@ describe('IncidentNotifier.update', () => {
       { routing_key: 'R0UTING', event_action: 'resolve', dedup_key: 'canary-rollout-r-7' },
       { routing_key: 'R0UTING', event_action: 'resolve', dedup_key: 'canary-rollout-r-7' },
     ]);
+  });
+
+  it('sends a STATUS update to every target but PagerDuty, which it leaves alone', async () => {
+    // Prepare
+    snsMock.on(PublishCommand).resolves({ MessageId: 'msg-s' });
+    ssmMock.on(UpdateOpsItemCommand).resolves({});
+    secretsMock.on(GetSecretValueCommand).resolves({ SecretString: 'R0UTING' });
+    const targets = buildIncidentTargets(
+      { opsCenter: { enabled: true, severity: '2' }, webhook: { type: 'pagerduty', secretId: 'pd-key' } },
+      { sns: new SNSClient(region), ssm: new SSMClient(region), secrets: new SecretsManagerClient(region), stackTopicArn: TOPIC, pagerDutyUrl: `${receiver.url}/v2/enqueue` },
+    );
+    const opened: IncidentDelivery[] = [
+      { target: 'sns', ok: true, attempts: 1, id: 'msg-open' },
+      { target: 'opscenter', ok: true, attempts: 1, id: 'oi-1' },
+      { target: 'pagerduty', ok: true, attempts: 1, id: 'canary-rollout-r-7' },
+    ];
+
+    // Act
+    const deliveries = await new IncidentNotifier(targets, { attempts: 1, sleep: async () => {} }).update(incident, undefined, status2, opened);
+
+    // Assess
+    expect(deliveries).toEqual([
+      { target: 'sns', ok: true, attempts: 1, id: 'msg-s' },
+      { target: 'opscenter', ok: true, attempts: 1, id: 'oi-1' },
+    ]);
+    expect(snsMock.commandCalls(PublishCommand).map((c) => c.args[0].input.MessageAttributes!.eventType!.StringValue)).toEqual(['STATUS']);
+    expect(ssmMock.commandCalls(UpdateOpsItemCommand).map((c) => Object.keys(c.args[0].input.OperationalData!))).toEqual([['canaryStatus']]);
+    expect(receiver.requests).toEqual([]);
+    expect(secretsMock.commandCalls(GetSecretValueCommand)).toHaveLength(0);
   });
 });

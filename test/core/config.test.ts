@@ -80,6 +80,16 @@ describe('rollout config', () => {
     expect(parseRolloutConfig(albEcsConfig({ bakeSeconds: 600 })).bakeSeconds).toBe(600);
   });
 
+  it('takes the incident\'s status-update cadence as a duration (default 15 min, 0 for none), and the resolved config again', () => {
+    expect(parseRolloutConfig(albEcsConfig()).incident.statusUpdateEverySeconds).toBe(900);
+    expect(parseRolloutConfig(albEcsConfig({ incident: { statusUpdateEvery: '30m' } })).incident).toEqual({
+      opsCenter: { enabled: false, severity: '2' }, statusUpdateEverySeconds: 1800,
+    });
+    expect(parseRolloutConfig(albEcsConfig({ incident: { statusUpdateEvery: 0 } })).incident.statusUpdateEverySeconds).toBe(0);
+    const resolved = parseRolloutConfig(albEcsConfig({ incident: { statusUpdateEvery: '1h' } }));
+    expect(parseRolloutConfig(JSON.parse(JSON.stringify(resolved))).incident.statusUpdateEverySeconds).toBe(3600);
+  });
+
   it('accepts per-stage bake and checks', () => {
     const config = parseRolloutConfig(albEcsConfig({ stages: [{ weight: 10, bakeSeconds: 60, checks: 3 }, 100], bakeSeconds: 120 }));
     expect(config.stages).toEqual([{ weight: 10, bakeSeconds: 60, checks: 3, approval: false }, { weight: 100, bakeSeconds: 120, checks: 1, approval: false }]);
@@ -100,6 +110,9 @@ describe('rollout config', () => {
     [{ checkInterval: '5s' }, 'checkInterval: checkInterval must be between 10s and 1d, not 5s'],
     [{ stages: [{ weight: 10, bake: '1h', bakeSeconds: 60 }, 100] }, 'stages[0].bake: give bake or bakeSeconds, not both'],
     [{ recovery: { watch: '8d' } }, 'recovery.watch: recovery.watch must be between 0s and 7d, not 8d'],
+    [{ incident: { statusUpdateEvery: '30s' } }, 'incident.statusUpdateEvery: incident.statusUpdateEvery must be 0 (no status updates) or at least 1m, not 30s'],
+    [{ incident: { statusUpdateEvery: '2d' } }, 'incident.statusUpdateEvery: incident.statusUpdateEvery must be between 0s and 1d, not 2d'],
+    [{ incident: { statusUpdateEvery: '15m', statusUpdateEverySeconds: 900 } }, 'incident.statusUpdateEvery: give statusUpdateEvery or statusUpdateEverySeconds, not both'],
   ])('rejects %j naming the field', (overrides, expected) => {
     const issues = issuesOf(albEcsConfig(overrides as never));
     expect(issues.join('\n')).toContain(expected);

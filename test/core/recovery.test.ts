@@ -8,6 +8,7 @@ import { parseRolloutConfig, type RolloutConfigInput } from '../../functions/cor
 import { defaultJudge } from '../../functions/core/default-judge.ts';
 import type { Deps } from '../../functions/core/ports.ts';
 import { recoveryWindow, verifyRecovery, type RecoveryState } from '../../functions/core/recovery.ts';
+import { buildStatusUpdate, statusSchedule } from '../../functions/core/incident-status.ts';
 import type { Decision, RolloutEvent } from '../../functions/core/rollout-record.ts';
 import { segmentPrefixOf } from '../../functions/core/rollout-steps.ts';
 import { SimClock } from '../../sim/clock.ts';
@@ -251,5 +252,143 @@ describe('recoveryWindow', () => {
     expect(recoveryWindow(since, new Date('2026-03-02T10:20:10.000Z'), 60, 300)).toEqual({
       start: new Date('2026-03-02T10:14:00.000Z'), end: new Date('2026-03-02T10:19:00.000Z'), ready: true,
     });
+  });
+});
+
+describe('status updates while the incident is open (incident.statusUpdateEvery)', () => {
+  const hour = { recovery: { watch: '1h' } } as Partial<RolloutConfigInput>;
+  /** 6 % 5xx for 20 minutes after the rollback, 3 % until minute 50, healthy after. */
+  const slowRecovery = service((min) => (min < 20 ? 6 : min < 50 ? 3 : 0.1));
+
+  it('sends one every 15 minutes until recovery is verified, saying what changed; none after', async () => {
+    // Prepare
+    const { deps, clock, rollouts, incidents, state } = await setup(slowRecovery, { overrides: hour });
+
+    // Act
+    const { final } = await watch(state, deps, clock);
+
+    // Assess
+    expect(final.recovery?.outcome).toBe('RECOVERED');
+    const kinds = incidents.changes.map((c) => [c.change.kind, c.change.seq, c.change.at]);
+    expect(kinds).toEqual([
+      ['STATUS', 1, minutesAfter(15).toISOString()],
+      ['STATUS', 2, minutesAfter(30).toISOString()],
+      ['STATUS', 3, minutesAfter(45).toISOString()],
+      ['RECOVERED', undefined, clock.now().toISOString()],
+    ]);
+    expect(clock.now().getTime()).toBeGreaterThan(minutesAfter(50).getTime());
+    expect(clock.now().getTime()).toBeLessThan(minutesAfter(60).getTime());
+    const [first, second, third] = incidents.changes.map((c) => c.change.note);
+    expect(first!.split('\n')).toEqual([
+      'Status update 1 (every 15 min) at 10:15 UTC.',
+      'Traffic: restored, 100 % baseline since 10:00:00 UTC (the rollback is in effect everywhere).',
+      expect.stringMatching(/^Recovery: not yet recovered: the baseline is still outside its thresholds \(window 10:\d\d UTC to 10:14 UTC\):$/),
+      expect.stringMatching(/^- error-rate.* 6\.00 % is above the maximum 1/),
+      'Next: the next update by 10:30 UTC, sooner if recovery is verified; the watch ends at 11:00 UTC (escalated if not recovered by then).',
+    ]);
+    expect(second).toContain('Traffic: unchanged, 100 % baseline since 10:00:00 UTC.');
+    expect(second).toContain('Since update 1: error-rate 6.00 % → 3.00 %.');
+    expect(third).toContain('Since update 2: no change.');
+    expect(incidents.changes.at(-1)!.change.note).toMatch(/This ends the status updates \(the last was number 3\)\.$/);
+    // Every target but PagerDuty (which takes no status updates) got each one; the OpsItem is the one opened.
+    for (const c of incidents.changes.slice(0, 3)) expect(c.deliveries.map((d) => d.target)).toEqual(['sns', 'opscenter']);
+    const record = (await rollouts.history('r-1'))!;
+    expect(record.events.filter((e) => e.type === 'INCIDENT_UPDATE').map((e) => [e.at, (e as { seq: number }).seq])).toEqual(
+      [15, 30, 45].map((m, i) => [minutesAfter(m).toISOString(), i + 1]),
+    );
+    expect(record.incidentUpdate).toMatchObject({ seq: 3, at: minutesAfter(45).toISOString(), traffic: 'RESTORED', verdict: 'FAIL', recorded: true });
+  });
+
+  it('runs the watch when an update falls due even when recovery.checkInterval is longer', async () => {
+    // Prepare: one baseline check an hour, updates every 20 minutes; the baseline never recovers.
+    const { deps, clock, incidents, state } = await setup(service(() => 3.5), {
+      overrides: { recovery: { watch: '2h', checkInterval: '1h' }, incident: { statusUpdateEvery: '20m' } },
+    });
+
+    // Act
+    const { steps } = await watch(state, deps, clock);
+
+    // Assess
+    expect(steps.filter((s) => s.next === 'WAIT_RECOVERY').map((s) => s.wait.until)).toEqual(
+      [20, 40, 60, 80, 100, 120].map((m) => minutesAfter(m).toISOString()),
+    );
+    // The update due at the deadline is the escalation itself.
+    expect(incidents.changes.map((c) => c.change.kind === 'STATUS' ? c.change.seq : c.change.kind)).toEqual([1, 2, 3, 4, 5, 'ESCALATED']);
+    // The watch judges a trailing window as long as its check interval (an hour of complete periods
+    // after the rollback's settling): the updates before that say it was not judged yet.
+    expect(incidents.changes.slice(0, 5).map((c) => /not judged yet/.test(c.change.note) ? 'not judged' : /not yet recovered/.test(c.change.note) ? 'unhealthy' : '?'))
+      .toEqual(['not judged', 'not judged', 'not judged', 'unhealthy', 'unhealthy']);
+  });
+
+  it('a retried step never sends an update twice; one claimed by a step that died is said to be uncertain', async () => {
+    // Prepare
+    const { deps, clock, rollouts, incidents, state } = await setup(slowRecovery, { overrides: hour });
+    let current = state;
+    while (!incidents.changes.length) {
+      const input = current;
+      current = await verifyRecovery(input, deps);
+      if (incidents.changes.length) {
+        // Act 1: the step that sent update 1 runs again with the same input (a Lambda timeout after the sends).
+        await verifyRecovery(input, deps);
+        break;
+      }
+      clock.advanceTo(current.wait.until);
+    }
+    expect(incidents.changes.map((c) => c.change.seq)).toEqual([1]);
+    // Act 2: update 2 is claimed by a step that dies before sending it; its retry finds the claim.
+    clock.advanceTo(minutesAfter(30));
+    const at30 = { ...current, wait: { until: minutesAfter(30).toISOString() } };
+    expect(await rollouts.claimIncidentUpdate('r-1', { seq: 2, at: minutesAfter(30).toISOString(), traffic: 'RESTORED' })).toBe(true);
+    const retried = await verifyRecovery(at30, deps);
+    clock.advanceTo(minutesAfter(45));
+    await verifyRecovery({ ...retried, wait: { until: minutesAfter(45).toISOString() } }, deps);
+
+    // Assess
+    expect(incidents.changes.map((c) => c.change.seq)).toEqual([1, 3]);
+    expect(incidents.changes[1]!.change.note).toContain('(Update 2 may not have reached every target: its step was interrupted after claiming it.)');
+    const events = (await rollouts.history('r-1'))!.events.filter((e) => e.type === 'INCIDENT_UPDATE');
+    expect(events.map((e) => (e as { seq: number }).seq)).toEqual([1, 3]);
+    expect(await rollouts.claimIncidentUpdate('r-1', { seq: 3, at: minutesAfter(46).toISOString(), traffic: 'RESTORED' })).toBe(false);
+  });
+
+  it('sends none when statusUpdateEvery is 0, or when the watch ends before the first is due', async () => {
+    // Prepare
+    const off = await setup(service(() => 3.5), { overrides: { ...hour, incident: { statusUpdateEvery: 0 } } });
+    const short = await setup(service(() => 3.5));
+
+    // Act
+    await watch(off.state, off.deps, off.clock);
+    await watch(short.state, short.deps, short.clock);
+
+    // Assess
+    expect(off.incidents.changes.map((c) => c.change.kind)).toEqual(['ESCALATED']);
+    expect(short.incidents.changes.map((c) => c.change.kind)).toEqual(['ESCALATED']);
+    expect(off.incidents.changes[0]!.change.note).not.toContain('status updates');
+  });
+});
+
+describe('statusSchedule and buildStatusUpdate', () => {
+  it('numbers updates by whole cadences since the open, whatever time the last went out', () => {
+    const opened = '2026-03-02T10:00:00.000Z';
+    expect(statusSchedule(opened, 900, new Date('2026-03-02T10:14:59.000Z'))).toEqual({ due: 0, nextAt: new Date('2026-03-02T10:15:00.000Z') });
+    expect(statusSchedule(opened, 900, new Date('2026-03-02T10:15:00.000Z'))).toEqual({ due: 1, nextAt: new Date('2026-03-02T10:30:00.000Z') });
+    expect(statusSchedule(opened, 900, new Date('2026-03-02T10:47:10.000Z'))).toEqual({ due: 3, nextAt: new Date('2026-03-02T11:00:00.000Z') });
+  });
+
+  it('says traffic is still rolling back, and that nothing was judged yet', () => {
+    // Act
+    const { note, ref } = buildStatusUpdate({
+      seq: 1, now: new Date('2026-03-02T10:15:00.000Z'), cadenceSeconds: 900, traffic: { state: 'ROLLING_BACK' },
+      metrics: [], deadline: '2026-03-02T10:20:00.000Z', nextAt: new Date('2026-03-02T10:30:00.000Z'),
+    });
+
+    // Assess
+    expect(note.split('\n')).toEqual([
+      'Status update 1 (every 15 min) at 10:15 UTC.',
+      'Traffic: still rolling back: the weight change back to 100 % baseline is not in effect everywhere yet.',
+      'Recovery: not judged yet: the first complete CloudWatch window after the rollback is not in.',
+      'Next: the watch ends at 10:20 UTC: recovery verified before then, or escalated then.',
+    ]);
+    expect(ref).toEqual({ seq: 1, at: '2026-03-02T10:15:00.000Z', traffic: 'ROLLING_BACK' });
   });
 });

@@ -98,4 +98,25 @@ describe.skipIf(skip !== null)('DynamoRollouts on the template\'s table (moto)',
     expect(history).toMatchObject({ weight: 10, eventCount: 4, abortRequested: { reason: 'customers report 502s' } });
     expect(await rollouts.get('r-1')).not.toHaveProperty('events');
   });
+
+  it('claims a status update once: the same number or a lower one is refused, a higher one is claimed', async () => {
+    // Prepare
+    const rollouts = await store();
+    await begin(rollouts, head('r-2', '2026-01-01T10:00:00.000Z'));
+    const update = (seq: number) => ({ seq, at: `2026-01-01T10:${String(15 * seq).padStart(2, '0')}:00.000Z`, traffic: 'RESTORED' as const });
+
+    // Act
+    const results = [
+      await rollouts.claimIncidentUpdate('r-2', update(1)),
+      await rollouts.claimIncidentUpdate('r-2', update(1)),
+      await rollouts.claimIncidentUpdate('r-2', update(2)),
+      await rollouts.claimIncidentUpdate('r-2', update(1)),
+    ];
+    const missing = rollouts.claimIncidentUpdate('nope', update(1));
+
+    // Assess
+    expect(results).toEqual([true, false, true, false]);
+    expect((await rollouts.get('r-2'))!.incidentUpdate).toEqual(update(2));
+    await expect(missing).rejects.toThrow(/nope/);
+  });
 });
