@@ -351,6 +351,20 @@ describe('status updates while the incident is open (incident.statusUpdateEvery)
     expect(await rollouts.claimIncidentUpdate('r-1', { seq: 3, at: minutesAfter(46).toISOString(), traffic: 'RESTORED' })).toBe(false);
   });
 
+  it('two invocations of the due step at once (a late Lambda beside its retry): the claim lets one send', async () => {
+    // Prepare
+    const { deps, clock, incidents, state } = await setup(slowRecovery, { overrides: hour });
+    clock.advanceTo(minutesAfter(15));
+    const due = { ...state, wait: { until: minutesAfter(15).toISOString() } };
+
+    // Act
+    const [a, b] = await Promise.all([verifyRecovery(due, deps), verifyRecovery(due, deps)]);
+
+    // Assess
+    expect(incidents.changes.map((c) => [c.change.kind, c.change.seq])).toEqual([['STATUS', 1]]);
+    expect([a.next, b.next]).toEqual(['WAIT_RECOVERY', 'WAIT_RECOVERY']);
+  });
+
   it('sends none when statusUpdateEvery is 0, or when the watch ends before the first is due', async () => {
     // Prepare
     const off = await setup(service(() => 3.5), { overrides: { ...hour, incident: { statusUpdateEvery: 0 } } });
