@@ -231,7 +231,12 @@ export class EventRenderer {
       }
       case 'INCIDENT': {
         const to = event.deliveries.map((d) => `${d.target}${d.ok ? '' : ` ${s.red('FAILED')}`}${d.id ? ` (${d.id})` : ''}${d.error ? `: ${d.error}` : ''}`).join(', ');
-        return [this.#line(event.at, `${indent}incident opened → ${to || 'no target'}`)];
+        return [this.#line(event.at, `${indent}incident opened${event.severity ? ` (${event.severity})` : ''} → ${to || 'no target'}`)];
+      }
+      case 'INCIDENT_UPDATE': {
+        const to = event.deliveries.map((d) => `${d.target}${d.ok ? '' : ` ${s.red('FAILED')}`}`).join(', ');
+        return [this.#line(event.at, `${indent}incident status update ${event.seq} → ${to || 'no target'}`),
+          ...event.note.split('\n').slice(1, -1).map((l) => `${' '.repeat(11)}${indent}${l}`)];
       }
       case 'APPROVAL_REQUESTED':
         return [this.#line(event.at, `${s.yellow(`⏸ ${this.#stageLabel(event.stageIndex)} waits for approval`)} before canary ${event.weight} % ` +

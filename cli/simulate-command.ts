@@ -153,9 +153,11 @@ function summary(r: SimulationResult, style: ReturnType<typeof makeStyle>): stri
   lines.push(incident ? `incident: "${incident.title}" (severity ${incident.severity})` : 'incident: none');
   const watch = events.find((e) => e.type === 'RECOVERED' || e.type === 'ESCALATED');
   if (watch) {
+    const n = events.filter((e) => e.type === 'INCIDENT_UPDATE').length;
+    const updates = n ? ` after ${n} status update${n === 1 ? '' : 's'}` : '';
     lines.push(watch.type === 'RECOVERED'
-      ? `after the rollback: the baseline recovered (${sinceStart(r.startedAt, watch.at)}), incident updated`
-      : `after the rollback: still unhealthy when the watch ended (${sinceStart(r.startedAt, watch.at)}), incident escalated`);
+      ? `after the rollback: the baseline recovered (${sinceStart(r.startedAt, watch.at)}), incident updated${updates}`
+      : `after the rollback: still unhealthy when the watch ended (${sinceStart(r.startedAt, watch.at)}), incident escalated${updates}`);
   }
   lines.push(style.dim(`${duration(r.simulatedSeconds)} simulated · ${describeCheckCounts(countCheckEvents(events))} · ` +
     `${r.weightChanges.length} weight changes · final weights canary ${r.finalWeights?.canary} / baseline ${r.finalWeights?.baseline} · lock ${r.lockHolder === null ? 'released' : `held by ${r.lockHolder}`}`));

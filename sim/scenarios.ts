@@ -72,6 +72,18 @@ export const SCENARIOS: readonly Scenario[] = [
     })),
   },
   {
+    name: 'slow-recovery',
+    description: "as error-spike, but the canary's failed writes poisoned a cache both versions share: after the rollback the baseline serves 4 % 5xx, 2 % after 20 minutes, and is healthy again after 50 (the example config watches the recovery for an hour)",
+    expected: 'ROLLED_BACK at the 10 % stage (critical: error-rate), then an incident status update every 15 minutes (incident.statusUpdateEvery) until recovery is verified, about 55 minutes after the rollback; none after',
+    profile: {
+      ...profile(30000, healthy({ errorRate: (c) => (c.share >= 0.08 ? 0.03 : HEALTHY_ERROR_RATE) })),
+      baseline: healthy({
+        errorRate: (c) => (c.secondsSinceRollback === undefined ? HEALTHY_ERROR_RATE : c.secondsSinceRollback < 1200 ? 0.04 : c.secondsSinceRollback < 3000 ? 0.02 : HEALTHY_ERROR_RATE),
+      }),
+    },
+    adjustConfig: (config) => withRecoveryWatch(config, '1h'),
+  },
+  {
     name: 'latency-regression',
     description: 'the canary answers more slowly: p99 430 ms against the baseline 250 ms (+72 %, under the absolute 1 s limit)',
     expected: 'ROLLED_BACK at the first stage with enough data, naming latency-p99 (more than 20 % above the baseline)',
@@ -122,6 +134,14 @@ export const SCENARIOS: readonly Scenario[] = [
     },
   },
 ];
+
+/** The config with the recovery watch set to `watch` (unless it sets one itself). Not an object: unchanged. */
+function withRecoveryWatch(config: unknown, watch: string): unknown {
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) return config;
+  const c = config as { recovery?: Record<string, unknown> };
+  if (c.recovery && (c.recovery.watch !== undefined || c.recovery.watchSeconds !== undefined)) return config;
+  return { ...c, recovery: { ...c.recovery, watch } };
+}
 
 /** The service scenarios, then the chaos scenarios (sim/chaos.ts). */
 export const ALL_SCENARIOS: readonly Scenario[] = [...SCENARIOS, ...CHAOS_SCENARIOS];

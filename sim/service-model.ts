@@ -32,6 +32,12 @@ export interface VariantContext {
   servedRequests: number;
   /** Requests per minute the variant receives in this period (expected). */
   requestsPerMinute: number;
+  /**
+   * Seconds since a rollback (the canary's weight set back to 0 from above 0) was in sync, at the
+   * middle of the period; absent before any (Route 53 only: what a scenario whose baseline is
+   * slow to recover after a rollback keys on).
+   */
+  secondsSinceRollback?: number;
 }
 
 export interface VariantBehaviour {
@@ -281,7 +287,9 @@ export class ServiceModel implements MetricsPort {
     const share = this.#meanShare(variant, start, start + periodMs, history);
     const submitted = history.changes.filter((c) => c.submittedAt.getTime() <= mid).at(-1);
     const canaryWeight = this.#o.share ? this.#o.share.weightAt(mid) : submitted ? submitted.weights.canary : history.initial.canary;
+    const rollback = history.changes.filter((c) => c.weights.canary === 0 && c.previous.canary > 0 && c.inSyncAt.getTime() <= mid).at(-1);
     return {
+      ...(rollback ? { secondsSinceRollback: (mid - rollback.inSyncAt.getTime()) / 1000 } : {}),
       variant,
       at: new Date(mid),
       elapsedSeconds: (mid - from) / 1000,

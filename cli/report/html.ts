@@ -324,7 +324,8 @@ function summarySection(model: ReportModel): string {
     row('Decided: roll back', s.decidedAt, `${esc(formatDuration(d.detectionToDecision))} after detection`, 'fail'),
     s.rollback ? row('Rollback submitted', s.rollback.submittedAt, `Route 53 change <span class="mono">${esc(s.rollback.changeId)}</span>`) : '',
     row('Traffic restored', s.restoredAt, s.restoredAt ? '100 % baseline INSYNC on every Route 53 server' : '<b>not recorded</b>', 'pass'),
-    s.incident ? row('Incident opened', s.incident.at, s.incident.targets.map((t) => `${esc(t.target)} ${t.ok ? 'delivered' : '<b class="fail">failed</b>'}${t.id ? ` <span class="mono muted">${esc(t.id)}</span>` : ''}`).join(', ')) : '',
+    s.incident ? row(`Incident opened${s.incident.severity ? ` (${esc(s.incident.severity)})` : ''}`, s.incident.at, s.incident.targets.map((t) => `${esc(t.target)} ${t.ok ? 'delivered' : '<b class="fail">failed</b>'}${t.id ? ` <span class="mono muted">${esc(t.id)}</span>` : ''}`).join(', ') +
+      (s.incident.statusUpdates ? `; ${esc(s.incident.statusUpdates)} status update${s.incident.statusUpdates === 1 ? '' : 's'} while the recovery watch ran` : '')) : '',
     s.recovery ? row(s.recovery.outcome === 'RECOVERED' ? 'Recovery verified' : 'Escalated', s.recovery.at, s.recovery.outcome === 'RECOVERED'
       ? `the service is healthy on the baseline (window ${esc(offset(model, s.recovery.window.start))}–${esc(offset(model, s.recovery.window.end))})`
       : `<b>the service is still unhealthy after the rollback</b>: ${s.recovery.reasons.map((r) => esc(r)).join('; ')}`, s.recovery.outcome === 'RECOVERED' ? 'pass' : 'fail') : '',

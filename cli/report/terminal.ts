@@ -160,7 +160,9 @@ function summaryLines(model: ReportModel, s: Style): string[] {
   for (const r of sum.reasons) lines.push(`    - ${printable(r)}`);
   lines.push('', `  checks: ${describeCheckCounts(sum.checks)}`);
   if (sum.incident) {
-    lines.push(`  incident at ${sinceStart(model.startedAt, sum.incident.at)}: ${sum.incident.targets.map((t) => `${t.target} ${t.ok ? 'delivered' : s.red('FAILED')}${t.id ? ` (${printable(t.id)})` : ''}`).join(', ')}`);
+    const inc = sum.incident;
+    const updates = inc.statusUpdates ? `; ${inc.statusUpdates} status update${inc.statusUpdates === 1 ? '' : 's'} while the recovery watch ran` : '';
+    lines.push(`  incident${inc.severity ? ` (${inc.severity})` : ''} at ${sinceStart(model.startedAt, inc.at)}: ${inc.targets.map((t) => `${t.target} ${t.ok ? 'delivered' : s.red('FAILED')}${t.id ? ` (${printable(t.id)})` : ''}`).join(', ')}${updates}`);
   }
   for (const c of sum.caveats) lines.push(s.dim(`  note: ${printable(c)}`));
   return [...lines, ''];

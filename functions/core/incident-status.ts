@@ -21,7 +21,7 @@ export interface IncidentUpdateRef {
   /** When it was claimed, just before it was sent. */
   at: string;
   traffic: 'ROLLING_BACK' | 'RESTORED';
-  /** The baseline's verdict it reported, and each metric's value then (absent: not judged yet). */
+  /** The baseline's verdict it reported, and the value of each metric that was not PASS then (absent: not judged yet). */
   verdict?: Verdict;
   values?: Record<string, number | null>;
   /**
@@ -88,21 +88,25 @@ export function buildStatusUpdate(f: StatusFacts): { note: string; ref: Incident
   if (!j) {
     lines.push('Recovery: not judged yet: the first complete CloudWatch window after the rollback is not in.');
   } else {
-    for (const m of j.metrics) values[m.name] = m.canaryValue;
     const unhealthy = j.metrics.filter((m) => m.verdict !== 'PASS');
+    for (const m of unhealthy) values[m.name] = m.canaryValue;
     const where = f.window ? ` (window ${clock(f.window.start)} to ${clock(f.window.end)})` : '';
     lines.push(j.verdict === 'FAIL'
       ? `Recovery: not yet recovered: the baseline is still outside its thresholds${where}:`
       : `Recovery: not yet verified: the baseline could not be judged healthy${where} (no data is not a pass):`);
     for (const m of unhealthy) lines.push(`- ${m.reason}`);
     const unit = (name: string) => f.metrics.find((m) => m.name === name)?.unit ?? 'none';
+    // What changed since the last update: the metrics outside their thresholds then and now.
     const before = f.previous?.values;
     if (before) {
-      const changed = Object.entries(values)
-        .filter(([name, v]) => name in before && before[name] !== v)
-        .map(([name, v]) => `${name} ${formatValue(before[name] ?? null, unit(name))} → ${formatValue(v, unit(name))}`);
-      const verdict = f.previous?.verdict && f.previous.verdict !== j.verdict ? [`verdict ${f.previous.verdict} → ${j.verdict}`] : [];
-      lines.push(`Since update ${f.previous!.seq}: ${[...verdict, ...changed].join('; ') || 'no change'}.`);
+      const fmt = (name: string, v: number | null | undefined) => formatValue(v ?? null, unit(name));
+      const changed = [
+        ...Object.entries(values).filter(([name, v]) => !(name in before) || before[name] !== v)
+          .map(([name, v]) => (name in before ? `${name} ${fmt(name, before[name])} → ${fmt(name, v)}` : `${name} now outside (${fmt(name, v)})`)),
+        ...Object.keys(before).filter((name) => !(name in values))
+          .map((name) => `${name} back within its thresholds (${fmt(name, j.metrics.find((m) => m.name === name)?.canaryValue)})`),
+      ];
+      lines.push(`Since update ${f.previous!.seq}: ${changed.join('; ') || 'no change'}.`);
     }
   }
   if (f.previous && !f.previous.recorded) {

@@ -261,7 +261,13 @@ export interface PostIncidentSummary {
   inconclusive: FiredThreshold[];
   reasons: string[];
   checks: CheckCounts;
-  incident?: { at: string; targets: { target: string; ok: boolean; id?: string; error?: string }[] };
+  incident?: {
+    at: string; targets: { target: string; ok: boolean; id?: string; error?: string }[];
+    /** By cause (incident.ts severityOf); absent on records written before it. */
+    severity?: 'critical' | 'error' | 'warning'; severityReason?: string;
+    /** Status updates sent while the recovery watch ran (incident.statusUpdateEvery). */
+    statusUpdates: number;
+  };
   /** What the service did once back on the baseline: healthy (RECOVERED) or not (ESCALATED). */
   recovery?: { outcome: 'RECOVERED' | 'ESCALATED'; at: string; window: { start: string; end: string }; reasons: string[] };
   /** What is not known, said plainly (a rollback not yet INSYNC, no raw data...). */
@@ -467,8 +473,17 @@ function timelineOf(record: RolloutHistory, checks: CheckRow[], metricsByName: M
       case 'INCIDENT':
         return {
           ...base, level: e.deliveries.every((d) => d.ok) ? 'info' : 'warn',
-          title: `incident opened (${e.deliveries.filter((d) => d.ok).length}/${e.deliveries.length} targets)`,
-          details: e.deliveries.map((d) => `${d.target}: ${d.ok ? `delivered${d.id ? ` (${d.id})` : ''}` : `FAILED after ${d.attempts} attempts: ${d.error ?? 'unknown error'}`}`),
+          title: `incident opened (${e.severity ? `${e.severity}; ` : ''}${e.deliveries.filter((d) => d.ok).length}/${e.deliveries.length} targets)`,
+          details: [
+            ...(e.severityReason ? [`severity ${e.severityReason}`] : []),
+            ...e.deliveries.map(deliveryText),
+          ],
+        };
+      case 'INCIDENT_UPDATE':
+        return {
+          ...base, level: e.deliveries.every((d) => d.ok) ? 'info' : 'warn',
+          title: `incident status update ${e.seq} (${e.deliveries.filter((d) => d.ok).length}/${e.deliveries.length} targets)`,
+          details: [...e.note.split('\n').slice(1), ...e.deliveries.map(deliveryText)],
         };
       case 'ABORT_REQUESTED':
         return { ...base, level: 'warn', title: 'abort requested', details: [e.reason] };
@@ -596,6 +611,11 @@ function sequentialTrendOf(def: JudgeMetric, row: CheckRow, verdict: CheckRow['m
   };
 }
 
+/** One incident delivery, as the timeline lists it. */
+function deliveryText(d: { target: string; ok: boolean; id?: string; attempts: number; error?: string }): string {
+  return `${d.target}: ${d.ok ? `delivered${d.id ? ` (${d.id})` : ''}` : `FAILED after ${d.attempts} attempts: ${d.error ?? 'unknown error'}`}`;
+}
+
 function summaryOf(record: RolloutHistory, decision: Decision, checks: CheckRow[], metrics: MetricReport[]): PostIncidentSummary {
   const events = record.events;
   const trigger = inferTrigger(decision);
@@ -687,6 +707,9 @@ function summaryOf(record: RolloutHistory, decision: Decision, checks: CheckRow[
     incident: incidentEvent && {
       at: incidentEvent.at,
       targets: incidentEvent.deliveries.map((d) => ({ target: d.target, ok: d.ok, id: d.id, error: d.error })),
+      ...(incidentEvent.severity ? { severity: incidentEvent.severity } : {}),
+      ...(incidentEvent.severityReason ? { severityReason: incidentEvent.severityReason } : {}),
+      statusUpdates: events.filter((e) => e.type === 'INCIDENT_UPDATE').length,
     },
     recovery: recoveryEvent && { outcome: recoveryEvent.type, at: recoveryEvent.at, window: { ...recoveryEvent.window }, reasons: [...recoveryEvent.reasons] },
     caveats,

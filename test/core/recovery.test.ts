@@ -389,6 +389,26 @@ describe('statusSchedule and buildStatusUpdate', () => {
     expect(statusSchedule(opened, 900, new Date('2026-03-02T10:47:10.000Z'))).toEqual({ due: 3, nextAt: new Date('2026-03-02T11:00:00.000Z') });
   });
 
+  it('says which metrics are outside their thresholds now, which are back, and which moved', () => {
+    // Prepare
+    const verdict = (name: string, v: 'PASS' | 'FAIL', value: number) => ({
+      name, verdict: v, critical: false, reason: `${name} ${value}`, test: 't', canaryValue: value, baselineValue: null, threshold: { max: 1 }, sample: { canary: 5, baseline: 0 },
+    });
+    const judgement = { verdict: 'FAIL' as const, criticalFailure: false, metrics: [verdict('error-rate', 'FAIL', 2), verdict('memory', 'PASS', 50), verdict('latency', 'FAIL', 1.4)] };
+
+    // Act
+    const { note, ref } = buildStatusUpdate({
+      seq: 3, now: new Date('2026-03-02T10:45:00.000Z'), cadenceSeconds: 900, traffic: { state: 'RESTORED', restoredAt: '2026-03-02T10:00:00.000Z' },
+      judgement, metrics: [{ name: 'error-rate', unit: 'percent' }, { name: 'memory', unit: 'percent' }, { name: 'latency', unit: 'seconds' }],
+      deadline: '2026-03-02T11:00:00.000Z', nextAt: new Date('2026-03-02T11:00:00.000Z'),
+      previous: { seq: 2, at: '2026-03-02T10:30:00.000Z', traffic: 'RESTORED', verdict: 'FAIL', values: { 'error-rate': 3, memory: 85 }, recorded: true },
+    });
+
+    // Assess
+    expect(note).toContain('Since update 2: error-rate 3.00 % → 2.00 %; latency now outside (1.40 s); memory back within its thresholds (50.00 %).');
+    expect(ref).toEqual({ seq: 3, at: '2026-03-02T10:45:00.000Z', traffic: 'RESTORED', verdict: 'FAIL', values: { 'error-rate': 2, latency: 1.4 } });
+  });
+
   it('says traffic is still rolling back, and that nothing was judged yet', () => {
     // Act
     const { note, ref } = buildStatusUpdate({

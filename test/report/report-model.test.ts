@@ -37,7 +37,7 @@ describe('buildReport: post-incident summary', () => {
       canaryExposure: 1005, // 10:00:01 → 10:16:46
     });
     expect(s.checks).toEqual({ total: 3, passed: 1, failed: 2, inconclusive: 0, duringBake: { total: 0, failed: 0 }, whileHeld: { total: 0, failed: 0 } });
-    expect(s.incident).toEqual({ at: '2026-03-02T10:16:47.000Z', targets: [{ target: 'sns', ok: true, id: 'msg-1', error: undefined }] });
+    expect(s.incident).toEqual({ at: '2026-03-02T10:16:47.000Z', targets: [{ target: 'sns', ok: true, id: 'msg-1', error: undefined }], statusUpdates: 0 });
     expect(s.headline).toBe('checkout-api rollout checkout-api-20260302T100000Z-abcd was rolled back at stage 2 (50 % canary): ' +
       'error-rate failed its threshold. Traffic was back at 100 % baseline 46 s after the decision.');
   });
@@ -174,6 +174,28 @@ describe('buildReport: series, stages, checks, timeline', () => {
     ]);
     expect(report.timeline[1]!.details).toEqual(['Route 53 change C1']);
     expect(report.timeline[6]!.details).toEqual(['✗ error-rate 4.00 % is above the maximum 1.00 % (critical)']);
+  });
+
+  it('says the incident\'s severity and each status update sent while the recovery watch ran', () => {
+    // Prepare
+    const record = rolledBackRecord();
+    const deliveries = [{ target: 'sns' as const, ok: true, attempts: 1, id: 'msg-2' }, { target: 'opscenter' as const, ok: false, attempts: 3, error: 'boom' }];
+    record.events = record.events.map((e) => (e.type === 'INCIDENT' ? { ...e, severity: 'critical' as const, severityReason: 'critical: error-rate failed (a critical check)' } : e));
+    record.events.push(
+      { type: 'INCIDENT_UPDATE', at: '2026-03-02T10:31:47.000Z', seq: 1, note: 'Status update 1 (every 15 min) at 10:31 UTC.\nTraffic: restored.\nNext: 10:46 UTC.', deliveries },
+      { type: 'INCIDENT_UPDATE', at: '2026-03-02T10:46:47.000Z', seq: 2, note: 'Status update 2 (every 15 min) at 10:46 UTC.\nTraffic: unchanged.', deliveries: deliveries.slice(0, 1) },
+    );
+
+    // Act
+    const report = buildReport({ record, checks: storedChecks(), metrics: METRICS });
+
+    // Assess
+    expect(report.timeline.slice(-3).map((e) => [e.offsetSeconds, e.level, e.title, e.details])).toEqual([
+      [1007, 'info', 'incident opened (critical; 1/1 targets)', ['severity critical: error-rate failed (a critical check)', 'sns: delivered (msg-1)']],
+      [1907, 'warn', 'incident status update 1 (1/2 targets)', ['Traffic: restored.', 'Next: 10:46 UTC.', 'sns: delivered (msg-2)', 'opscenter: FAILED after 3 attempts: boom']],
+      [2807, 'info', 'incident status update 2 (1/1 targets)', ['Traffic: unchanged.', 'sns: delivered (msg-2)']],
+    ]);
+    expect(report.summary!.incident).toMatchObject({ severity: 'critical', severityReason: 'critical: error-rate failed (a critical check)', statusUpdates: 2 });
   });
 
   it('without metric definitions (no config in the record), takes the metrics from the checks', () => {

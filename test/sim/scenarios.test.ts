@@ -67,6 +67,33 @@ describe('simulate: scenarios', () => {
     expectCleanEnd(r);
   });
 
+  it('slow-recovery: a status update every 15 minutes after the rollback until recovery is verified, none after', async () => {
+    // Act
+    const r = await simulate({ config, scenario: 'slow-recovery', seed: 1 });
+
+    // Assess
+    expect(r.outcome).toBe('ROLLED_BACK');
+    expect(r.config.recovery.watchSeconds).toBe(3600);
+    const events = r.record!.events;
+    const opened = events.find((e) => e.type === 'INCIDENT')!;
+    const after = events.filter((e) => e.type === 'INCIDENT_UPDATE' || e.type === 'RECOVERED' || e.type === 'ESCALATED');
+    expect(after.map((e) => [e.type, Math.round((Date.parse(e.at) - Date.parse(opened.at)) / 60_000)])).toEqual([
+      ['INCIDENT_UPDATE', 15], ['INCIDENT_UPDATE', 30], ['INCIDENT_UPDATE', 45], ['RECOVERED', 55],
+    ]);
+    expect(r.incidents[0]!.severity).toBe('critical');
+    expectCleanEnd(r);
+  });
+
+  it.each([
+    ['error-spike', 'critical'], ['data-mismatch', 'critical'], ['latency-regression', 'error'], ['throughput-drop', 'error'],
+    ['alarm', 'error'], ['canary-starved', 'warning'], ['metrics-outage', 'warning'],
+  ])('%s: the incident\'s severity is %s (by the rollback\'s cause)', async (scenario, severity) => {
+    const r = await simulate({ config, scenario, seed: 1 });
+    expect(r.outcome).toBe('ROLLED_BACK');
+    expect(r.incidents.map((i) => i.severity)).toEqual([severity]);
+    expect(r.record!.incident?.severity).toBe(severity);
+  });
+
   it('latency-regression: rolled back, naming latency', async () => {
     const r = await simulate({ config, scenario: 'latency-regression', seed: 1 });
     expect(r.outcome).toBe('ROLLED_BACK');
