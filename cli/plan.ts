@@ -4,6 +4,8 @@ import { settleAllowanceOf } from '../functions/core/traffic-checks.ts';
 import { describeCheck, type ActionHook } from '../functions/core/verification.ts';
 import { formatValue } from '../functions/core/judge.ts';
 import { planBudget } from '../functions/core/plan-budget.ts';
+import { statusUpdateSeconds } from '../functions/core/incident-status.ts';
+import { opsCenterSeverity } from '../functions/core/incident.ts';
 import { SYNC_POLL_MAX_SECONDS, SYNC_POLL_SECONDS, countedChecksFrom, leaseSeconds } from '../functions/core/rollout-steps.ts';
 import type { Style } from './io.ts';
 
@@ -190,8 +192,19 @@ export function formatPlan(config: RolloutConfig, source: string, style: Style):
   const inc = config.incident;
   lines.push('  the stack\'s SNS topic (always)');
   if (inc.snsTopicArn) lines.push(`  SNS topic ${inc.snsTopicArn}`);
-  lines.push(inc.opsCenter.enabled ? `  OpsCenter OpsItem, severity ${inc.opsCenter.severity}` : '  OpsCenter: off');
+  if (inc.opsCenter.enabled) {
+    const level = (sev: 'critical' | 'error' | 'warning') => opsCenterSeverity(sev, inc.opsCenter.severity);
+    lines.push(`  OpsCenter OpsItem, severity ${inc.opsCenter.severity} for an error (${level('critical')} critical, ${level('warning')} warning)`);
+  } else {
+    lines.push('  OpsCenter: off');
+  }
   lines.push(inc.webhook ? `  ${inc.webhook.type === 'pagerduty' ? 'PagerDuty Events v2' : 'Slack webhook'} (secret ${inc.webhook.secretId})` : '  webhook: none');
+  lines.push('  severity by cause: critical when a critical metric or check fails, error on any other failure, warning when a stage could not be judged (too little data, a starved canary); an abort or a rejection opens none');
+  const every = statusUpdateSeconds(config);
+  const watch = config.recovery.watchSeconds;
+  lines.push(every === 0 ? '  status updates: off (incident.statusUpdateEvery: 0)'
+    : watch <= every ? `  status updates every ${duration(every)}: none in practice, the recovery watch (${duration(watch)}) ends before the first is due (recovered or escalated is the follow-up)`
+      : `  status updates every ${duration(every)} while the recovery watch runs (${duration(watch)} after the rollback), until recovery is verified${inc.webhook?.type === 'pagerduty' ? '; PagerDuty gets none (its alert is resolved or escalated)' : ''}`);
   return lines;
 }
 

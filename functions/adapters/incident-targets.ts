@@ -10,7 +10,9 @@ import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { CreateOpsItemCommand, UpdateOpsItemCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { IncidentConfig } from '../core/config.ts';
-import { cleanText, type Incident, type IncidentChange, type IncidentDelivery, type Severity } from '../core/incident.ts';
+import { cleanText, opsCenterSeverity, type Incident, type IncidentChange, type IncidentDelivery, type Severity } from '../core/incident.ts';
+
+export { opsCenterSeverity };
 import type { IncidentPort } from '../core/ports.ts';
 import { callAws, isAwsError } from './aws-errors.ts';
 
@@ -39,15 +41,6 @@ function severityTitle(incident: Incident): string {
   return `[${incident.severity.toUpperCase()}] ${incident.title}`;
 }
 
-/**
- * OpsCenter's severity (1 highest, 4 lowest) for an incident's: the configured one is an error's,
- * a critical incident one level above it, a warning one level below (the default 2: 1, 2, 3).
- */
-export function opsCenterSeverity(severity: Severity, configured: '1' | '2' | '3' | '4'): '1' | '2' | '3' | '4' {
-  const base = Number(configured);
-  const level = severity === 'critical' ? Math.max(1, base - 1) : severity === 'warning' ? Math.min(4, base + 1) : base;
-  return String(level) as '1' | '2' | '3' | '4';
-}
 
 /** SNS Subject: at most 100 printable ASCII characters, no line breaks. */
 export function snsSubject(title: string): string {

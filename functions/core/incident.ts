@@ -72,6 +72,16 @@ export function cleanText(text: string, max = 1000): string {
   return cleaned.length > max ? `${cleaned.slice(0, max - 1)}…` : cleaned;
 }
 
+/**
+ * OpsCenter's severity (1 highest, 4 lowest) for an incident's: the configured one is an error's,
+ * a critical incident one level above it, a warning one level below (the default 2: 1, 2, 3).
+ */
+export function opsCenterSeverity(severity: Severity, configured: '1' | '2' | '3' | '4'): '1' | '2' | '3' | '4' {
+  const base = Number(configured);
+  const level = severity === 'critical' ? Math.max(1, base - 1) : severity === 'warning' ? Math.min(4, base + 1) : base;
+  return String(level) as '1' | '2' | '3' | '4';
+}
+
 /** A verdict's name as a person reads it among the causes. */
 const names = (ms: MetricVerdict[]) => [...new Set(ms.map((m) => m.name))].join(', ');
 
