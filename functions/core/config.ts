@@ -295,6 +295,28 @@ export type AlbEcsPreset = z.infer<typeof AlbEcsPresetSchema>;
 const HOSTED_ZONE_ID = /^(\/hostedzone\/)?[A-Z0-9]{1,32}$/;
 const RECORD_NAME = /^(\*\.)?([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?$/;
 
+const TARGET_TYPES = "'route53' (the default: weighted records), 'alb', 'lambda-alias' or 'appconfig-flag'";
+const PRESET_TYPES = "'alb-ecs', 'alb-lambda', 'lambda-alias' or 'appconfig-flag'";
+
+/** What a value is, in a message: `a string`, `a list`, `the number 7`. */
+function kindOf(value: unknown): string {
+  if (Array.isArray(value)) return 'a list';
+  if (value === null) return 'null';
+  if (typeof value === 'string') return `the text ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
+  if (typeof value === 'number' || typeof value === 'boolean') return `${typeof value} ${String(value)}`;
+  return `a ${typeof value}`;
+}
+
+/**
+ * A discriminated union's message: when the value is not even a mapping (missing, a string such as
+ * `preset: alb-ecs`), say so with the choices of `type`; otherwise the union's own message.
+ */
+function unionError(issue: { code?: string; input?: unknown }, what: string, field: string, choices: string, otherwise: string): string {
+  if (issue.code !== 'invalid_type') return otherwise;
+  if (issue.input === undefined) return `missing: add ${what}, a mapping with ${field} (${choices}) and its fields`;
+  return `${what} must be a mapping with ${field} (${choices}) and its fields, not ${kindOf(issue.input)}`;
+}
+
 /** Route 53 weighted records: the router when `type` is absent (configs written before the other routers). */
 export const Route53TargetSchema = z.object({
   type: z.literal('route53').optional(),
@@ -324,7 +346,7 @@ export type Route53Target = Target;
  * configs written before the other routers are unchanged), `alb`, `lambda-alias`, `appconfig-flag`.
  */
 export const RolloutTargetSchema = z.discriminatedUnion('type', [Route53TargetSchema, AlbTargetSchema, LambdaAliasTargetSchema, AppConfigFlagTargetSchema], {
-  error: "type must be 'route53' (the default: weighted records), 'alb', 'lambda-alias' or 'appconfig-flag'",
+  error: (issue) => unionError(issue, 'the traffic target', 'its `type`', TARGET_TYPES, "type must be 'route53' (the default: weighted records), 'alb', 'lambda-alias' or 'appconfig-flag'"),
 });
 export type RolloutTarget = z.infer<typeof RolloutTargetSchema>;
 
@@ -472,7 +494,7 @@ const DEFAULT_TRAFFIC_CHECKS = { enabled: true, tolerance: 0.5, starvedWaitSecon
 
 /** Any of the presets: alb-ecs (below) or a router's (presets.ts). */
 export const PresetSchema = z.discriminatedUnion('type', [AlbEcsPresetSchema, LambdaAliasPresetSchema, AlbLambdaPresetSchema, FlagVariantPresetSchema], {
-  error: "preset type must be 'alb-ecs', 'alb-lambda', 'lambda-alias' or 'appconfig-flag'",
+  error: (issue) => unionError(issue, 'the preset', '`type`', PRESET_TYPES, `preset type must be ${PRESET_TYPES}`),
 });
 export type Preset = z.infer<typeof PresetSchema>;
 
@@ -785,7 +807,7 @@ export function parseRolloutConfig(input: unknown, options: ParseOptions = {}): 
     ]);
   }
   const result = RolloutConfigSchema.safeParse(input);
-  if (!result.success) throw new ConfigValidationError(formatIssues(result.error));
+  if (!result.success) throw new ConfigValidationError(formatIssues(result.error, { schema: RolloutConfigSchema, input }));
   const target = result.data.target;
   if (!isRoute53Target(target)) {
     // IAM would refuse the first shift, after the lock was taken: refuse it here, before anything.
@@ -820,7 +842,7 @@ export function parseRolloutConfig(input: unknown, options: ParseOptions = {}): 
 /** Validates a judge-only config (`canary judge`, `canary backtest`): metrics without queries. */
 export function parseJudgeConfig(input: unknown): JudgeConfig {
   const result = JudgeConfigSchema.safeParse(input);
-  if (!result.success) throw new ConfigValidationError(formatIssues(result.error));
+  if (!result.success) throw new ConfigValidationError(formatIssues(result.error, { schema: JudgeConfigSchema, input }));
   return result.data;
 }
 

@@ -72,6 +72,14 @@ export const SoakConfigSchema = z.object({
   }
 });
 export type SoakConfigInput = z.input<typeof SoakConfigSchema>;
+
+/** The soak config's JSON Schema (scripts/write-schema.ts), for editors and in messages. */
+export const SOAK_SCHEMA_FILE = 'schema/soak-config.schema.json';
+
+/** JSON Schema of a soak config (the schedule's Input), for editors. */
+export function soakConfigJsonSchema(): unknown {
+  return z.toJSONSchema(SoakConfigSchema, { io: 'input', unrepresentable: 'any' });
+}
 export type SoakConfig = z.infer<typeof SoakConfigSchema>;
 
 export interface SoakParseOptions {
@@ -89,7 +97,7 @@ export function parseSoakConfig(input: unknown, options: SoakParseOptions = {}):
     throw new ConfigValidationError(['(config): expected a JSON object with at least `name` and `metrics`']);
   }
   const result = SoakConfigSchema.safeParse(input);
-  if (!result.success) throw new ConfigValidationError(formatIssues(result.error));
+  if (!result.success) throw new ConfigValidationError(formatIssues(result.error, { schema: SoakConfigSchema, input, schemaFile: SOAK_SCHEMA_FILE }));
   const config = result.data;
   const rollback = config.postPromotionRollback;
   if (rollback.enabled && rollback.target) {

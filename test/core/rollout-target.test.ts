@@ -237,7 +237,7 @@ describe('trafficChecks', () => {
       canary: { requests: { namespace: 'Shop', metricName: 'Requests', stat: 'Sum' }, errors: { namespace: 'Shop', metricName: 'Errors', stat: 'Sum' } },
       baseline: { requests: { namespace: 'Shop', metricName: 'Requests', stat: 'Sum' } },
     } }, 'trafficChecks.requestCounts.baseline.errors: give both variants an errors query, or neither'],
-    [{ starved: 10 }, "trafficChecks: unknown field(s) 'starved'"],
+    [{ starved: 10 }, "trafficChecks: unknown field 'starved': did you mean 'starvedWaitSeconds'?"],
   ])('refuses %j, naming the field', (trafficChecks, line) => {
     // Act
     const issues = issuesOf(albEcsConfig({ trafficChecks } as Partial<RolloutConfigInput>));

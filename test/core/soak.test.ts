@@ -369,7 +369,7 @@ describe('soakCheckFromInput', () => {
     const e = await soakCheckFromInput(soakInput({ postPromotionRollback: { enabled: true, target } }), deps, { rollbackAllowed: false });
 
     // Assess
-    expect(a).toEqual({ status: 'CONFIG_ERROR', issues: ["comparison: comparison must be 'none', '1d' or '7d'"] });
+    expect(a).toEqual({ status: 'CONFIG_ERROR', issues: ["comparison: comparison must be 'none', '1d' or '7d', not '30d'"] });
     expect(b).toMatchObject({ status: 'CONFIG_ERROR', issues: [expect.stringMatching(/^metrics\[0\]\.threshold: /)] });
     expect(c).toMatchObject({ status: 'CONFIG_ERROR', issues: expect.arrayContaining([expect.stringMatching(/^name: /), expect.stringMatching(/^metrics: /)]) });
     expect(d).toMatchObject({ status: 'CONFIG_ERROR', issues: [expect.stringMatching(/^\(config\): not valid JSON/)] });
