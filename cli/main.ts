@@ -7,13 +7,12 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigValidationError } from '../functions/core/errors.ts';
 import { SCENARIO_NAMES } from '../sim/scenarios.ts';
-import { checkConfigFile, readConfigFile } from './config-file.ts';
 import { DeadlineExceeded } from './deadline.ts';
-import { CliError, EXIT, fitWidth, makeStyle, MAX_WIDTH, processIO, type CliIO } from './io.ts';
-import { formatPlan } from './plan.ts';
+import { CliError, EXIT, fitWidth, MAX_WIDTH, processIO, type CliIO } from './io.ts';
 import { registerJudgeCommands } from './judge-commands.ts';
 import { registerReport } from './report/command.ts';
 import { scenarioList, simulateCommand } from './simulate-command.ts';
+import { validateCommand } from './validate-command.ts';
 import { cliVersion } from './version.ts';
 
 const example = (...lines: string[]) => `\nExample${lines.length > 1 ? 's' : ''}:\n${lines.map((l) => `  $ ${l}`).join('\n')}`;
@@ -80,16 +79,14 @@ Colors on a terminal; FORCE_COLOR=1 for CI logs, NO_COLOR=1 for none.`);
     });
 
   program.command('validate')
-    .description('Check a rollout config (YAML or JSON) and print the resolved plan: stages, metrics with their CloudWatch queries and thresholds, incident targets.')
-    .argument('<file>', 'rollout config, YAML or JSON')
-    .option('--json', 'print the resolved config as JSON')
-    .addHelpText('after', example('canary validate examples/rollout.yaml'))
-    .action((file: string, opts: { json?: boolean }) => {
-      const config = checkConfigFile(readConfigFile(file));
-      if (opts.json) io.out(JSON.stringify(config, null, 2));
-      else for (const line of fitWidth(formatPlan(config, file, makeStyle(io.color)), io.width)) io.out(line);
-      setExit(EXIT.PROMOTED);
-    });
+    .description('Check a rollout config or a soak config (YAML or JSON) on this machine, changing nothing, and print the resolved plan: stages, metrics with their CloudWatch queries and thresholds, incident targets. '
+      + 'The kind is told by the fields only one kind has (target, preset, stages... for a rollout; comparison, windowSeconds, postPromotionRollback, metrics with `query` for a soak), else by which it has fewer problems as. '
+      + 'Every problem names the field, its line and the fix: an unknown field gets "did you mean" the closest allowed one, a wrong type or choice names the choices. Exit 0 valid, 1 not.')
+    .argument('<file>', 'rollout or soak config, YAML or JSON')
+    .addOption(new Option('--kind <kind>', 'check the file as this kind instead of telling it by its fields').choices(['rollout', 'soak']))
+    .option('--json', 'print {valid, kind, kindReason, errors: [{path, line, message, fix}], plan} as JSON instead (plan: the resolved config, only when valid; exit 1 on errors)')
+    .addHelpText('after', example('canary validate examples/rollout.yaml', 'canary validate examples/soak.json', 'canary validate examples/rollout-alb.yaml --json > validation.json'))
+    .action((file: string, opts: { json?: boolean; kind?: 'rollout' | 'soak' }) => setExit(validateCommand(file, opts, io)));
 
   followOptions(withStackOptions(program.command('start')
     .description('Validate a rollout config locally (a bad one never reaches AWS), then start the rollout on the deployed stack (StartExecution; a name already used is refused). With --wait, follow it: exit 0 promoted, 2 rolled back, 3 halted, 1 otherwise.')

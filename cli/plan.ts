@@ -33,7 +33,7 @@ function queryText(q: MetricQuery): string {
 }
 
 /** The traffic target's lines of the plan, per router. */
-function targetLines(config: RolloutConfig): string[] {
+export function targetLines(config: Pick<RolloutConfig, 'target'>): string[] {
   const t = config.target;
   const key = `lock key ${targetKey(t)}`;
   switch (t.type) {
@@ -113,7 +113,7 @@ function verificationLines(config: RolloutConfig, style: Style): string[] {
   return lines;
 }
 
-function thresholdText(m: RolloutMetric): string {
+export function thresholdText(m: Pick<RolloutMetric, 'unit' | 'threshold' | 'baseline'>): string {
   const fmt = (v: number) => formatValue(v, m.unit);
   const parts = [
     m.threshold.max !== undefined ? `at most ${fmt(m.threshold.max)}` : '',

@@ -91,7 +91,8 @@ describe('canary validate on each router and on checks and hooks', () => {
     const run = await runMain(['validate', 'examples/rollout-lambda-alias.yaml', '--json']);
 
     // Assess
-    const resolved = JSON.parse(run.stdout);
+    const { valid, kind, errors, plan: resolved } = JSON.parse(run.stdout);
+    expect({ valid, kind, errors }).toEqual({ valid: true, kind: 'rollout', errors: [] });
     expect(resolved.target).toEqual({ type: 'lambda-alias', functionName: 'orders-api', alias: 'live', baselineVersion: '41', canaryVersion: '42' });
     expect(resolved.metrics.map((m: { name: string }) => m.name)).toEqual(['error-rate', 'duration-p99', 'concurrency']);
     expect(resolved.trafficChecks.enabled).toBe(true);
