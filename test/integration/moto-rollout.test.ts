@@ -168,7 +168,8 @@ describe.skipIf(skip !== null)('rollout workflow on moto_server', () => {
     // The reason names the metric, the canary's rate and the threshold (whatever the judge's test).
     expect(incident.summary).toMatch(/error-rate\b.*\b5\.00 %.*\b1\.00 %/);
     expect(incident.decision.failing.map((m) => m.name)).toContain('error-rate');
-    expect(incident.subject).toMatch(/^Canary rollback: bad-canary/);
+    // The subject leads with the severity, so a mail rule or a pager filter can tell a page from a note.
+    expect(incident.subject).toMatch(/^\[CRITICAL\] Canary rollback: bad-canary/);
     // The head keeps the delivery (SNS's message id), once.
     expect(head!.incident).toMatchObject({ dedupKey: incident.dedupKey, deliveries: [{ target: 'sns', ok: true, id: expect.any(String) }] });
     expect(events.filter((e) => e.type === 'INCIDENT')).toHaveLength(1);
