@@ -5,7 +5,7 @@
  * a wrong enum value get "did you mean" (suggest.ts).
  */
 import type { z } from 'zod';
-import { allowedKeysAt, closest, didYouMean, valueAt } from './suggest.ts';
+import { allowedKeysAt, closest, didYouMean, valueAt, whereAllowed } from './suggest.ts';
 
 const isPlainKey = (key: string) => /^[A-Za-z_$][\w$-]*$/.test(key);
 /** JSON string literal with C1 controls and line separators escaped too. */
@@ -49,6 +49,17 @@ export function explainIssue(issue: z.core.$ZodIssue, context: IssueContext = {}
     if (keys.length === 1 && keys[0]!.near.length) {
       const fix = didYouMean(keys[0]!.near);
       return { message: `unknown field ${quoted(keys[0]!.key)}: ${fix}`, fix };
+    }
+    // Allowed in another form of a union at this very place (a single metric's `namespace` beside an
+    // `expression`): no place to move it to; the plain message.
+    const anyForm = context.schema && keys.length === 1 ? allowedKeysAt(context.schema, issue.path, undefined) ?? [] : [];
+    if (keys.length === 1 && context.schema && !anyForm.includes(keys[0]!.key)) {
+      // Allowed, but elsewhere: a field written at the wrong level.
+      const where = whereAllowed(context.schema, keys[0]!.key).filter((w) => w !== issuePath(issue.path).replace(/\[\d+\]/g, '[]'));
+      if (where.length) {
+        const fix = `move it ${where.map((w) => (w ? `into \`${w}\`` : 'to the top level')).join(' or ')}`;
+        return { message: `unknown field ${quoted(keys[0]!.key)} here: ${fix}`, fix };
+      }
     }
     const list = keys.map(({ key, near }) => `${quoted(key)}${near.length ? ` (${didYouMean(near)})` : ''}`).join(', ');
     const fix = `check the spelling (see ${schemaFile})`;

@@ -139,3 +139,27 @@ export function allowedKeysAt(schema: z.ZodType, path: readonly PropertyKey[], i
   const keys = schemas.filter((s) => defOf(s).type === 'object').flatMap((s) => Object.keys(defOf(s).shape ?? {}));
   return keys.length ? [...new Set(keys)] : null;
 }
+
+/**
+ * Where else the schema allows `key`: the paths of the objects that have it ('' for the top
+ * level, `incident`, `stages[]`), shallowest first, at most three, within `maxDepth` levels. For a field written at
+ * the wrong level (`statusUpdateEvery` at the top instead of under `incident`).
+ */
+export function whereAllowed(schema: z.ZodType, key: string, maxDepth = 6): string[] {
+  const found: { path: string; depth: number }[] = [];
+  const seen = new Set<z.ZodType>();
+  const walk = (s: z.ZodType, path: string, depth: number) => {
+    if (depth > maxDepth) return;
+    for (const c of concrete(s, undefined)) {
+      const def = defOf(c);
+      if (def.type === 'array' && def.element) walk(def.element, `${path}[]`, depth);
+      if (def.type !== 'object' || seen.has(c)) continue;
+      seen.add(c);
+      const shape = def.shape ?? {};
+      if (key in shape) found.push({ path, depth });
+      for (const [k, child] of Object.entries(shape)) walk(child, path ? `${path}.${k}` : k, depth + 1);
+    }
+  };
+  walk(schema, '', 0);
+  return [...new Set(found.sort((a, b) => a.depth - b.depth).map((f) => f.path))].slice(0, 3);
+}

@@ -159,6 +159,22 @@ describe('canary validate --json', () => {
     ]);
   });
 
+  it('a field written at the wrong level: where it goes, with its line', async () => {
+    // Prepare
+    const file = write('level.yaml', `${MISSPELT_ROLLOUT.replace(/preset:[\s\S]*$/, '').replace('  recordTyp: A\n', '  bakeSeconds: 60\n')}preset: { type: alb-ecs, loadBalancer: l, baselineTargetGroup: b, canaryTargetGroup: c, cluster: k, baselineService: b, canaryService: c }
+statusUpdateEvery: 15m
+`);
+
+    // Act
+    const run = await runMain(['validate', file, '--json']);
+
+    // Assess
+    expect(JSON.parse(run.stdout).errors).toEqual([
+      { path: 'target', line: 5, message: "unknown field 'bakeSeconds' here: move it to the top level or into `stages[]`", fix: 'move it to the top level or into `stages[]`' },
+      { path: '(config)', line: 9, message: "unknown field 'statusUpdateEvery' here: move it into `incident`", fix: 'move it into `incident`' },
+    ]);
+  });
+
   it('a preset that is not a mapping names the choices of its type; an unknown type without a near one lists them as the fix', async () => {
     // Prepare
     const base = MISSPELT_ROLLOUT.replace('  recordTyp: A\n', '').replace(/stages:[\s\S]*$/, '');

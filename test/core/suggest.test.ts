@@ -4,7 +4,7 @@ import { RolloutConfigSchema } from '../../functions/core/config.ts';
 import { ConfigValidationError } from '../../functions/core/errors.ts';
 import { explainIssue } from '../../functions/core/issues.ts';
 import { parseSoakConfig, SoakConfigSchema } from '../../functions/core/soak-config.ts';
-import { allowedKeysAt, closest, didYouMean, editDistance } from '../../functions/core/suggest.ts';
+import { allowedKeysAt, closest, didYouMean, editDistance, whereAllowed } from '../../functions/core/suggest.ts';
 import { albEcsConfig } from '../fixtures/configs.ts';
 
 describe('editDistance', () => {
@@ -77,6 +77,15 @@ describe('allowedKeysAt', () => {
   });
 });
 
+describe('whereAllowed', () => {
+  it('the places a key is allowed, the top level first, lists as `[]`', () => {
+    expect(whereAllowed(RolloutConfigSchema, 'statusUpdateEvery')).toEqual(['incident']);
+    expect(whereAllowed(RolloutConfigSchema, 'bakeSeconds')).toEqual(['', 'stages[]']);
+    expect(whereAllowed(RolloutConfigSchema, 'dimensions')).toContain('metrics[].queries.canary.value');
+    expect(whereAllowed(RolloutConfigSchema, 'nowhere')).toEqual([]);
+  });
+});
+
 describe('explainIssue', () => {
   it('an unknown field with a near one: the suggestion is the fix; without: the schema file to read', () => {
     // Prepare
@@ -89,6 +98,26 @@ describe('explainIssue', () => {
     expect(one('zzz')).toEqual({
       message: "unknown field(s) 'zzz': check the spelling (see schema/rollout-config.schema.json)", fix: 'check the spelling (see schema/rollout-config.schema.json)',
     });
+  });
+
+  it('a field at the wrong level says where it goes; one allowed here in another form of a union does not', () => {
+    // Prepare
+    const input = { ...albEcsConfig(), statusUpdateEvery: '15m' };
+    const issue = RolloutConfigSchema.safeParse(input).error!.issues.find((i) => i.code === 'unrecognized_keys')!;
+    const expression = {
+      ...albEcsConfig(), preset: undefined,
+      metrics: [{ name: 'm', kind: 'gauge', unit: 'count', threshold: { max: 1 }, queries: { canary: { value: { expression: 'SUM(x)', namespace: 'N' } }, baseline: { value: { expression: 'SUM(x)' } } } }],
+    };
+    const mixed = RolloutConfigSchema.safeParse(expression).error!.issues.find((i) => i.code === 'unrecognized_keys')!;
+
+    // Act / Assess
+    expect(explainIssue(issue, { schema: RolloutConfigSchema, input })).toEqual({
+      message: "unknown field 'statusUpdateEvery' here: move it into `incident`", fix: 'move it into `incident`',
+    });
+    expect(mixed.path).toEqual(['metrics', 0, 'queries', 'canary', 'value']);
+    expect(explainIssue(mixed, { schema: RolloutConfigSchema, input: expression }).message).toBe(
+      "unknown field(s) 'namespace': check the spelling (see schema/rollout-config.schema.json)",
+    );
   });
 
   it('a soak config\'s mistakes name its own schema file and fields, at every level', () => {
