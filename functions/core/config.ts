@@ -181,6 +181,12 @@ export const JudgeConfigSchema = z.object({
 export type JudgeConfig = z.infer<typeof JudgeConfigSchema>;
 
 const RolloutMetricSchema = JudgeMetricSchema.extend({
+  /**
+   * Judged, recorded, reported and charted like any metric, but never acted on: it never rolls
+   * back, never holds a stage, never refuses a preflight (Argo Rollouts' dry-run metrics). For a
+   * metric you are still tuning.
+   */
+  dryRun: z.boolean().optional(),
   queries: z.object({
     canary: z.union([GaugeQueriesSchema, RatioQueriesSchema]),
     baseline: z.union([GaugeQueriesSchema, RatioQueriesSchema]),
@@ -566,8 +572,24 @@ export const RolloutConfigSchema = z.object({
    */
   lockLease: duration('lockLease', 60, DAY).optional(),
   lockLeaseSeconds: duration('lockLeaseSeconds', 60, DAY).optional(),
-  /** Judge the baseline against the thresholds before any traffic moves. */
-  checkBaselineHealth: z.boolean().default(true),
+  /**
+   * Judge the baseline against the thresholds before any traffic moves: `true` refuses to start
+   * when it already breaks one; `false` does not look; `compare` (the hotfix path: the fix for an
+   * ongoing incident) starts anyway and holds each metric the baseline breaks to the baseline
+   * comparison only (no worse than the baseline, within its `baseline` margin, 0 % if it has none)
+   * until the baseline is healthy again.
+   */
+  checkBaselineHealth: z.union([z.boolean(), z.literal('compare')], {
+    error: "checkBaselineHealth must be true (refuse an unhealthy baseline), false (do not check) or 'compare' (start anyway, judge against the baseline only)",
+  }).default(true),
+  /**
+   * What a failure does: `rollback` (the default) reverses the whole shift; `halt` freezes the
+   * weights where they are, opens the incident, and waits for a person (`canary abort`,
+   * `canary promote --full`, `canary resume`) — for changes that cannot be rolled back.
+   */
+  onFailure: z.enum(['rollback', 'halt'], { error: "onFailure must be 'rollback' (the default: reverse the whole shift) or 'halt' (freeze the weights and wait for a person)" }).default('rollback'),
+  /** Set by `canary retry`: the rollout this one retries (kept on the record, linked both ways). */
+  retryOf: z.string().regex(/^[A-Za-z0-9_-]{1,80}$/, 'retryOf must be a rollout id (1-80 letters, digits, - or _)').optional(),
   preset: PresetSchema.optional(),
   metrics: z.array(RolloutMetricSchema).max(50).default([]),
   /** Traffic-share and throughput checks beside the judge (on by default where request counts are known). */
@@ -608,6 +630,9 @@ export const RolloutConfigSchema = z.object({
   });
   if (!c.preset && c.metrics.length === 0) {
     ctx.addIssue({ code: 'custom', path: ['metrics'], message: 'give at least one metric, or a `preset` that fills them in' });
+  }
+  if (!c.preset && c.metrics.length > 0 && c.metrics.every((m) => m.dryRun)) {
+    ctx.addIssue({ code: 'custom', path: ['metrics', 0, 'dryRun'], message: 'every metric is dryRun, so nothing would judge the canary: leave dryRun off at least one metric' });
   }
   const names = new Set<string>();
   for (const [i, m] of c.metrics.entries()) {

@@ -52,6 +52,8 @@ export interface MetricVerdict {
   cause?: InconclusiveCause;
   /** A FAIL of the sequential judge: the change it detected. */
   change?: DetectedChange;
+  /** A dry-run metric's or check's verdict: recorded, reported and charted, never acted on. */
+  dryRun?: boolean;
 }
 
 /**
@@ -97,8 +99,21 @@ export function isRatioSeries(s: Series): s is RatioSeries {
   return 'numerator' in s;
 }
 
-/** FAIL beats INCONCLUSIVE beats PASS. */
-export function combineVerdicts(metrics: MetricVerdict[]): Judgement {
+/** A verdict that is recorded and never acted on (a dry-run metric's or check's): flagged, and its reason says so. */
+export function asDryRun(v: MetricVerdict): MetricVerdict {
+  return v.dryRun ? v : { ...v, dryRun: true, reason: `dry run: ${v.reason}` };
+}
+
+/**
+ * FAIL beats INCONCLUSIVE beats PASS. Dry-run verdicts are kept in `metrics` and count for
+ * nothing: the overall verdict and `criticalFailure` are the others'.
+ */
+export function combineVerdicts(all: MetricVerdict[]): Judgement {
+  const judged = combineActing(all.filter((m) => !m.dryRun));
+  return { ...judged, metrics: all };
+}
+
+function combineActing(metrics: MetricVerdict[]): Judgement {
   const anyFail = metrics.some((m) => m.verdict === 'FAIL');
   const anyInconclusive = metrics.some((m) => m.verdict === 'INCONCLUSIVE');
   return {

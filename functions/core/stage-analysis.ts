@@ -44,7 +44,7 @@
 import type { JudgeMetric, RolloutConfig } from './config.ts';
 import { decideSequentialCheck, type StageAction, type StageCounters } from './decision.ts';
 import {
-  combineVerdicts, formatValue, isRatioSeries,
+  asDryRun, combineVerdicts, formatValue, isRatioSeries,
   type Judgement, type MetricData, type MetricVerdict, type MetricWindow, type Series,
 } from './judge.ts';
 import {
@@ -400,11 +400,14 @@ export function analyzeCheck(args: AnalyzeCheckArgs): AnalyzeCheckResult {
   const verdicts = config.metrics.map((metric) => {
     const s = state.metrics[metric.name]!;
     const readings = state.periods === 0 ? [] : readDetectors(metric, s, from, to, budgetOf(state, config, metric), axis);
-    return verdictOf(metric, s, readings, state, axis, needGate);
+    const verdict = verdictOf(metric, s, readings, state, axis, needGate);
+    return metric.dryRun ? asDryRun(verdict) : verdict;
   });
   const judgement = combineVerdicts([...verdicts, ...(args.extra ?? [])]);
+  // Dry-run verdicts are recorded with the judgement and never decide anything.
+  const acting: Judgement = { ...judgement, metrics: judgement.metrics.filter((m) => !m.dryRun) };
   const stage = config.stages[args.stageIndex]!;
-  const outcome = decideSequentialCheck(judgement, state.counters, {
+  const outcome = decideSequentialCheck(acting, state.counters, {
     checksRequired: stage.checks, failureLimit: config.failureLimit, inconclusiveLimit: config.inconclusiveLimit,
     maxExtensionSeconds: config.maxBakeExtensionSeconds, extendedSeconds: Math.max(0, (now.getTime() - bakeEnd.getTime()) / 1000),
     duringBake, mode,

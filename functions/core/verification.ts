@@ -25,7 +25,7 @@ import type { RolloutTarget, Route53Target } from './config.ts';
 import type { RouterTarget } from './targets.ts';
 import { formatIssues } from './issues.ts';
 import { ConfigValidationError } from './errors.ts';
-import type { MetricVerdict, Verdict } from './judge.ts';
+import { asDryRun, type MetricVerdict, type Verdict } from './judge.ts';
 import type { Clock } from './ports.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -96,6 +96,8 @@ const checkCommon = {
   retry: RetryPolicySchema.default(DEFAULT_RETRY),
   /** A FAIL of a critical check rolls back at once, whatever the failure limit. */
   critical: z.boolean().default(false),
+  /** Asked, recorded and reported, never acted on: it never rolls back, holds a stage or shuts a gate. */
+  dryRun: z.boolean().optional(),
 };
 
 export const LambdaCheckSchema = z.object({
@@ -486,6 +488,11 @@ export function describeCheck(check: VerificationCheck): string {
  * inconclusive limit, as no data is); PASS and FAIL a sample of 1 (one answer).
  */
 export function checkVerdict(check: VerificationCheck, outcome: CheckOutcome, deadline: Date): MetricVerdict {
+  const verdict = checkVerdictOf(check, outcome, deadline);
+  return check.dryRun ? asDryRun(verdict) : verdict;
+}
+
+function checkVerdictOf(check: VerificationCheck, outcome: CheckOutcome, deadline: Date): MetricVerdict {
   const label = `check '${check.name}' (${describeCheck(check)})`;
   const base = {
     name: check.name, critical: check.critical, test: `verification-${check.type}`,
@@ -690,7 +697,8 @@ export async function runGate(
   port: VerificationPort, checks: VerificationCheck[], input: MomentInput, clock: Clock, notAfter?: Date,
 ): Promise<GateResult> {
   const verdicts = await runChecks(port, checks, input, clock, notAfter);
-  const shut = verdicts.filter((v) => v.verdict !== 'PASS');
+  // A dry-run check is asked and recorded, and never shuts the gate.
+  const shut = verdicts.filter((v) => v.verdict !== 'PASS' && !v.dryRun);
   return { open: shut.length === 0, verdicts, reasons: shut.map((v) => `${input.moment} gate: ${v.reason}`) };
 }
 
