@@ -6,7 +6,7 @@
  */
 import { targetKey, type IncidentConfig, type Target } from '../functions/core/config.ts';
 import {
-  FencedOutError, GateNotPendingError, PreflightError, RolloutNotFoundError, RolloutNotRunningError, ThrottledError, TrafficStateError,
+  ControlRefusedError, FencedOutError, GateNotPendingError, PreflightError, RolloutNotFoundError, RolloutNotRunningError, ThrottledError, TrafficStateError,
 } from '../functions/core/errors.ts';
 import type { Incident, IncidentChange, IncidentDelivery } from '../functions/core/incident.ts';
 import type { IncidentUpdateRef } from '../functions/core/incident-status.ts';
@@ -14,7 +14,10 @@ import type {
   BeginResult, CheckEvidence, Clock, EvidencePort, IncidentPort, LockHolder, Log, RolloutEvidence, RolloutStore, StoredCheck,
   SoakOpenIncident, SoakRecord, SoakStore, TakeOverResult,
 } from '../functions/core/ports.ts';
-import { isActive, type ApprovalAnswer, type RolloutEvent, type RolloutHistory, type RolloutRecord } from '../functions/core/rollout-record.ts';
+import { controlRefusal, retryRefusal } from '../functions/core/controls.ts';
+import {
+  isActive, type ApprovalAnswer, type ControlAction, type ControlRequest, type RolloutEvent, type RolloutHistory, type RolloutRecord,
+} from '../functions/core/rollout-record.ts';
 import type { RouterDefinition, RouterReading, TrafficRouter } from '../functions/core/router.ts';
 import { uniformInt, type Rng } from './prng.ts';
 
@@ -383,7 +386,8 @@ export class MemoryRollouts implements RolloutStore {
   async fence(rolloutId: string, fence: { lockKey: string; token: string; leaseSeconds: number; now: Date }): Promise<void> {
     const record = this.#records.get(rolloutId);
     if (!record) throw new FencedOutError(rolloutId, 'no rollout record');
-    if (record.status !== 'RUNNING') throw new FencedOutError(rolloutId, `the rollout is ${record.status}`);
+    // HALTED is still the workflow's: it waits for a person, renewing its lease.
+    if (record.status !== 'RUNNING' && record.status !== 'HALTED') throw new FencedOutError(rolloutId, `the rollout is ${record.status}`);
     if (record.token !== fence.token) throw new FencedOutError(rolloutId, 'it was taken over (by the safety net or the reconciler)');
     const held = this.#locks.get(fence.lockKey);
     if (!held || held.owner !== rolloutId || held.token !== fence.token) {
@@ -455,7 +459,7 @@ export class MemoryRollouts implements RolloutStore {
   async requestAbort(rolloutId: string, reason: string, now: Date): Promise<void> {
     const record = this.#records.get(rolloutId);
     if (!record) throw new RolloutNotFoundError(rolloutId);
-    if (record.status !== 'RUNNING') throw new RolloutNotRunningError(rolloutId, record.status);
+    if (record.status !== 'RUNNING' && record.status !== 'HALTED') throw new RolloutNotRunningError(rolloutId, record.status);
     const at = now.toISOString();
     this.#commit(rolloutId, { ...record, abortRequested: { at, reason }, updatedAt: at }, [{ type: 'ABORT_REQUESTED', at, reason }]);
   }
@@ -466,6 +470,39 @@ export class MemoryRollouts implements RolloutStore {
     if ((record.incidentUpdate?.seq ?? 0) >= update.seq) return false;
     this.#commit(rolloutId, { ...record, incidentUpdate: frozenCopy(update), updatedAt: update.at }, []);
     return true;
+  }
+
+  async requestControl(rolloutId: string, action: ControlAction, request: ControlRequest): Promise<void> {
+    const record = this.#records.get(rolloutId);
+    if (!record) throw new RolloutNotFoundError(rolloutId);
+    const refused = controlRefusal(record, action);
+    if (refused) throw new ControlRefusedError(refused);
+    const asked = frozenCopy(request);
+    const next: Record<string, unknown> = { ...record, updatedAt: request.at };
+    if (action === 'PROMOTE') next.promoteRequested = asked;
+    else if (action === 'PAUSE') next.paused = asked;
+    else if (record.status === 'HALTED') {
+      next.resumeRequested = asked;
+      delete next.paused;
+    } else delete next.paused;
+    const event: RolloutEvent = { type: 'CONTROL', at: request.at, request: action, by: request.by, ...(request.reason ? { reason: request.reason } : {}) };
+    this.#commit(rolloutId, next as unknown as RolloutRecord, [event]);
+  }
+
+  async linkRetry(rolloutId: string, retryId: string, request: ControlRequest): Promise<void> {
+    const record = this.#records.get(rolloutId);
+    if (!record) throw new RolloutNotFoundError(rolloutId);
+    const refused = retryRefusal(record);
+    if (refused) throw new ControlRefusedError(refused);
+    const event: RolloutEvent = { type: 'RETRIED', at: request.at, retryId, by: request.by, ...(request.reason ? { reason: request.reason } : {}) };
+    this.#commit(rolloutId, { ...record, retriedBy: retryId, updatedAt: request.at }, [event]);
+  }
+
+  async unlinkRetry(rolloutId: string, retryId: string, at: string, why: string): Promise<void> {
+    const record = this.#records.get(rolloutId);
+    if (record?.retriedBy !== retryId) return;
+    const { retriedBy: _undone, ...rest } = record;
+    this.#commit(rolloutId, { ...rest, updatedAt: at }, [{ type: 'NOTE', at, message: `the retry ${retryId} could not be started: ${why}` }]);
   }
 
   async list(limit: number): Promise<RolloutRecord[]> {

@@ -21,11 +21,14 @@ import {
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
+import { controlRefusal, retryRefusal } from '../core/controls.ts';
 import {
-  FencedOutError, GateNotPendingError, PreflightError, RolloutNotFoundError, RolloutNotRunningError, ThrottledError, TransientAwsError,
+  ControlRefusedError, FencedOutError, GateNotPendingError, PreflightError, RolloutNotFoundError, RolloutNotRunningError, ThrottledError, TransientAwsError,
 } from '../core/errors.ts';
 import type { BeginResult, LockHolder, RolloutStore, TakeOverResult } from '../core/ports.ts';
-import { isActive, type ApprovalAnswer, type RolloutEvent, type RolloutHistory, type RolloutRecord, type RolloutStatus } from '../core/rollout-record.ts';
+import {
+  isActive, type ApprovalAnswer, type ControlAction, type ControlRequest, type RolloutEvent, type RolloutHistory, type RolloutRecord, type RolloutStatus,
+} from '../core/rollout-record.ts';
 import type { IncidentUpdateRef } from '../core/incident-status.ts';
 import { callAws, isAwsError, mapAwsError } from './aws-errors.ts';
 
@@ -218,9 +221,10 @@ export class DynamoRollouts implements RolloutStore {
           {
             ConditionCheck: {
               TableName: this.#table, Key: { pk: rolloutPk(rolloutId) },
-              ConditionExpression: '#status = :running AND #token = :token',
+              // HALTED is still the workflow's: it waits for a person, renewing its lease.
+              ConditionExpression: '#status IN (:running, :halted) AND #token = :token',
               ExpressionAttributeNames: { '#status': 'status', '#token': 'token' },
-              ExpressionAttributeValues: { ':running': 'RUNNING', ':token': fence.token },
+              ExpressionAttributeValues: { ':running': 'RUNNING', ':halted': 'HALTED', ':token': fence.token },
             },
           },
           {
@@ -240,7 +244,7 @@ export class DynamoRollouts implements RolloutStore {
       if (failed[0]) {
         const record = await this.get(rolloutId);
         throw new FencedOutError(rolloutId, !record ? 'no rollout record'
-          : record.status !== 'RUNNING' ? `the rollout is ${record.status}` : 'it was taken over (by the safety net or the reconciler)');
+          : record.status !== 'RUNNING' && record.status !== 'HALTED' ? `the rollout is ${record.status}` : 'it was taken over (by the safety net or the reconciler)');
       }
       const holder = await this.lockHolder(fence.lockKey);
       throw new FencedOutError(rolloutId, holder ? `the traffic target's lock is held by ${holder.owner}${holder.owner === rolloutId ? ' with another token' : ''}` : "the traffic target's lock was released");
@@ -317,9 +321,9 @@ export class DynamoRollouts implements RolloutStore {
             Update: {
               TableName: this.#table, Key: { pk: rolloutPk(rolloutId) },
               UpdateExpression: 'SET #token = :token',
-              ConditionExpression: '#status IN (:running, :rollingBack)',
+              ConditionExpression: '#status IN (:running, :rollingBack, :halted)',
               ExpressionAttributeNames: { '#token': 'token', '#status': 'status' },
-              ExpressionAttributeValues: { ':token': args.token, ':running': 'RUNNING', ':rollingBack': 'ROLLING_BACK' },
+              ExpressionAttributeValues: { ':token': args.token, ':running': 'RUNNING', ':rollingBack': 'ROLLING_BACK', ':halted': 'HALTED' },
             },
           },
           {
@@ -384,9 +388,9 @@ export class DynamoRollouts implements RolloutStore {
         TableName: this.#table,
         Key: { pk: rolloutPk(rolloutId) },
         UpdateExpression: 'REMOVE activePk',
-        ConditionExpression: 'attribute_exists(activePk) AND NOT (#status IN (:running, :rollingBack))',
+        ConditionExpression: 'attribute_exists(activePk) AND NOT (#status IN (:running, :rollingBack, :halted))',
         ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':running': 'RUNNING', ':rollingBack': 'ROLLING_BACK' },
+        ExpressionAttributeValues: { ':running': 'RUNNING', ':rollingBack': 'ROLLING_BACK', ':halted': 'HALTED' },
       }));
     } catch (err) {
       // Still active (released early), not a rollout (a soak check's lock), or already out.
@@ -405,10 +409,12 @@ export class DynamoRollouts implements RolloutStore {
 
   async requestAbort(rolloutId: string, reason: string, now: Date): Promise<void> {
     const at = now.toISOString();
-    await this.#guardedAppend(rolloutId, 'SET abortRequested = :abort, updatedAt = :at', { ':abort': { at, reason }, ':at': at },
-      'attribute_exists(pk) AND #status = :running', { type: 'ABORT_REQUESTED', at, reason }, async (current) => {
-        throw new RolloutNotRunningError(rolloutId, current.status);
-      });
+    await this.#guardedAppend(rolloutId, {
+      set: ['abortRequested = :abort', 'updatedAt = :at'], values: { ':abort': { at, reason }, ':at': at, ':running': 'RUNNING', ':halted': 'HALTED' },
+      condition: 'attribute_exists(pk) AND #status IN (:running, :halted)',
+    }, { type: 'ABORT_REQUESTED', at, reason }, async (current) => {
+      throw new RolloutNotRunningError(rolloutId, current.status);
+    });
   }
 
   async answerApproval(rolloutId: string, answer: ApprovalAnswer): Promise<void> {
@@ -416,14 +422,16 @@ export class DynamoRollouts implements RolloutStore {
       type: 'APPROVAL_ANSWERED', at: answer.at, stageIndex: answer.stageIndex, approved: answer.approved, by: answer.by,
       ...(answer.reason ? { reason: answer.reason } : {}),
     };
-    await this.#guardedAppend(rolloutId, 'SET approval = :answer, updatedAt = :at',
-      { ':answer': withoutUndefined(answer), ':at': answer.at, ':stage': answer.stageIndex },
-      'attribute_exists(pk) AND #status = :running AND pendingApproval.stageIndex = :stage', event, async (current) => {
-        if (current.status !== 'RUNNING') throw new RolloutNotRunningError(rolloutId, current.status);
-        throw new GateNotPendingError(rolloutId, current.pendingApproval
-          ? `at stage ${answer.stageIndex + 1} (it waits at stage ${current.pendingApproval.stageIndex + 1})`
-          : 'at any stage');
-      });
+    await this.#guardedAppend(rolloutId, {
+      set: ['approval = :answer', 'updatedAt = :at'],
+      values: { ':answer': withoutUndefined(answer), ':at': answer.at, ':stage': answer.stageIndex, ':running': 'RUNNING' },
+      condition: 'attribute_exists(pk) AND #status = :running AND pendingApproval.stageIndex = :stage',
+    }, event, async (current) => {
+      if (current.status !== 'RUNNING') throw new RolloutNotRunningError(rolloutId, current.status);
+      throw new GateNotPendingError(rolloutId, current.pendingApproval
+        ? `at stage ${answer.stageIndex + 1} (it waits at stage ${current.pendingApproval.stageIndex + 1})`
+        : 'at any stage');
+    });
   }
 
   /**
@@ -449,11 +457,81 @@ export class DynamoRollouts implements RolloutStore {
     }
   }
 
-  /** A person's write on a running rollout (abort, an answer), with its event; `refused` explains a failed condition. */
+  /**
+   * A person's request, each its own conditional write (the conditions are controlRefusal's rules,
+   * controls.ts, as DynamoDB can test them): refused, nothing is written and the refusal says why
+   * from the head as it is then. RESUME clears a pause, or asks a HALTED rollout to go on.
+   */
+  async requestControl(rolloutId: string, action: ControlAction, request: ControlRequest): Promise<void> {
+    const asked = withoutUndefined(request);
+    const event: RolloutEvent = { type: 'CONTROL', at: request.at, request: action, by: request.by, ...(request.reason ? { reason: request.reason } : {}) };
+    const refused = async (current: RolloutRecord): Promise<never> => {
+      throw new ControlRefusedError(controlRefusal(current, action) ?? `rollout ${rolloutId} changed while the request was written: try again`);
+    };
+    const base = { ':at': request.at, ':asked': asked, ':running': 'RUNNING' };
+    if (action === 'PROMOTE') {
+      await this.#guardedAppend(rolloutId, {
+        set: ['promoteRequested = :asked', 'updatedAt = :at'], values: { ...base, ':halted': 'HALTED' },
+        condition: 'attribute_exists(pk) AND #status IN (:running, :halted) AND attribute_not_exists(abortRequested) AND attribute_not_exists(promoteRequested)',
+      }, event, refused);
+      return;
+    }
+    if (action === 'PAUSE') {
+      await this.#guardedAppend(rolloutId, {
+        set: ['paused = :asked', 'updatedAt = :at'], values: base,
+        condition: 'attribute_exists(pk) AND #status = :running AND attribute_not_exists(paused) AND attribute_not_exists(promoteRequested)',
+      }, event, refused);
+      return;
+    }
+    // RESUME: which write depends on the head; the condition holds it to what was read.
+    const current = await this.get(rolloutId);
+    if (!current) throw new RolloutNotFoundError(rolloutId);
+    if (controlRefusal(current, 'RESUME')) await refused(current);
+    if (current.status === 'HALTED') {
+      await this.#guardedAppend(rolloutId, {
+        set: ['resumeRequested = :asked', 'updatedAt = :at'], remove: ['paused'], values: { ':at': request.at, ':asked': asked, ':halted': 'HALTED' },
+        condition: 'attribute_exists(pk) AND #status = :halted AND attribute_not_exists(resumeRequested) AND attribute_not_exists(abortRequested) AND attribute_not_exists(promoteRequested)',
+      }, event, refused);
+      return;
+    }
+    await this.#guardedAppend(rolloutId, {
+      set: ['updatedAt = :at'], remove: ['paused'], values: { ':at': request.at, ':running': 'RUNNING' },
+      condition: 'attribute_exists(pk) AND #status = :running AND attribute_exists(paused)',
+    }, event, refused);
+  }
+
+  async linkRetry(rolloutId: string, retryId: string, request: ControlRequest): Promise<void> {
+    const event: RolloutEvent = { type: 'RETRIED', at: request.at, retryId, by: request.by, ...(request.reason ? { reason: request.reason } : {}) };
+    await this.#guardedAppend(rolloutId, {
+      set: ['retriedBy = :retry', 'updatedAt = :at'],
+      values: { ':retry': retryId, ':at': request.at, ':rolledBack': 'ROLLED_BACK', ':failed': 'ROLLBACK_FAILED' },
+      condition: 'attribute_exists(pk) AND #status IN (:rolledBack, :failed) AND attribute_not_exists(retriedBy) AND attribute_exists(config)',
+    }, event, async (current) => {
+      throw new ControlRefusedError(retryRefusal(current) ?? `rollout ${rolloutId} changed while the retry was linked: try again`);
+    });
+  }
+
+  async unlinkRetry(rolloutId: string, retryId: string, at: string, why: string): Promise<void> {
+    await this.#guardedAppend(rolloutId, {
+      set: ['updatedAt = :at'], remove: ['retriedBy'], values: { ':at': at, ':retry': retryId },
+      condition: 'attribute_exists(pk) AND retriedBy = :retry',
+    }, { type: 'NOTE', at, message: `the retry ${retryId} could not be started: ${why}` }, async () => undefined as never).catch((error: unknown) => {
+      // Not linked to this retry (any more): nothing to undo.
+      if ((error as Error).name !== 'RolloutNotFound') throw error;
+    });
+  }
+
+  /**
+   * A person's write on a rollout (abort, an answer, a request), with its event, in one
+   * transaction; `refused` explains a failed condition from the head as it is then (it may return
+   * when a refusal needs no error).
+   */
   async #guardedAppend(
-    rolloutId: string, set: string, values: Record<string, unknown>, condition: string, event: RolloutEvent,
+    rolloutId: string, write: { set: string[]; remove?: string[]; values: Record<string, unknown>; condition: string }, event: RolloutEvent,
     refused: (current: RolloutRecord) => Promise<never>,
   ): Promise<void> {
+    const update = `SET ${[...write.set, 'eventCount = if_not_exists(eventCount, :zero) + :one'].join(', ')}${write.remove?.length ? ` REMOVE ${write.remove.join(', ')}` : ''}`;
+    const usesStatus = write.condition.includes('#status');
     try {
       await this.#client.send(new TransactWriteCommand({
         TransactItems: [
@@ -461,10 +539,10 @@ export class DynamoRollouts implements RolloutStore {
             Update: {
               TableName: this.#table,
               Key: { pk: rolloutPk(rolloutId) },
-              UpdateExpression: `${set}, eventCount = if_not_exists(eventCount, :zero) + :one`,
-              ConditionExpression: condition,
-              ExpressionAttributeNames: { '#status': 'status' },
-              ExpressionAttributeValues: { ...values, ':running': 'RUNNING', ':zero': 0, ':one': 1 },
+              UpdateExpression: update,
+              ConditionExpression: write.condition,
+              ...(usesStatus ? { ExpressionAttributeNames: { '#status': 'status' } } : {}),
+              ExpressionAttributeValues: { ...write.values, ':zero': 0, ':one': 1 },
             },
           },
           ...this.#eventItems(rolloutId, [withoutUndefined(event)]),

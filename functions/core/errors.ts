@@ -81,7 +81,7 @@ export class TrafficStateError extends Error {
 export class RolloutNotRunningError extends Error {
   readonly status: string;
   constructor(rolloutId: string, status: string) {
-    super(`Rollout ${rolloutId} is ${status}, not RUNNING: there is nothing to abort`);
+    super(`Rollout ${rolloutId} is ${status}, not RUNNING or HALTED: there is nothing to abort`);
     this.name = 'RolloutNotRunning';
     this.status = status;
   }
@@ -100,6 +100,17 @@ export class GateNotPendingError extends Error {
   constructor(rolloutId: string, detail: string) {
     super(`Rollout ${rolloutId} is not waiting for an approval ${detail}`);
     this.name = 'GateNotPending';
+  }
+}
+
+/**
+ * A person's request (promote --full, pause, resume, retry) that the rollout cannot take as it
+ * is now: the message says why and what to do instead. Nothing was changed.
+ */
+export class ControlRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ControlRefused';
   }
 }
 

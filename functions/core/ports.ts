@@ -10,7 +10,7 @@ import type { HookPort, VerificationAllowList, VerificationPort } from './verifi
 import type { Judge, Judgement, MetricWindow } from './judge.ts';
 import type { Incident, IncidentChange, IncidentDelivery } from './incident.ts';
 import type { IncidentUpdateRef } from './incident-status.ts';
-import type { ApprovalAnswer, RolloutEvent, RolloutHistory, RolloutRecord } from './rollout-record.ts';
+import type { ApprovalAnswer, ControlAction, ControlRequest, RolloutEvent, RolloutHistory, RolloutRecord } from './rollout-record.ts';
 
 /**
  * The traffic target's router (Route 53 weighted records, an ALB, a Lambda alias, an AppConfig
@@ -95,7 +95,7 @@ export interface RolloutStore {
    * the rollout is not running or is not waiting at that gate.
    */
   answerApproval(rolloutId: string, answer: ApprovalAnswer): Promise<void>;
-  /** Asks a running rollout to roll back at its next step. */
+  /** Asks a running (or halted) rollout to roll back at its next step. */
   requestAbort(rolloutId: string, reason: string, now: Date): Promise<void>;
   /**
    * Records `update` as the rollout's latest incident status update, in one conditional write,
@@ -103,6 +103,19 @@ export interface RolloutStore {
    * it (send it now), false when it was claimed before (a retried step: it must not go twice).
    */
   claimIncidentUpdate(rolloutId: string, update: IncidentUpdateRef): Promise<boolean>;
+  /**
+   * A person's request (`canary promote --full`, `pause`, `resume`): set on the head with a CONTROL
+   * event, in one conditional write. Refused (ControlRefused, with controls.ts's words;
+   * RolloutNotFound) when the rollout cannot take it; nothing is written then.
+   */
+  requestControl(rolloutId: string, action: ControlAction, request: ControlRequest): Promise<void>;
+  /**
+   * `canary retry`: marks a rolled-back rollout as retried by `retryId` (RETRIED event), once.
+   * Refused (ControlRefused, retryRefusal's words; RolloutNotFound) otherwise.
+   */
+  linkRetry(rolloutId: string, retryId: string, request: ControlRequest): Promise<void>;
+  /** Undoes linkRetry when the retry could not be started (a no-op unless `retryId` is the link). */
+  unlinkRetry(rolloutId: string, retryId: string, at: string, why: string): Promise<void>;
   list(limit: number): Promise<RolloutRecord[]>;
   /**
    * Every rollout still RUNNING or ROLLING_BACK, and every closed one that may still hold its

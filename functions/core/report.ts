@@ -648,6 +648,8 @@ function summaryOf(record: RolloutHistory, decision: Decision, checks: CheckRow[
       case 'MANUAL_ROLLBACK': return 'a read-back of the traffic target: a person had set the canary to 0 %';
       case 'DRIFT': return 'a read-back of the traffic target: it had changed outside the rollout';
       case 'GATE': return 'a beforeShift gate that stayed shut';
+      case 'MANUAL_PROMOTION': return `a person promoting it (canary promote --full${decision.by ? ` by ${decision.by}` : ''})`;
+      case 'HALT_TIMEOUT': return 'a halted rollout that no person answered in time';
     }
   })();
 
@@ -673,6 +675,8 @@ function summaryOf(record: RolloutHistory, decision: Decision, checks: CheckRow[
     SAFETY_NET: 'its execution ended without finishing',
     ERROR: 'the workflow failed and rolled back to be safe',
     GATE: 'a beforeShift gate stayed shut past its bound',
+    MANUAL_PROMOTION: 'a person promoted it to 100 %',
+    HALT_TIMEOUT: 'it was halted (onFailure: halt) and no person answered in time',
   }[trigger];
   const restoredText = restoredAt
     ? `Traffic was back at 100 % baseline ${formatDuration(seconds(decision.at, restoredAt))} after the decision.`

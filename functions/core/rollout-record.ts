@@ -12,13 +12,16 @@ import type { HookResult, Moment } from './verification.ts';
 import type { IncidentUpdateRef } from './incident-status.ts';
 
 /**
- * RUNNING: forward (shifting, baking, checking, waiting at a gate). ROLLING_BACK: the baseline is
- * being (or has been) restored and the rollout not yet closed. PROMOTED / ROLLED_BACK: closed.
- * ROLLBACK_FAILED is no longer written (a rollback is retried until it lands) but old records may hold it.
+ * RUNNING: forward (shifting, baking, checking, waiting at a gate, paused). ROLLING_BACK: the
+ * baseline is being (or has been) restored and the rollout not yet closed. HALTED (`onFailure:
+ * halt`): a check failed, the weights are frozen and the workflow waits for a person (abort,
+ * promote --full, resume); its execution still runs and its lock is held. PROMOTED / ROLLED_BACK:
+ * closed. ROLLBACK_FAILED is no longer written (a rollback is retried until it lands) but old
+ * records may hold it.
  */
-export type RolloutStatus = 'RUNNING' | 'ROLLING_BACK' | 'PROMOTED' | 'ROLLED_BACK' | 'ROLLBACK_FAILED';
+export type RolloutStatus = 'RUNNING' | 'ROLLING_BACK' | 'HALTED' | 'PROMOTED' | 'ROLLED_BACK' | 'ROLLBACK_FAILED';
 
-export const ACTIVE_STATUSES: readonly RolloutStatus[] = ['RUNNING', 'ROLLING_BACK'];
+export const ACTIVE_STATUSES: readonly RolloutStatus[] = ['RUNNING', 'ROLLING_BACK', 'HALTED'];
 export const isActive = (status: RolloutStatus) => ACTIVE_STATUSES.includes(status);
 
 /**
@@ -28,7 +31,11 @@ export const isActive = (status: RolloutStatus) => ACTIVE_STATUSES.includes(stat
 export type DecisionTrigger =
   | 'VERDICT' | 'ERROR' | 'ABORTED' | 'REJECTED' | 'APPROVAL_TIMEOUT' | 'SAFETY_NET' | 'MANUAL_ROLLBACK' | 'DRIFT'
   /** A beforeShift gate stayed shut past its bound (approvalTimeoutSeconds). */
-  | 'GATE';
+  | 'GATE'
+  /** `canary promote --full`: a person sent the canary to 100 % without the remaining stages' analysis. */
+  | 'MANUAL_PROMOTION'
+  /** A halted rollout (`onFailure: halt`) waited HALT_MAX_SECONDS for a person and was rolled back. */
+  | 'HALT_TIMEOUT';
 
 /** Rollbacks a person asked for: they open no incident (the person knows why). */
 export const PERSON_TRIGGERS: readonly DecisionTrigger[] = ['ABORTED', 'REJECTED', 'MANUAL_ROLLBACK'];
@@ -42,6 +49,8 @@ export interface Decision {
   weight: number;
   reasons: string[];
   failing: MetricVerdict[];
+  /** Who decided, when a person did (`canary promote --full`, abort, reject). */
+  by?: string;
 }
 
 /** One check as the record's events keep it: verdicts and values, not the raw datapoints (those are evidence). */
@@ -82,7 +91,31 @@ export type RolloutEvent =
   /** A gate (preRollout, beforeShift) asked its checks: open when all passed. */
   | { type: 'GATE'; at: string; moment: 'preRollout' | 'beforeShift'; stageIndex: number; weight: number; open: boolean; checks: Pick<MetricVerdict, 'name' | 'verdict' | 'reason'>[] }
   /** Action hooks started (afterPromotion, afterRollback): their ids, statuses and outputs. */
-  | { type: 'HOOKS'; at: string; moment: Extract<Moment, 'afterPromotion' | 'afterRollback'>; results: HookResult[] };
+  | { type: 'HOOKS'; at: string; moment: Extract<Moment, 'afterPromotion' | 'afterRollback'>; results: HookResult[] }
+  /** A person's request (`canary promote --full`, `pause`, `resume`), as the CLI recorded it. */
+  | { type: 'CONTROL'; at: string; request: ControlAction; by: string; reason?: string }
+  /** The workflow holds the weight for a pause (checks go on; a failure still acts). */
+  | { type: 'PAUSED'; at: string; stageIndex: number; weight: number; by: string; reason?: string }
+  /** The workflow goes on after a pause (its stage clock stopped for `pausedSeconds`) or a halt. */
+  | { type: 'RESUMED'; at: string; stageIndex: number; weight: number; by: string; reason?: string; pausedSeconds?: number; fromHalt?: boolean }
+  /** onFailure: halt: the weights are frozen and the rollout waits for a person until `deadline`. */
+  | { type: 'HALTED'; at: string; stageIndex: number; weight: number; trigger: DecisionTrigger; reasons: string[]; deadline: string }
+  /** `canary retry`: this rollout was started again as `retryId` (whose record says `retryOf`). */
+  | { type: 'RETRIED'; at: string; retryId: string; by: string; reason?: string };
+
+/** What a person may ask of a rollout besides abort and a gate's answer. */
+export type ControlAction = 'PROMOTE' | 'PAUSE' | 'RESUME';
+
+/** A person's request as the head keeps it (one each, bounded). */
+export interface ControlRequest {
+  at: string;
+  by: string;
+  reason?: string;
+}
+
+/** The limits of a request's fields (the CLI refuses longer ones before any call). */
+export const MAX_REASON_CHARS = 500;
+export const MAX_BY_CHARS = 100;
 
 export interface ApprovalAnswer {
   stageIndex: number;
@@ -151,6 +184,19 @@ export interface RolloutRecord {
   hooks?: HookResult[];
   /** Events appended so far (each stored as its own item). */
   eventCount?: number;
+  /** `canary promote --full` asked for, not yet acted on (or acted on: the decision says MANUAL_PROMOTION). */
+  promoteRequested?: ControlRequest;
+  /** Set by `canary pause`, removed by `canary resume`: the weight is held while it is here. */
+  paused?: ControlRequest;
+  /** `canary resume` of a HALTED rollout, not yet acted on. */
+  resumeRequested?: ControlRequest;
+  /** While HALTED: why, since when, and until when it waits for a person. */
+  halted?: { at: string; deadline: string; stageIndex: number; weight: number; trigger: DecisionTrigger; reasons: string[] };
+  /** `checkBaselineHealth: compare` started on an unhealthy baseline: the metrics judged against the baseline only, and why. */
+  hotfix?: { at: string; metrics: string[]; reasons: string[]; healthyAt?: string };
+  /** `canary retry`: the rollout this one retries, and the one that retried this one. */
+  retryOf?: string;
+  retriedBy?: string;
 }
 
 /** A rollout's head with all its events, oldest first: what reports, `watch` and the simulator show. */
