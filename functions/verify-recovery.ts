@@ -1,10 +1,9 @@
 /**
  * Lambda entry of the rollout workflow's `verifyRecovery` step, run after Conclude on the
- * rollback path (see core/recovery.ts).
+ * rollback path (see core/recovery.ts; dry-run metrics are left out of the watch).
  */
-import { verifyRecovery } from './core/recovery.ts';
-import { countedStep } from './core/rollout-steps.ts';
+import { countedStep, watchRecovery } from './core/rollout-steps.ts';
 import { stepHandler } from './commons/step-handler.ts';
 import { incidents, metrics, rollouts } from './commons/aws-deps.ts';
 
-export const handler = stepHandler(countedStep(verifyRecovery), () => ({ metrics: metrics(), rollouts: rollouts(), incidents: incidents() }));
+export const handler = stepHandler(countedStep(watchRecovery), () => ({ metrics: metrics(), rollouts: rollouts(), incidents: incidents() }));

@@ -6,6 +6,7 @@
  * is, and why not: both stores (DynamoDB, memory) refuse with these words, so the CLI's message is
  * the same whatever refused it. Pure.
  */
+import { buildIncident, cleanText, type Incident } from './incident.ts';
 import type { ControlAction, RolloutRecord } from './rollout-record.ts';
 
 /** How long a pause holds at most: then the rollout resumes by itself (recorded). The approval timeout's upper bound. */
@@ -59,4 +60,38 @@ export function retryRefusal(record: RolloutRecord): string | null {
   if (record.retriedBy) return `rollout ${id} was already retried as ${record.retriedBy}: retry that one instead (canary retry ${record.retriedBy})`;
   if (!record.config) return `rollout ${id} has no config on its record (written by an older version): start it again with canary start FILE`;
   return null;
+}
+
+/**
+ * The incident of a halt (onFailure: halt): what a rollback's says (incident.ts builds it, the
+ * same dedup key and severity), but titled and worded for a rollout that is frozen and waits for a
+ * person, with the three answers and the deadline.
+ */
+export function haltIncident(args: Parameters<typeof buildIncident>[0] & { deadline: string }): Incident {
+  const base = buildIncident(args);
+  const d = args.decision;
+  const id = args.rolloutId;
+  const stage = `stage ${d.stageIndex + 1} (${d.weight} % canary)`;
+  const lines = [
+    `Canary rollout ${id} of ${args.service} is HALTED at ${stage} since ${d.at}: a check failed and the rollout's onFailure is halt,`,
+    `so the weights are frozen (canary ${d.weight} %, baseline ${100 - d.weight} %) and nothing moves until a person decides.`,
+    `Traffic target: ${args.target}.`,
+    '',
+    'Why:',
+    ...d.reasons.map((r) => `- ${r}`),
+    '',
+    `Decide (without an answer by ${args.deadline} the rollout rolls back on its own):`,
+    `- canary abort ${id} --reason "..."          roll the whole shift back to 100 % baseline`,
+    `- canary promote ${id} --full --reason "..."  send the canary to 100 % now (forward mitigation)`,
+    `- canary resume ${id}                        judge ${stage} again from now, at the frozen weight`,
+  ];
+  if (args.consoleLink) lines.push('', `Execution: ${args.consoleLink}`);
+  if (args.reportCommand || args.evidenceLink) lines.push('');
+  if (args.reportCommand) lines.push(`Report (timeline, charts): ${args.reportCommand}`);
+  if (args.evidenceLink) lines.push(`Evidence (every check's datapoints and verdicts): ${args.evidenceLink}`);
+  return {
+    ...base,
+    title: cleanText(`Canary HALTED: ${args.service} at ${stage}, waiting for a person: ${d.reasons[0] ?? 'see details'}`.replace(/\s+/g, ' '), 200),
+    summary: cleanText(lines.join('\n'), 8000),
+  };
 }

@@ -65,7 +65,7 @@ export interface CheckEvent {
   /** A check while the weight is held (a manual gate waiting): it may roll back, never advance. */
   hold?: boolean;
   window: { start: string; end: string };
-  metrics: Pick<MetricVerdict, 'name' | 'verdict' | 'reason' | 'canaryValue' | 'baselineValue'>[];
+  metrics: Pick<MetricVerdict, 'name' | 'verdict' | 'reason' | 'canaryValue' | 'baselineValue' | 'dryRun'>[];
 }
 
 export type RolloutEvent =

@@ -27,7 +27,8 @@ import { openIncidentOnce } from './open-incident.ts';
 import { verifyRecovery } from './recovery.ts';
 import type { Judgement, MetricVerdict, MetricWindow, Verdict } from './judge.ts';
 import type { Deps } from './ports.ts';
-import { PERSON_TRIGGERS, isActive, type CheckEvent, type Decision, type RolloutEvent, type RolloutRecord } from './rollout-record.ts';
+import { PERSON_TRIGGERS, isActive, type CheckEvent, type Decision, type DecisionTrigger, type RolloutEvent, type RolloutRecord } from './rollout-record.ts';
+import { HALT_MAX_SECONDS, HALT_POLL_SECONDS, PAUSE_MAX_SECONDS, haltIncident } from './controls.ts';
 import type { RouterDefinition, RouterReading } from './router.ts';
 import { analyzeCheck, emptyWindow, periodsToFetch, startStageAnalysis, type StageAnalysisState } from './stage-analysis.ts';
 import { evidenceNote, snapshotRecord, storeEvidence } from './evidence.ts';
@@ -40,7 +41,11 @@ import {
   type ActionHook, type GateResult, type HookResult, type MomentInput, type VerificationCheck,
 } from './verification.ts';
 
-export type Next = 'SHIFT' | 'RETRY_SHIFT' | 'AWAIT_APPROVAL' | 'WAIT_SYNC' | 'ANALYZE' | 'ROLLBACK' | 'CONCLUDE' | 'WAIT_RECOVERY' | 'DONE';
+export type Next = 'SHIFT' | 'RETRY_SHIFT' | 'AWAIT_APPROVAL' | 'WAIT_SYNC' | 'ANALYZE' | 'ROLLBACK' | 'CONCLUDE' | 'WAIT_RECOVERY' | 'DONE'
+  /** onFailure: halt: a failure freezes the weights (the Halt state records it and opens the incident)... */
+  | 'HALT'
+  /** ...then the rollout waits for a person (abort, promote --full, resume), polling the record. */
+  | 'HALTED';
 
 /** Where the current segment (child execution) stands; the parent starts each with iterations 0. */
 export interface SegmentProgress {
@@ -98,6 +103,25 @@ export interface RolloutState {
   traffic?: TrafficCheckState & { changeId: string };
   /** A beforeShift gate that stayed shut: the shift asks it again until approvalTimeoutSeconds from `since`. */
   gateWait?: { stageIndex: number; since: string; reasons: string[] };
+  /** `canary promote --full`: who asked and why; the rollout goes to 100 % without the remaining stages' analysis and gates. */
+  promotion?: { by: string; reason?: string; at: string; fromStage: number; fromWeight: number };
+  /** A pause the workflow is honouring (`canary pause`): the weight is held, checks go on, a failure still acts. */
+  pause?: { since: string; by: string };
+  /** Seconds this stage's clock stood still for pauses (its bake and extension do not count them). */
+  pausedSeconds?: number;
+  /**
+   * onFailure: halt. `resume` is where `canary resume` goes on (the stage's analysis again, or the
+   * shift with its gates asked again); `since`, `deadline` and `decision` are set once halted.
+   */
+  halt?: { resume: 'ANALYZE' | 'SHIFT'; count: number; since?: string; deadline?: string; decision?: Decision };
+  /** Halts so far (each resume spends a halved share of the false-rollback level), and the halt incident's state. */
+  haltCount?: number;
+  haltIncident?: 'OPEN' | 'RESOLVED';
+  /**
+   * checkBaselineHealth: compare started on an unhealthy baseline: these metrics are judged against
+   * the baseline only until it is healthy again (`healthyAt`; the thresholds return at the next stage).
+   */
+  hotfix?: { since: string; metrics: string[]; reasons: string[]; healthyAt?: string; nextCheckAt?: string };
 }
 
 export interface PreflightInput {
@@ -229,14 +253,22 @@ async function preflightOnce(input: PreflightInput, deps: Deps): Promise<Rollout
   if (reading.canaryPercent !== 0 && !previous) {
     throw new PreflightError(`${canaryLabel(config.target)} takes ${formatPercent(reading.canaryPercent)} of the traffic, expected 0: a rollout starts from 100 % baseline. Another rollout may be running or have been left unfinished; check \`canary list\``);
   }
+  // The hotfix path (checkBaselineHealth: compare) of a redriven preflight is the one its record kept.
+  let hotfix: RolloutState['hotfix'] = previous?.hotfix ? { since: previous.hotfix.at, metrics: previous.hotfix.metrics, reasons: previous.hotfix.reasons } : undefined;
   if (config.checkBaselineHealth && !previous) {
+    // A dry-run metric is judged and never refuses a preflight.
+    const dryRun = new Set(config.metrics.filter((m) => m.dryRun).map((m) => m.name));
     const verdicts = await checkBaselineHealth(config, deps);
-    const failing = verdicts.filter((v) => v.verdict === 'FAIL');
-    if (failing.length > 0) {
-      throw new PreflightError(`the baseline is unhealthy before any traffic moved: ${failing.map((v) => v.reason).join('; ')}. Fix the baseline first or set checkBaselineHealth: false`);
+    const failing = verdicts.filter((v) => v.verdict === 'FAIL' && !dryRun.has(v.name));
+    if (failing.length > 0 && config.checkBaselineHealth !== 'compare') {
+      throw new PreflightError(`the baseline is unhealthy before any traffic moved: ${failing.map((v) => v.reason).join('; ')}. Fix the baseline first, set checkBaselineHealth: false, or, for the fix of this very incident, checkBaselineHealth: compare (judges the canary against the baseline only until the baseline is healthy)`);
     }
-    const unknown = verdicts.filter((v) => v.verdict === 'INCONCLUSIVE');
-    if (unknown.length) deps.log.warn('baseline health could not be judged for some metrics', { reasons: unknown.map((v) => v.reason) });
+    if (failing.length > 0) {
+      hotfix = { since: iso(deps.clock.now()), metrics: failing.map((v) => v.name), reasons: failing.map((v) => v.reason.slice(0, 500)) };
+      deps.log.warn('the baseline is unhealthy: starting anyway (checkBaselineHealth: compare), judging against the baseline only', { metrics: hotfix.metrics, reasons: hotfix.reasons });
+    }
+    const unknown = verdicts.filter((v) => v.verdict === 'INCONCLUSIVE' || (v.verdict === 'FAIL' && dryRun.has(v.name)));
+    if (unknown.length) deps.log.warn('baseline health could not be judged for some metrics (or only a dry-run metric failed)', { reasons: unknown.map((v) => v.reason) });
   }
   // The preRollout gate (e.g. the CDC pipeline runs): nothing starts unless every check passes. A
   // redriven preflight of a rollout already begun passed it then.
@@ -254,8 +286,12 @@ async function preflightOnce(input: PreflightInput, deps: Deps): Promise<Rollout
     rolloutId, name: config.name, targetKey: key, executionArn: input.execution?.id, status: 'RUNNING', token,
     startedAt: input.execution?.startTime ?? iso(now), updatedAt: iso(now), stageIndex: 0, weight: 0, config,
     routerDefinition: reading.definition, checkCount: 0,
+    ...(hotfix ? { hotfix: { at: hotfix.since, metrics: hotfix.metrics, reasons: hotfix.reasons } } : {}),
+    ...(config.retryOf ? { retryOf: config.retryOf } : {}),
   };
   const started: RolloutEvent[] = [{ type: 'STARTED', at: iso(now), stages: config.stages.map((s) => s.weight) }];
+  if (config.retryOf) started.push({ type: 'NOTE', at: iso(now), message: `a retry of rollout ${config.retryOf} (canary retry), with the config its record kept` });
+  if (hotfix) started.push({ type: 'NOTE', at: iso(now), message: hotfixStartNote(config, hotfix) });
   if (gate) started.push(gateEvent(now, 'preRollout', 0, 0, gate));
   const begun = await deps.rollouts.begin(record, started, { key, leaseSeconds: leaseSeconds(config), now });
   if (!begun.started) throw new LockHeldError(key, begun.holder, begun.expiresAt);
@@ -265,7 +301,47 @@ async function preflightOnce(input: PreflightInput, deps: Deps): Promise<Rollout
     stageIndex: 0, weight: 0, phase: 'FORWARD', next: 'SHIFT',
     wait: { until: iso(now) }, settleSeconds: reading.settleSeconds,
     segment: { no: 0, iterations: 0, handOver: false }, segmentPrefix: segmentPrefixOf(rolloutId),
+    ...(hotfix ? { hotfix } : {}),
   };
+}
+
+/** How a metric the baseline breaks is judged in hotfix mode: against the baseline only, no worse than it within its margin (0 % when it has none). */
+function relativeOnly(metric: RolloutConfig['metrics'][number]): RolloutConfig['metrics'][number] {
+  return { ...metric, threshold: {}, baseline: metric.baseline ?? { maxIncreasePercent: 0 } };
+}
+
+/** The margin a hotfix-mode metric is held to, in words. */
+function marginText(metric: RolloutConfig['metrics'][number]): string {
+  const b = metric.baseline;
+  if (!b) return 'no worse than the baseline';
+  return `at most ${b.maxIncreasePercent} % above the baseline${b.minIncrease ? ` (or ${b.minIncrease} ${metric.unit === 'percent' ? 'points' : metric.unit} above it)` : ''}`;
+}
+
+/** What hotfix mode judges, one line: the plan, the record and every decision's reasons say it. */
+export function hotfixText(config: RolloutConfig, metrics: string[]): string {
+  const judged = config.metrics.filter((m) => metrics.includes(m.name)).map((m) => `${m.name} ${marginText(m)}`);
+  return `checkBaselineHealth: compare (hotfix): the baseline already broke ${metrics.join(', ')} when the rollout started, so ${metrics.length === 1 ? 'that metric is' : 'those metrics are'} judged against the baseline only (${judged.join('; ')}), not against ${metrics.length === 1 ? 'its threshold' : 'their thresholds'}, until the baseline is healthy again`;
+}
+
+function hotfixStartNote(config: RolloutConfig, hotfix: NonNullable<RolloutState['hotfix']>): string {
+  return `${hotfixText(config, hotfix.metrics)}. The baseline at preflight: ${hotfix.reasons.join('; ')}`;
+}
+
+/**
+ * The config the judge works from: in hotfix mode the metrics the baseline broke lose their
+ * thresholds and keep (or get) the baseline comparison. It changes only when a stage's analysis
+ * starts, so a stage is judged one way from its start to its end.
+ */
+export function judgedConfig(state: Pick<RolloutState, 'config' | 'hotfix'>): RolloutConfig {
+  const relative = state.hotfix?.metrics ?? [];
+  if (relative.length === 0) return state.config;
+  return { ...state.config, metrics: state.config.metrics.map((m) => (relative.includes(m.name) ? relativeOnly(m) : m)) };
+}
+
+/** The stage's analysis starts: in hotfix mode the thresholds come back once the baseline was found healthy. */
+function startAnalysis(state: RolloutState, stageIndex: number, at: Date, options?: Parameters<typeof startStageAnalysis>[3]): { analysis: StageAnalysisState; hotfix?: RolloutState['hotfix'] } {
+  const hotfix = state.hotfix?.healthyAt && state.hotfix.metrics.length > 0 ? { ...state.hotfix, metrics: [] } : state.hotfix;
+  return { analysis: startStageAnalysis(judgedConfig({ config: state.config, hotfix }), stageIndex, at, options), ...(hotfix ? { hotfix } : {}) };
 }
 
 const formatPercent = (p: number | null) => (p === null ? 'an unknown share' : `${Number(p.toFixed(2))} %`);
@@ -375,12 +451,21 @@ async function onDrift(state: RolloutState, deps: Deps, found: { decision: Decis
   return { ...state, next: 'ROLLBACK', decision: found.decision };
 }
 
+/**
+ * Fences, reads the target back (drift), asks the stage's manual gate and beforeShift gates (not
+ * for `promote --full`: the person's request is the answer), and moves the canary's share in one
+ * compare-and-set change. A gate that stays shut rolls back (or halts).
+ */
 export async function shiftTraffic(state: RolloutState, deps: Deps): Promise<RolloutState> {
+  return haltInstead(await shiftTrafficStep(state, deps), 'SHIFT');
+}
+
+async function shiftTrafficStep(state: RolloutState, deps: Deps): Promise<RolloutState> {
   await fence(state, deps);
   const stage = state.config.stages[state.stageIndex];
   if (!stage) throw new TrafficStateError(`no stage ${state.stageIndex} in the plan`);
   const now = deps.clock.now();
-  if (stage.approval && !state.approvedStages?.includes(state.stageIndex)) {
+  if (stage.approval && !state.approvedStages?.includes(state.stageIndex) && !state.promotion) {
     const deadline = state.approvalDeadline ?? iso(addSeconds(now, state.config.approvalTimeoutSeconds));
     if (!state.approvalDeadline) {
       await deps.rollouts.update(state.rolloutId, {
@@ -392,7 +477,7 @@ export async function shiftTraffic(state: RolloutState, deps: Deps): Promise<Rol
       if (state.weight > 0) {
         return {
           ...state, next: 'AWAIT_APPROVAL', approvalDeadline: deadline, wait: { until: iso(addSeconds(now, APPROVAL_POLL_SECONDS)) },
-          analysis: startStageAnalysis(state.config, state.stageIndex - 1, now, { mode: 'hold', holdNumber: 0 }),
+          ...startAnalysis(state, state.stageIndex - 1, now, { mode: 'hold', holdNumber: state.haltCount ?? 0 }),
           nextCheckAt: iso(addSeconds(now, state.config.checkIntervalSeconds + checkPhaseSeconds(state.rolloutId))),
         };
       }
@@ -402,7 +487,7 @@ export async function shiftTraffic(state: RolloutState, deps: Deps): Promise<Rol
   // The beforeShift gates of this weight: all must pass before it is set. A shut gate is asked
   // again every GATE_RETRY_SECONDS (the live weight keeps being checked meanwhile, as at a manual
   // gate) for at most approvalTimeoutSeconds, then the rollout rolls back naming the gate.
-  const gates = beforeShiftGates(state.config.hooks, stage.weight);
+  const gates = state.promotion ? [] : beforeShiftGates(state.config.hooks, stage.weight);
   let current = state;
   if (gates.length > 0) {
     const gate = await runGate(verificationPort(deps), gates, momentInput(state.config, state.rolloutId, 'beforeShift', state.stageIndex, stage.weight),
@@ -426,7 +511,7 @@ export async function shiftTraffic(state: RolloutState, deps: Deps): Promise<Rol
       // at this stage started, if any, goes on).
       const holding = state.analysis?.mode === 'hold' && state.analysis.stageIndex === state.stageIndex - 1;
       const hold = state.weight > 0 && !holding ? {
-        analysis: startStageAnalysis(state.config, state.stageIndex - 1, now, { mode: 'hold', holdNumber: 0 }),
+        ...startAnalysis(state, state.stageIndex - 1, now, { mode: 'hold', holdNumber: state.haltCount ?? 0 }),
         nextCheckAt: iso(addSeconds(now, state.config.checkIntervalSeconds + checkPhaseSeconds(state.rolloutId))),
       } : {};
       return {
@@ -463,7 +548,7 @@ export async function shiftTraffic(state: RolloutState, deps: Deps): Promise<Rol
   const change = { id: changeId, canary: stage.weight, submittedAt: iso(now) };
   await deps.rollouts.update(state.rolloutId, { stageIndex: state.stageIndex, weight: stage.weight, lastChange: change, updatedAt: iso(now) },
     [{ type: 'WEIGHTS_SET', at: iso(now), canary: stage.weight, baseline: 100 - stage.weight, changeId, stageIndex: state.stageIndex }], { token: state.token });
-  const { shiftAttempts: _done, ...rest } = current;
+  const { shiftAttempts: _done, pausedSeconds: _stageClock, ...rest } = current;
   return {
     ...rest, weight: stage.weight, next: 'WAIT_SYNC', analysis: undefined, drift,
     change: { id: changeId, submittedAt: iso(now), polls: 0 },
@@ -524,7 +609,16 @@ export async function checkSync(state: RolloutState, deps: Deps): Promise<Rollou
     const found = driftDecision(state, reading!, now);
     if (found) return onDrift({ ...state, change, drift }, deps, found);
     const judged = state.config.stages.filter((s) => s.weight < 100).map((s) => `${s.weight} %`);
-    const decision: Decision = {
+    const p = state.promotion;
+    const skipped = p ? state.config.stages.slice(p.fromStage, state.config.stages.length - 1).map((s) => `${s.weight} %`) : [];
+    const decision: Decision = p ? {
+      outcome: 'PROMOTED', trigger: 'MANUAL_PROMOTION', by: p.by, at: iso(now), stageIndex: state.stageIndex, weight: 100, failing: [],
+      reasons: [
+        `promoted to 100 % by ${p.by} (canary promote --full${p.reason ? `: ${p.reason}` : ''}) from stage ${p.fromStage + 1} (canary ${p.fromWeight} %)`,
+        skipped.length ? `the analysis and gates of ${skipped.join(' → ')} were skipped at that person's request` : 'no stage was skipped (the last stage was next)',
+        ...(state.haltCount ? [`the rollout had halted (onFailure: halt) ${state.haltCount === 1 ? 'once' : `${state.haltCount} times`}; the person decided to promote`] : []),
+      ],
+    } : {
       outcome: 'PROMOTED', trigger: 'VERDICT', at: iso(now), stageIndex: state.stageIndex, weight: 100, failing: [],
       reasons: [`every stage before 100 % passed its checks (${judged.join(' → ')}); the canary takes all the traffic`],
     };
@@ -540,7 +634,7 @@ export async function checkSync(state: RolloutState, deps: Deps): Promise<Rollou
     : countedChecksFrom(synced, now), checkPhaseSeconds(state.rolloutId));
   return {
     ...state, change, next: 'ANALYZE', analysisStart: iso(analysisStart),
-    analysis: startStageAnalysis(state.config, state.stageIndex, analysisStart),
+    ...startAnalysis(state, state.stageIndex, analysisStart),
     nextCheckAt: iso(firstCheck), wait: cappedWait(now, firstCheck),
   };
 }
@@ -582,6 +676,12 @@ export function trafficReadyAt(state: Pick<RolloutState, 'config' | 'change' | '
  * When a stage's counted checks begin: after its bake (firstCheckAt), and not before the
  * traffic share can be judged (a stage is never promoted before traffic is shown to have moved).
  */
+/** Seconds the current stage's clock has stood still for pauses, the one under way included. */
+export function pausedSecondsOf(state: Pick<RolloutState, 'pause' | 'pausedSeconds'>, now: Date): number {
+  const ongoing = state.pause ? Math.max(0, (now.getTime() - Date.parse(state.pause.since)) / 1000) : 0;
+  return (state.pausedSeconds ?? 0) + ongoing;
+}
+
 export function countedChecksFrom(state: Pick<RolloutState, 'config' | 'stageIndex' | 'change' | 'analysisStart' | 'settleSeconds'>, now: Date): Date {
   const bakeEnd = firstCheckAt(state.config, state.stageIndex, new Date(state.analysisStart ?? iso(now)));
   const ready = trafficReadyAt(state);
@@ -613,7 +713,9 @@ async function runCheck(state: RolloutState, deps: Deps, mode: CheckMode, record
   // The stage's analysis consumes only the periods completed since the last check (its state is
   // carried, a few KB per metric whatever the stage's length).
   const config = state.config;
-  const analysis = state.analysis ?? startStageAnalysis(config, state.stageIndex, new Date(state.analysisStart ?? iso(now)));
+  // What the judge holds the metrics to (hotfix mode: some against the baseline only).
+  const judged = judgedConfig(state);
+  const analysis = state.analysis ?? startStageAnalysis(judged, state.stageIndex, new Date(state.analysisStart ?? iso(now)));
   const period = config.analysisPeriodSeconds;
   const periodMs = period * 1000;
   const range = periodsToFetch(analysis, now, period);
@@ -674,10 +776,11 @@ async function runCheck(state: RolloutState, deps: Deps, mode: CheckMode, record
   // cannot say yet (too few requests to compare) are recorded and never hold a stage.
   const share = trafficJudged?.share ? [trafficJudged.share] : [];
   const beside = [...verified, ...(trafficJudged?.throughput ?? [])];
-  const bakeEnd = countedChecksFrom(state, now);
+  // A pause stops the stage's clock: its bake and extension do not count the paused time.
+  const bakeEnd = addSeconds(countedChecksFrom(state, now), pausedSecondsOf(state, now));
   const duringBake = mode === 'stage' && now < bakeEnd;
   const result = analyzeCheck({
-    config, stageIndex: analysis.stageIndex, weight: state.weight, now, bakeEnd, mode, state: analysis, window,
+    config: judged, stageIndex: analysis.stageIndex, weight: state.weight, now, bakeEnd, mode, state: analysis, window,
     extra: beside.filter((v) => !isInformational(v)),
   });
   const informational = [...beside.filter(isInformational), ...share.filter(isInformational)];
@@ -700,7 +803,7 @@ async function runCheck(state: RolloutState, deps: Deps, mode: CheckMode, record
     type: 'CHECK', at: iso(now), stageIndex: state.stageIndex, weight: state.weight, verdict: judgement.verdict,
     ...(duringBake ? { duringBake: true } : {}), ...(mode === 'hold' ? { hold: true } : {}),
     window: checked,
-    metrics: judgement.metrics.map(({ name, verdict, reason, canaryValue, baselineValue }) => ({ name, verdict, reason, canaryValue, baselineValue })),
+    metrics: judgement.metrics.map(({ name, verdict, reason, canaryValue, baselineValue, dryRun }) => ({ name, verdict, reason, canaryValue, baselineValue, ...(dryRun ? { dryRun } : {}) })),
   };
   // The raw datapoints (the request counts included) and the judgement, the verification checks'
   // answers and the traffic checks' included, go to the evidence store before the check is
@@ -716,9 +819,11 @@ async function runCheck(state: RolloutState, deps: Deps, mode: CheckMode, record
 
   const next: RolloutState = { ...state, drift, analysis: result.state, ...(traffic ? { traffic } : {}) };
   if (action === 'ROLLBACK') {
+    // Dry-run verdicts decided nothing: they are in the evidence and the report, not in the decision.
     const decision: Decision = {
       outcome: 'ROLLED_BACK', trigger: 'VERDICT', at: iso(now), stageIndex: state.stageIndex, weight: state.weight,
-      reasons, failing: judgement.metrics.filter((m) => m.verdict !== 'PASS').map(compactVerdict),
+      reasons: state.hotfix?.metrics.length ? [...reasons, `${hotfixText(config, state.hotfix.metrics)}${state.hotfix.healthyAt ? ` (it was healthy again at ${state.hotfix.healthyAt}: the thresholds apply from the next stage)` : ''}`] : reasons,
+      failing: judgement.metrics.filter((m) => m.verdict !== 'PASS' && !m.dryRun).map(compactVerdict),
     };
     return { state: next, action: 'ROLLBACK', decision };
   }
@@ -735,7 +840,7 @@ const RANK: Record<Verdict, number> = { PASS: 0, INCONCLUSIVE: 1, FAIL: 2 };
  */
 function withVerdicts(judgement: Judgement, extra: MetricVerdict[], informational = 0): Judgement {
   if (extra.length === 0) return judgement;
-  const counted = extra.slice(0, extra.length - informational);
+  const counted = extra.slice(0, extra.length - informational).filter((v) => !v.dryRun);
   const worst = counted.reduce<Verdict>((w, v) => (RANK[v.verdict] > RANK[w] ? v.verdict : w), judgement.verdict);
   return {
     ...judgement,
@@ -760,76 +865,210 @@ function abortDecision(state: RolloutState, record: RolloutRecord | null, now: D
   };
 }
 
-export async function analyze(state: RolloutState, deps: Deps): Promise<RolloutState> {
+/**
+ * `canary promote --full`, once seen: the rollout goes to 100 % now (ShiftTraffic, then the wait
+ * for sync and the read-back, as every shift, fenced as every step), without the remaining
+ * stages' analysis and gates. A NOTE says who asked, why, and what is skipped; the decision at
+ * 100 % says MANUAL_PROMOTION. A halted rollout is RUNNING again from here.
+ */
+async function promotionFrom(state: RolloutState, record: RolloutRecord | null, deps: Deps, now: Date): Promise<RolloutState | null> {
+  const asked = record?.promoteRequested;
+  if (!asked || state.promotion) return null;
+  const last = state.config.stages.length - 1;
+  const skipped = state.config.stages.slice(state.stageIndex, last).map((st) => `${st.weight} %`);
+  const message = `${asked.by} asked to promote to 100 % now (canary promote --full${asked.reason ? `: ${asked.reason}` : ''}): ` +
+    `${skipped.length ? `the analysis and gates of ${skipped.join(' → ')} are skipped` : 'the last stage is next'}; the shift to 100 % still waits for sync and reads the target back`;
+  await deps.rollouts.update(state.rolloutId, {
+    pendingApproval: undefined, paused: undefined, updatedAt: iso(now),
+    ...(record?.status === 'HALTED' ? { status: 'RUNNING' as const, halted: undefined } : {}),
+  }, [{ type: 'NOTE', at: iso(now), message }], { token: state.token });
+  deps.log.warn('promoting to 100 % at a person\'s request', { by: asked.by, reason: asked.reason, skipped });
+  const { approvalDeadline: _a, gateWait: _g, analysis: _an, pause: _p, halt: _h, decision: _d, ...rest } = state;
+  return {
+    ...rest, stageIndex: last, next: 'SHIFT',
+    promotion: { by: asked.by, ...(asked.reason ? { reason: asked.reason } : {}), at: iso(now), fromStage: state.stageIndex, fromWeight: state.weight },
+  };
+}
+
+/**
+ * Follows `canary pause` / `canary resume` (the head's `paused`): a pause starts (PAUSED), ends
+ * (RESUMED, the stage clock moved on by the pause's length, the approval deadline and a shut
+ * gate's wait with it), or, past PAUSE_MAX_SECONDS, ends by itself.
+ */
+async function observePause(state: RolloutState, record: RolloutRecord | null, deps: Deps, now: Date): Promise<RolloutState> {
+  const asked = record?.paused;
+  const at = iso(now);
+  if (asked && !state.pause) {
+    await deps.rollouts.update(state.rolloutId, { updatedAt: at }, [{
+      type: 'PAUSED', at, stageIndex: state.stageIndex, weight: state.weight, by: asked.by, ...(asked.reason ? { reason: asked.reason } : {}),
+    }], { token: state.token });
+    deps.log.info('paused: the weight is held; checks go on and a failure still acts', { by: asked.by });
+    return { ...state, pause: { since: at, by: asked.by } };
+  }
+  if (!state.pause) return state;
+  const pausedFor = Math.max(0, (now.getTime() - Date.parse(state.pause.since)) / 1000);
+  let by: string;
+  let reason: string | undefined;
+  if (asked && pausedFor >= PAUSE_MAX_SECONDS) {
+    by = 'the pause limit';
+    reason = `paused for ${Math.round(pausedFor / 86_400)} d, the longest a pause holds (${PAUSE_MAX_SECONDS / 86_400} d)`;
+    await deps.rollouts.update(state.rolloutId, { paused: undefined, updatedAt: at }, [], { token: state.token });
+  } else if (!asked) {
+    by = record?.resumeRequested?.by ?? 'a person';
+    reason = record?.resumeRequested?.reason;
+  } else {
+    return state;
+  }
+  await deps.rollouts.update(state.rolloutId, { updatedAt: at }, [{
+    type: 'RESUMED', at, stageIndex: state.stageIndex, weight: state.weight, by, ...(reason ? { reason } : {}), pausedSeconds: Math.round(pausedFor),
+  }], { token: state.token });
+  deps.log.info('resumed after a pause', { by, pausedSeconds: Math.round(pausedFor) });
+  const later = (t: string) => iso(addSeconds(new Date(t), pausedFor));
+  const { pause: _done, ...rest } = state;
+  return {
+    ...rest, pausedSeconds: (state.pausedSeconds ?? 0) + pausedFor,
+    ...(state.approvalDeadline ? { approvalDeadline: later(state.approvalDeadline) } : {}),
+    ...(state.gateWait ? { gateWait: { ...state.gateWait, since: later(state.gateWait.since) } } : {}),
+  };
+}
+
+/** How often hotfix mode asks whether the baseline is healthy again. */
+export const BASELINE_RECHECK_SECONDS = 300;
+
+/**
+ * Hotfix mode (checkBaselineHealth: compare): every BASELINE_RECHECK_SECONDS, the baseline alone
+ * against the thresholds of the metrics it broke. Once all pass, the thresholds apply again from
+ * the next stage (a stage is judged one way from start to end), and a NOTE says so.
+ */
+async function watchBaseline(state: RolloutState, deps: Deps, now: Date): Promise<RolloutState> {
+  const h = state.hotfix;
+  if (!h || h.metrics.length === 0 || h.healthyAt) return state;
+  if (h.nextCheckAt && now < new Date(h.nextCheckAt)) return state;
+  let verdicts: MetricVerdict[];
+  try {
+    verdicts = await checkBaselineHealth(state.config, deps);
+  } catch (error) {
+    if (!(error instanceof ThrottledError)) throw error;
+    return { ...state, hotfix: { ...h, nextCheckAt: iso(addSeconds(now, 60)) } };
+  }
+  const broken = verdicts.filter((v) => h.metrics.includes(v.name));
+  if (broken.length < h.metrics.length || broken.some((v) => v.verdict !== 'PASS')) {
+    return { ...state, hotfix: { ...h, nextCheckAt: iso(addSeconds(now, BASELINE_RECHECK_SECONDS)) } };
+  }
+  const at = iso(now);
+  await deps.rollouts.update(state.rolloutId, { hotfix: { at: h.since, metrics: h.metrics, reasons: h.reasons, healthyAt: at }, updatedAt: at }, [{
+    type: 'NOTE', at,
+    message: `checkBaselineHealth: compare: the baseline is healthy again (${broken.map((v) => v.reason).join('; ')}): ${h.metrics.join(', ')} ${h.metrics.length === 1 ? 'is' : 'are'} held to ${h.metrics.length === 1 ? 'its threshold' : 'their thresholds'} again from the next stage`,
+  }], { token: state.token });
+  deps.log.info('hotfix mode: the baseline is healthy again; thresholds apply from the next stage', { metrics: h.metrics });
+  return { ...state, hotfix: { ...h, healthyAt: at } };
+}
+
+async function analyzeStep(state: RolloutState, deps: Deps): Promise<RolloutState> {
   await fence(state, deps);
   const now = deps.clock.now();
   deps.log.appendKeys?.({ stage: state.stageIndex, weight: state.weight });
   const record = await deps.rollouts.get(state.rolloutId);
   const aborted = abortDecision(state, record, now);
   if (aborted) return { ...state, next: 'ROLLBACK', decision: aborted };
+  const promoted = await promotionFrom(state, record, deps, now);
+  if (promoted) return promoted;
+  const current = await observePause(state, record, deps, now);
 
-  const due = new Date(state.nextCheckAt ?? iso(now));
-  if (now < due) return { ...state, next: 'ANALYZE', wait: cappedWait(now, due) }; // woke early: the lease is renewed
+  const due = new Date(current.nextCheckAt ?? iso(now));
+  if (now < due) return { ...current, next: 'ANALYZE', wait: cappedWait(now, due) }; // woke early: the lease is renewed
 
-  const checked = await runCheck(state, deps, 'stage', record);
+  // Paused: the weight is held. The check runs as a hold: it may roll back (a failure, no data
+  // past the limit, traffic that did not move), never advance, never extend the bake.
+  const checked = await runCheck(current, deps, current.pause ? 'hold' : 'stage', record);
   switch (checked.action) {
     case 'RETRY':
       return { ...checked.state, next: 'ANALYZE', wait: cappedWait(now, new Date(checked.state.nextCheckAt!)) };
     case 'ROLLBACK':
       return { ...checked.state, next: 'ROLLBACK', decision: checked.decision };
     case 'ADVANCE':
-      return { ...checked.state, stageIndex: state.stageIndex + 1, next: 'SHIFT' };
+      return watchBaseline({ ...checked.state, stageIndex: state.stageIndex + 1, next: 'SHIFT' }, deps, now);
     case 'CHECK_AGAIN': {
-      const bakeEnd = countedChecksFrom(state, now);
-      let nextCheck = addSeconds(now, state.config.checkIntervalSeconds);
+      const bakeEnd = addSeconds(countedChecksFrom(current, now), pausedSecondsOf(current, now));
+      let nextCheck = addSeconds(now, current.config.checkIntervalSeconds);
       // Checks during the bake land on its end (at this rollout's second), where the counted checks begin.
       const counted = addSeconds(bakeEnd, checkPhaseSeconds(state.rolloutId));
       if (now < bakeEnd && nextCheck > counted) nextCheck = counted;
-      return { ...checked.state, next: 'ANALYZE', nextCheckAt: iso(nextCheck), wait: cappedWait(now, nextCheck) };
+      return watchBaseline({ ...checked.state, next: 'ANALYZE', nextCheckAt: iso(nextCheck), wait: cappedWait(now, nextCheck) }, deps, now);
     }
   }
+}
+
+/** The rollouts' own decisions to roll back that `onFailure: halt` turns into a halt (not a person's, not drift, not an error of ours). */
+export const HALTING_TRIGGERS: readonly DecisionTrigger[] = ['VERDICT', 'GATE', 'APPROVAL_TIMEOUT'];
+
+/** onFailure: halt: a step's decision to roll back becomes a halt (the Halt state records it and pages). */
+function haltInstead(out: RolloutState, resume: 'ANALYZE' | 'SHIFT'): RolloutState {
+  if (out.next !== 'ROLLBACK' || out.phase !== 'FORWARD' || out.config.onFailure !== 'halt') return out;
+  const trigger = out.decision?.trigger;
+  if (!trigger || !HALTING_TRIGGERS.includes(trigger)) return out;
+  return { ...out, next: 'HALT', halt: { resume, count: (out.haltCount ?? 0) + 1 } };
+}
+
+/**
+ * Fences, reads the target back (drift), judges the complete periods, stores the evidence; rolls
+ * back (or halts), advances the stage or checks again. Acts on an abort, `promote --full` and a pause.
+ */
+export async function analyze(state: RolloutState, deps: Deps): Promise<RolloutState> {
+  return haltInstead(await analyzeStep(state, deps), 'ANALYZE');
 }
 
 /**
  * Polls a manual gate: approved → set the stage's weight; rejected, aborted or timed out → roll
  * back. While the gate waits, the weight already live is still checked every check interval (hold
- * mode): a failure rolls back without waiting for the answer.
+ * mode): a failure rolls back without waiting for the answer. Paused, an approval waits for the
+ * resume (and the timeout does not run); a rejection, an abort or a failure still roll back.
  */
 export async function checkApproval(state: RolloutState, deps: Deps): Promise<RolloutState> {
+  return haltInstead(await checkApprovalStep(state, deps), 'SHIFT');
+}
+
+async function checkApprovalStep(state: RolloutState, deps: Deps): Promise<RolloutState> {
   await fence(state, deps);
   const now = deps.clock.now();
   const record = await deps.rollouts.get(state.rolloutId);
   const base = { outcome: 'ROLLED_BACK' as const, at: iso(now), stageIndex: state.stageIndex, weight: state.weight, failing: [] };
   const aborted = abortDecision(state, record, now);
   if (aborted) return { ...state, next: 'ROLLBACK', decision: aborted };
-  const stage = state.config.stages[state.stageIndex]!;
-  if (state.gateWait?.stageIndex === state.stageIndex) {
-    // A shut beforeShift gate: the live weight is checked while it waits, then the shift asks it again.
-    const held = await holdCheck(state, deps, now, record);
+  const promoted = await promotionFrom(state, record, deps, now);
+  if (promoted) return promoted;
+  const current = await observePause(state, record, deps, now);
+  const paused = Boolean(current.pause);
+  const poll = { until: iso(addSeconds(now, APPROVAL_POLL_SECONDS)) };
+  const stage = current.config.stages[current.stageIndex]!;
+  if (current.gateWait?.stageIndex === current.stageIndex) {
+    // A shut beforeShift gate: the live weight is checked while it waits, then the shift asks it
+    // again (not while paused: the weight is held until the resume).
+    const held = await holdCheck(current, deps, now, record);
     if (held.next === 'ROLLBACK') return held;
-    return { ...held, next: 'SHIFT' };
+    return paused ? { ...held, next: 'AWAIT_APPROVAL', wait: poll } : { ...held, next: 'SHIFT' };
   }
-  const answer = record?.approval?.stageIndex === state.stageIndex ? record.approval : undefined;
-  if (answer?.approved) {
-    await deps.rollouts.update(state.rolloutId, { pendingApproval: undefined, updatedAt: iso(now) }, [], { token: state.token });
-    const { approvalDeadline: _done, ...rest } = state;
-    return { ...rest, next: 'SHIFT', approvedStages: [...(state.approvedStages ?? []), state.stageIndex] };
+  const answer = record?.approval?.stageIndex === current.stageIndex ? record.approval : undefined;
+  if (answer?.approved && !paused) {
+    await deps.rollouts.update(current.rolloutId, { pendingApproval: undefined, updatedAt: iso(now) }, [], { token: current.token });
+    const { approvalDeadline: _done, ...rest } = current;
+    return { ...rest, next: 'SHIFT', approvedStages: [...(current.approvedStages ?? []), current.stageIndex] };
   }
-  if (answer) {
+  if (answer && !answer.approved) {
     return {
-      ...state, next: 'ROLLBACK',
-      decision: { ...base, trigger: 'REJECTED', reasons: [`${answer.by} rejected stage ${state.stageIndex + 1} (${stage.weight} %)${answer.reason ? `: ${answer.reason}` : ''}`] },
+      ...current, next: 'ROLLBACK',
+      decision: { ...base, trigger: 'REJECTED', by: answer.by, reasons: [`${answer.by} rejected stage ${current.stageIndex + 1} (${stage.weight} %)${answer.reason ? `: ${answer.reason}` : ''}`] },
     };
   }
-  if (state.approvalDeadline && now.getTime() >= Date.parse(state.approvalDeadline)) {
+  if (!paused && current.approvalDeadline && now.getTime() >= Date.parse(current.approvalDeadline)) {
     return {
-      ...state, next: 'ROLLBACK',
-      decision: { ...base, trigger: 'APPROVAL_TIMEOUT', reasons: [`no approval for stage ${state.stageIndex + 1} (${stage.weight} %) within ${state.config.approvalTimeoutSeconds} s`] },
+      ...current, next: 'ROLLBACK',
+      decision: { ...base, trigger: 'APPROVAL_TIMEOUT', reasons: [`no approval for stage ${current.stageIndex + 1} (${stage.weight} %) within ${current.config.approvalTimeoutSeconds} s`] },
     };
   }
-  const held = await holdCheck(state, deps, now, record);
+  const held = await holdCheck(current, deps, now, record);
   if (held.next === 'ROLLBACK') return held;
-  return { ...held, next: 'AWAIT_APPROVAL', wait: { until: iso(addSeconds(now, APPROVAL_POLL_SECONDS)) } };
+  return { ...held, next: 'AWAIT_APPROVAL', wait: poll };
 }
 
 /** The live weight (the previous stage's) keeps being judged while a gate waits; a failure rolls back. */
@@ -918,8 +1157,13 @@ async function staleRollback(state: RolloutState, deps: Deps): Promise<{ why: st
   return null;
 }
 
-/** Records the outcome, opens the incident of an automatic rollback (once), and releases the lock. */
+/**
+ * Records the outcome, opens the incident of an automatic rollback (once), and releases the lock.
+ * The same function records a halt and waits in it (HALT, HALTED: see `halt`): it is the step
+ * that owns the incident.
+ */
 export async function conclude(state: RolloutState, deps: Deps): Promise<RolloutState> {
+  if (state.next === 'HALT' || state.next === 'HALTED') return halt(state, deps);
   const now = deps.clock.now();
   const outcome = state.phase === 'ROLLING_BACK' ? 'ROLLED_BACK' : 'PROMOTED';
   const decision: Decision = state.decision ?? {
@@ -930,6 +1174,11 @@ export async function conclude(state: RolloutState, deps: Deps): Promise<Rollout
     // Fenced: a rollout taken over by the safety net or the reconciler is never promoted over them.
     await deps.rollouts.update(state.rolloutId, { status: 'PROMOTED', decision, weight: 100, updatedAt: iso(now) },
       [{ type: 'DECISION', at: iso(now), decision }], { token: state.token });
+    if (state.haltIncident === 'OPEN') {
+      // A halted rollout a person promoted: its page is answered.
+      await resolveHaltIncident(state, await deps.rollouts.get(state.rolloutId), deps, now,
+        `${decision.by ?? 'A person'} promoted the halted rollout to 100 % (${decision.reasons[0] ?? 'canary promote --full'}).`);
+    }
     // Started once the canary holds 100 % and the promotion is recorded; a retried step does not start them twice.
     const hooks = state.config.hooks.afterPromotion;
     if (hooks.length > 0 && !(await deps.rollouts.get(state.rolloutId))?.hooks?.some((h) => h.moment === 'afterPromotion')) {
@@ -941,6 +1190,9 @@ export async function conclude(state: RolloutState, deps: Deps): Promise<Rollout
     // A person who aborted, rejected or rolled back by hand knows why: incidents are for what we detected.
     if (!decision.trigger || !PERSON_TRIGGERS.includes(decision.trigger)) {
       await openIncidentOnce(deps, { rolloutId: state.rolloutId, config: state.config, decision, executionArn: state.executionArn });
+    } else if (state.haltIncident === 'OPEN' && state.config.recovery.watchSeconds === 0) {
+      // A halted rollout a person rolled back, with no recovery watch to update its page: answered here.
+      await resolveHaltIncident(state, await deps.rollouts.get(state.rolloutId), deps, now, `${decision.reasons[0] ?? 'A person rolled the halted rollout back'}: traffic is back at 100 % baseline.`);
     }
     await deps.rollouts.update(state.rolloutId, { status: 'ROLLED_BACK', decision, weight: 0, updatedAt: iso(now) });
   }
@@ -949,6 +1201,142 @@ export async function conclude(state: RolloutState, deps: Deps): Promise<Rollout
   deps.decisionMetrics?.record(outcome === 'PROMOTED' ? 'RolloutPromoted' : 'RolloutRolledBack', 1);
   deps.log.info('rollout concluded', { outcome, reasons: decision.reasons });
   return { ...state, next: outcome === 'PROMOTED' ? 'DONE' : 'WAIT_RECOVERY', outcome, decision, summary: decision.reasons.join('; ').slice(0, 32_000) };
+}
+
+/**
+ * onFailure: halt. Run by the Halt state (on the Conclude function, which owns the incident):
+ * first it records HALTED (the weights stay as they are; the lock stays held) and opens the
+ * incident saying the rollout waits for a person; then, every HALT_POLL_SECONDS, it looks for the
+ * answer: `canary abort` rolls back, `canary promote --full` goes to 100 %, `canary resume` judges
+ * the stage again from now (the incident is resolved). Without an answer within HALT_MAX_SECONDS
+ * it rolls back (HALT_TIMEOUT). It neither moves nor reads the target meanwhile; every poll fences
+ * (renewing the lease), and the segment hands over as usual, so a long wait stays within quotas.
+ */
+export async function halt(state: RolloutState, deps: Deps): Promise<RolloutState> {
+  await fence(state, deps);
+  const now = deps.clock.now();
+  const h = state.halt;
+  if (!h) throw new TrafficStateError('no halt to record or wait in');
+  const record = await deps.rollouts.get(state.rolloutId);
+  if (!h.since || !h.deadline || !h.decision) return enterHalt(state, h, record, deps, now);
+
+  const aborted = abortDecision(state, record, now);
+  const { halt: _answered, ...rest } = state;
+  const stageText = `stage ${state.stageIndex + 1} (canary ${state.weight} %)`;
+  if (aborted) {
+    return { ...rest, next: 'ROLLBACK', decision: { ...aborted, reasons: [...aborted.reasons, `it had halted at ${stageText} at ${h.since}: ${h.decision.reasons[0] ?? 'a check failed'}`] } };
+  }
+  const promoted = await promotionFrom(state, record, deps, now);
+  if (promoted) return promoted;
+  const resume = record?.resumeRequested;
+  if (resume && resume.at >= h.since) return resumeFromHalt(state, h, record!, deps, now);
+  if (now.getTime() >= Date.parse(h.deadline)) {
+    return {
+      ...rest, next: 'ROLLBACK',
+      decision: {
+        ...h.decision, trigger: 'HALT_TIMEOUT', at: iso(now),
+        reasons: [`halted at ${stageText} since ${h.since} and no person answered within ${HALT_MAX_SECONDS / 86_400} d (canary abort, promote --full or resume): rolled back`, ...h.decision.reasons],
+      },
+    };
+  }
+  return { ...state, next: 'HALTED', wait: { until: iso(new Date(Math.min(now.getTime() + HALT_POLL_SECONDS * 1000, Date.parse(h.deadline)))) } };
+}
+
+async function enterHalt(state: RolloutState, h: NonNullable<RolloutState['halt']>, record: RolloutRecord | null, deps: Deps, now: Date): Promise<RolloutState> {
+  const decision: Decision = state.decision ?? {
+    outcome: 'ROLLED_BACK', trigger: 'VERDICT', at: iso(now), stageIndex: state.stageIndex, weight: state.weight, failing: [], reasons: ['a check failed'],
+  };
+  // The decision's time, not this step's: a retried step finds its own halt recorded.
+  const since = decision.at;
+  const deadline = iso(addSeconds(new Date(since), HALT_MAX_SECONDS));
+  const halted = {
+    at: since, deadline, stageIndex: state.stageIndex, weight: state.weight, trigger: decision.trigger ?? 'VERDICT',
+    reasons: decision.reasons.slice(0, 10).map((r) => r.slice(0, 500)),
+  };
+  if (record?.halted?.at !== since) {
+    await deps.rollouts.update(state.rolloutId, { status: 'HALTED', halted, resumeRequested: undefined, pendingApproval: undefined, updatedAt: iso(now) },
+      [{ type: 'HALTED', ...halted, at: iso(now) }], { token: state.token });
+    deps.log.error('halted (onFailure: halt): the weights are frozen until a person decides', { reasons: decision.reasons, deadline });
+    deps.decisionMetrics?.record('RolloutHalted', 1);
+  }
+  if (!(record?.incident && record.incident.openedAt >= since)) {
+    const incident = haltIncident({
+      rolloutId: state.rolloutId, service: state.config.name, target: targetKey(state.config.target), decision, deadline,
+      consoleLink: state.executionArn && deps.consoleLink ? deps.consoleLink(state.executionArn) : undefined,
+      evidenceLink: deps.evidence?.locationOf?.(state.rolloutId), reportCommand: deps.reportCommand?.(state.rolloutId),
+    });
+    const deliveries = await deps.incidents.open(incident, state.config.incident);
+    const failed = deliveries.filter((d) => !d.ok);
+    if (failed.length) deps.log.error('incident delivery failed on some targets', { failed });
+    const at = iso(deps.clock.now());
+    await deps.rollouts.update(state.rolloutId, { incident: { dedupKey: incident.dedupKey, openedAt: at, deliveries } }, [{ type: 'INCIDENT', at, deliveries }]);
+  }
+  await snapshotRecord(state.rolloutId, deps, 'at the halt');
+  const { decision: _held, ...rest } = state;
+  return {
+    ...rest, next: 'HALTED', halt: { ...h, since, deadline, decision }, haltCount: h.count, haltIncident: 'OPEN',
+    wait: { until: iso(addSeconds(now, HALT_POLL_SECONDS)) },
+  };
+}
+
+/**
+ * `canary resume` of a halted rollout: RUNNING again, the incident resolved, and the stage judged
+ * again from now at the frozen weight (a fresh analysis, with half the previous share of the
+ * false-rollback level for each halt, so the resumes together spend at most one more share), or
+ * the shift asked again (its manual gate or beforeShift gates).
+ */
+async function resumeFromHalt(state: RolloutState, h: NonNullable<RolloutState['halt']>, record: RolloutRecord, deps: Deps, now: Date): Promise<RolloutState> {
+  const asked = record.resumeRequested!;
+  const at = iso(now);
+  const stageText = `stage ${state.stageIndex + 1} (canary ${state.weight} %)`;
+  if (record.status === 'HALTED') {
+    await deps.rollouts.update(state.rolloutId, { status: 'RUNNING', halted: undefined, updatedAt: at }, [{
+      type: 'RESUMED', at, stageIndex: state.stageIndex, weight: state.weight, by: asked.by, ...(asked.reason ? { reason: asked.reason } : {}), fromHalt: true,
+    }], { token: state.token });
+  }
+  if (state.haltIncident === 'OPEN') {
+    await resolveHaltIncident(state, record, deps, now, `${asked.by} resumed the halted rollout${asked.reason ? ` (${asked.reason})` : ''}: ${h.resume === 'ANALYZE' ? `${stageText} is judged again from ${at}` : `the shift to stage ${state.stageIndex + 1} is asked again`}.`);
+  }
+  deps.log.warn('resumed after a halt', { by: asked.by, resume: h.resume });
+  const { halt: _done, pause: _p, decision: _d, ...rest } = state;
+  const base: RolloutState = { ...rest, haltIncident: state.haltIncident === 'OPEN' ? 'RESOLVED' : state.haltIncident };
+  if (h.resume === 'SHIFT') {
+    const { approvalDeadline: _a, gateWait: _g, analysis: _an, ...again } = base;
+    return { ...again, next: 'SHIFT' };
+  }
+  const { analysis, hotfix } = startAnalysis(base, state.stageIndex, now);
+  const traffic = base.traffic ? (({ starvedSince: _s, ...t }) => t)(base.traffic) : undefined;
+  const synced: RolloutState = { ...base, analysisStart: at, pausedSeconds: 0, ...(hotfix ? { hotfix } : {}), ...(traffic ? { traffic } : {}) };
+  const firstCheck = addSeconds(state.config.checkDuringBake ? earliestCheckAt(state.config, now) : countedChecksFrom(synced, now), checkPhaseSeconds(state.rolloutId));
+  return {
+    ...synced, next: 'ANALYZE', analysis: { ...analysis, alpha: analysis.alpha / 2 ** h.count },
+    nextCheckAt: iso(firstCheck), wait: cappedWait(now, firstCheck),
+  };
+}
+
+/** The halt's incident answered (resumed, promoted): RESOLVED on every target that supports it, noted in the record. */
+async function resolveHaltIncident(state: RolloutState, record: RolloutRecord | null, deps: Deps, now: Date, note: string): Promise<void> {
+  const decision = state.halt?.decision ?? record?.decision ?? {
+    outcome: 'ROLLED_BACK' as const, at: iso(now), stageIndex: state.stageIndex, weight: state.weight, failing: [], reasons: [note],
+  };
+  const incident = haltIncident({
+    rolloutId: state.rolloutId, service: state.config.name, target: targetKey(state.config.target), decision, deadline: state.halt?.deadline ?? iso(now),
+  });
+  const deliveries = await deps.incidents.update(incident, state.config.incident, { kind: 'RESOLVED', at: iso(now), note }, record?.incident?.deliveries ?? []);
+  const failed = deliveries.filter((d) => !d.ok);
+  if (failed.length) deps.log.error('incident RESOLVED update failed on some targets', { failed });
+  await deps.rollouts.update(state.rolloutId, { updatedAt: iso(now) }, [{ type: 'NOTE', at: iso(now), message: `incident resolved: ${note}` }]);
+}
+
+/**
+ * The recovery watch after a rollback (recovery.ts), on the metrics that act: a dry-run metric's
+ * baseline neither holds back RECOVERED nor escalates.
+ */
+export async function watchRecovery(state: RolloutState, deps: Deps): Promise<RolloutState> {
+  const acting = state.config.metrics.filter((m) => !m.dryRun);
+  if (acting.length === state.config.metrics.length || acting.length === 0) return verifyRecovery(state, deps);
+  const out = await verifyRecovery({ ...state, config: { ...state.config, metrics: acting } }, deps);
+  return { ...out, config: state.config };
 }
 
 type StepFunction = (state: never, deps: Deps) => Promise<unknown>;
@@ -981,6 +1369,6 @@ export const STEPS_BY_FUNCTION: Record<string, StepFunction> = {
   AnalyzeFunctionArn: countedStep(analyze) as StepFunction,
   RollbackFunctionArn: countedStep(rollback) as StepFunction,
   ConcludeFunctionArn: countedStep(conclude) as StepFunction,
-  VerifyRecoveryFunctionArn: countedStep(verifyRecovery as never) as StepFunction,
+  VerifyRecoveryFunctionArn: countedStep(watchRecovery) as StepFunction,
 };
 

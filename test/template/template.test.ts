@@ -532,9 +532,10 @@ describe.each(SCENARIOS)('IAM ($name)', (scenario) => {
       AnalyzeFunction: withAll(fencedStep, ['cloudwatch:GetMetricData', 'route53:ListResourceRecordSets', 's3:PutObject'], checks, routerRead),
       // Restores by UPSERT without reading the records; the record's snapshot reads the events.
       RollbackFunction: withAll(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'route53:ChangeResourceRecordSets', 's3:PutObject'], hooks, routerRead, routerChange),
+      // Also records a halt and waits in it (fenced polls), and resolves the halt's incident when a person answers.
       ConcludeFunction: withAll([
-        'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 's3:PutObject',
-        ...webhook, 'sns:Publish', 'ssm:AddTagsToResource', 'ssm:CreateOpsItem',
+        'dynamodb:ConditionCheckItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 's3:PutObject',
+        ...webhook, 'sns:Publish', 'ssm:AddTagsToResource', 'ssm:CreateOpsItem', 'ssm:UpdateOpsItem',
       ], hooks),
       SafetyNetFunction: withAll(finisher, ['sqs:SendMessage'], routerRead, routerChange),
       // The safety net's work, on the rollouts whose execution Step Functions says has ended.
