@@ -200,12 +200,26 @@ export class EventRenderer {
       case 'CHECK': {
         if (event.duringBake) {
           // Checks during the bake only watch for a confident failure: a pass or thin data counts for nothing.
-          const failing = event.metrics.filter((m) => m.verdict === 'FAIL');
+          const failing = event.metrics.filter((m) => m.verdict === 'FAIL' && !m.dryRun);
           const upTo = clockTime(event.window.end);
           if (failing.length === 0) {
-            return { lines: [this.#line(event.at, s.dim(`${indent}baking ${this.#bakeProgress(event.window.end)}data to ${upTo} UTC, nothing failing`))], repeatKey: `bake ${event.stageIndex}` };
+            // A dry-run metric failing acts on nothing: said on the line, never as a failure.
+            const dry = event.metrics.filter((m) => m.verdict === 'FAIL' && m.dryRun).map((m) => m.name).join(', ');
+            return {
+              lines: [this.#line(event.at, s.dim(`${indent}baking ${this.#bakeProgress(event.window.end)}data to ${upTo} UTC, nothing failing${dry ? ` (dry run failing: ${dry})` : ''}`))],
+              repeatKey: `bake ${event.stageIndex} ${dry}`,
+            };
           }
           return [this.#line(event.at, `${indent}during the bake (data to ${upTo} UTC): ${verdictText('FAIL', s)}`),
+            ...failing.map((m) => `${' '.repeat(11)}${indent}${verdictMark(m.verdict, s)} ${m.reason}`)];
+        }
+        if (event.hold) {
+          // While held (a gate waiting, a pause): only a failure acts; a quiet one says so once and collapses.
+          const failing = event.metrics.filter((m) => m.verdict === 'FAIL' && !m.dryRun);
+          if (failing.length === 0) {
+            return { lines: [this.#line(event.at, s.dim(`${indent}held at ${event.weight} %: data to ${clockTime(event.window.end)} UTC, nothing failing`))], repeatKey: `hold ${event.stageIndex}` };
+          }
+          return [this.#line(event.at, `${indent}while held at ${event.weight} % (data to ${clockTime(event.window.end)} UTC): ${verdictText('FAIL', s)}`),
             ...failing.map((m) => `${' '.repeat(11)}${indent}${verdictMark(m.verdict, s)} ${m.reason}`)];
         }
         this.#checksInStage++;
@@ -218,7 +232,7 @@ export class EventRenderer {
         this.#lastUnsure = event.verdict === 'INCONCLUSIVE' ? unsure : undefined;
         if (same) return { lines: [this.#line(event.at, `${head} ${s.dim(`still waiting for data: ${unsure}`)}`)], repeatKey: `unsure ${event.stageIndex} ${unsure}` };
         const lines = [this.#line(event.at, head)];
-        for (const m of event.metrics) lines.push(`${' '.repeat(11)}${indent}${verdictMark(m.verdict, s)} ${m.reason}`);
+        for (const m of event.metrics) lines.push(`${' '.repeat(11)}${indent}${m.dryRun ? s.dim(verdictMark(m.verdict, s)) : verdictMark(m.verdict, s)} ${m.reason}`);
         return event.verdict === 'INCONCLUSIVE' ? { lines, repeatKey: `unsure ${event.stageIndex} ${unsure}` } : lines;
       }
       case 'DECISION': {
@@ -260,6 +274,28 @@ export class EventRenderer {
       }
       case 'HOOKS':
         return [this.#line(event.at, `${indent}${event.moment} hooks started`), ...event.results.map((r) => `${' '.repeat(11)}${indent}- ${hookResultLine(r)}`)];
+      case 'CONTROL': {
+        const what = { PROMOTE: 'promote --full', PAUSE: 'pause', RESUME: 'resume' }[event.request];
+        return [this.#line(event.at, `${s.yellow(`${what} requested`)} by ${event.by}${event.reason ? `: ${event.reason}` : ''}`)];
+      }
+      case 'PAUSED':
+        return [this.#line(event.at, `${s.yellow(`⏸ paused at ${this.#stageLabel(event.stageIndex)} (canary ${event.weight} %)`)} by ${event.by}: ` +
+          `the weight is held, checks go on and a failure still acts (canary resume ${this.#id})`)];
+      case 'RESUMED':
+        return [this.#line(event.at, event.fromHalt
+          ? `${s.green('▶ resumed')} by ${event.by} after the halt${event.reason ? ` (${event.reason})` : ''}: ${this.#stageLabel(event.stageIndex)} (canary ${event.weight} %) goes on`
+          : `${s.green('▶ resumed')} by ${event.by}${event.reason ? ` (${event.reason})` : ''} after ${Math.round((event.pausedSeconds ?? 0) / 60)} min paused: the stage goes on where it was`)];
+      case 'HALTED': {
+        this.#decided = false;
+        const trigger = event.trigger !== 'VERDICT' ? ` ${s.dim(`[${event.trigger.toLowerCase().replace('_', ' ')}]`)}` : '';
+        return [
+          this.#line(event.at, `${s.bold(s.yellow('■ HALTED'))} at ${this.#stageLabel(event.stageIndex)} (canary ${event.weight} %)${trigger}: the weights are frozen until a person decides (at the latest ${event.deadline})`),
+          ...event.reasons.map((r) => `${' '.repeat(11)}${indent}- ${r}`),
+          `${' '.repeat(11)}${indent}canary abort ${this.#id}  |  canary promote ${this.#id} --full  |  canary resume ${this.#id}`,
+        ];
+      }
+      case 'RETRIED':
+        return [this.#line(event.at, `retried as ${s.bold(event.retryId)} by ${event.by}${event.reason ? `: ${event.reason}` : ''}`)];
       default:
         return [];
     }

@@ -33,7 +33,7 @@ export function parseSeed(text: string): number {
 }
 
 export function exitCodeOf(outcome: SimulationResult['outcome']): number {
-  return outcome === 'PROMOTED' ? EXIT.PROMOTED : outcome === 'ROLLED_BACK' ? EXIT.ROLLED_BACK : EXIT.ERROR;
+  return outcome === 'PROMOTED' ? EXIT.PROMOTED : outcome === 'ROLLED_BACK' ? EXIT.ROLLED_BACK : outcome === 'HALTED' ? EXIT.HALTED : EXIT.ERROR;
 }
 
 export async function simulateCommand(opts: SimulateCommandOptions, io: CliIO): Promise<number> {
@@ -110,6 +110,7 @@ function jsonReport(r: SimulationResult, configPath: string, description: string
     rolloutId: r.rolloutId,
     outcome: r.outcome,
     exitCode,
+    halted: r.halted && { ...r.halted, stage: r.halted.stageIndex + 1 },
     decision: r.decision && {
       ...r.decision,
       stage: r.decision.stageIndex + 1,
@@ -134,6 +135,19 @@ function summary(r: SimulationResult, style: ReturnType<typeof makeStyle>): stri
   const lines = ['', style.dim('─'.repeat(72))];
   const events = r.record?.events ?? [];
   const stages = r.config.stages.length;
+  if (r.outcome === 'HALTED' && r.halted) {
+    // Nobody answers in the simulator: the run ends at the halt, the execution still waiting.
+    const h = r.halted;
+    lines.push(`${outcomeText('HALTED', style)} at stage ${h.stageIndex + 1}/${stages} (canary ${h.weight} %), decided at ${sinceStart(r.startedAt, h.at)} simulated: ` +
+      `the weights are frozen and the rollout waits for a person (until ${h.deadline}; then it rolls back)`);
+    for (const reason of h.reasons) lines.push(`  - ${reason}`);
+    lines.push(`  answer with: canary abort ${r.rolloutId} | canary promote ${r.rolloutId} --full | canary resume ${r.rolloutId} (nobody answers in the simulator)`);
+    const incident = r.incidents[0];
+    lines.push(incident ? `incident: "${incident.title}" (severity ${incident.severity})` : 'incident: none');
+    lines.push(style.dim(`${duration(r.simulatedSeconds)} simulated · ${describeCheckCounts(countCheckEvents(events))} · ` +
+      `${r.weightChanges.length} weight changes · weights frozen at canary ${r.finalWeights?.canary} / baseline ${r.finalWeights?.baseline} · lock ${r.lockHolder === null ? 'released' : `held by ${r.lockHolder}`}`));
+    return lines;
+  }
   if (!r.decision || !r.outcome) {
     lines.push(`${style.bold(style.red('NO DECISION'))}: the workflow ended ${r.workflow.status} before deciding (${r.workflow.error ?? 'unknown error'})`);
     if (r.workflow.cause) lines.push(`  ${r.workflow.cause}`);

@@ -138,6 +138,7 @@ export class SimScheduler {
   #idle: (() => void) | null = null;
   #looping = false;
   #failure: { error: unknown } | null = null;
+  #stopRequested = false;
   /** Events fired and threads started, for the benchmarks. */
   readonly stats = { events: 0, threads: 0 };
 
@@ -235,8 +236,10 @@ export class SimScheduler {
     this.#looping = true;
     try {
       await this.#settle();
+      this.#stopRequested = false;
       for (;;) {
         this.#throwFailure();
+        if (this.#stopRequested) break;
         const event = this.#peekLive();
         if (!event || (untilMs !== undefined && event.at > untilMs)) break;
         this.#pop();
@@ -246,10 +249,18 @@ export class SimScheduler {
         await this.#settle();
       }
       this.#throwFailure();
-      if (untilMs !== undefined) this.clock.advanceTo(new Date(untilMs));
+      if (untilMs !== undefined && !this.#stopRequested) this.clock.advanceTo(new Date(untilMs));
     } finally {
       this.#looping = false;
     }
+  }
+
+  /**
+   * Ends the current `run` once the event being handled has settled, leaving every thread where it
+   * is (the simulator stops at a halted rollout: its execution still runs, waiting for a person).
+   */
+  stopRun(): void {
+    this.#stopRequested = true;
   }
 
   /** Events still due (cancelled ones excluded). */

@@ -26,7 +26,7 @@ import { findScenario, withScenarioChecks, type Scenario } from './scenarios.ts'
 import { finalWeightsOf, putTarget, shareOf, SIM_RECORD_TTL_SECONDS, weightChangesOf } from './sim-routers.ts';
 import { checkModelCoverage, ServiceModel } from './service-model.ts';
 import type { ExecutionHandle, ExecutionResult } from './workflow-runner.ts';
-import { SIM_TASK_SECONDS, SimWorld, type TaskRun } from './world.ts';
+import { SIM_TASK_SECONDS, SimWorld, type RolloutSetup, type TaskRun } from './world.ts';
 
 /** TTL of the simulated weighted records. */
 export const SIM_TTL_SECONDS = SIM_RECORD_TTL_SECONDS;
@@ -71,6 +71,8 @@ export interface SimulateOptions {
   route53?: { ratePerSecond: number; burst: number };
   /** Time each Task's step (wall ms): the result's `usage.taskRuns`. */
   timeTasks?: boolean;
+  /** A person at the CLI (tests): see RolloutSetup.operator. Without one, nobody answers a halt: the run ends HALTED. */
+  operator?: RolloutSetup['operator'];
 }
 
 export interface SimulationResult {
@@ -90,9 +92,15 @@ export interface SimulationResult {
    * item the rollout wrote (409,600 bytes at most). Over a limit, the run already failed as AWS fails it.
    */
   aws: { executions: { name: string; status: string; historyEvents: number; maxStatePayloadBytes: number }[]; maxRecordItemBytes: number };
-  /** PROMOTED or ROLLED_BACK; null when the workflow ended without a decision (refused at preflight). */
-  outcome: 'PROMOTED' | 'ROLLED_BACK' | null;
+  /**
+   * PROMOTED or ROLLED_BACK; HALTED when the rollout halted (onFailure: halt) and nobody answered:
+   * the run ends there, its execution still running; null when the workflow ended without a
+   * decision (refused at preflight).
+   */
+  outcome: 'PROMOTED' | 'ROLLED_BACK' | 'HALTED' | null;
   decision: Decision | null;
+  /** The halt the run ended at (outcome HALTED): the record's. */
+  halted: RolloutRecord['halted'] | null;
   record: RolloutHistory | null;
   incidents: Incident[];
   weightChanges: WeightChange[];
@@ -154,6 +162,8 @@ export async function simulate(options: SimulateOptions): Promise<SimulationResu
     onState: (state, type, executionArn) => {
       progress?.({ kind: 'state', state, type, at: clock.now().toISOString() });
       scenario.chaos?.onState?.(chaosWorld, state, executionArn === parent.arn);
+      // Halted, and nobody to answer: the run ends here, the weights frozen and the execution waiting.
+      if (state === 'WaitWhileHalted' && !options.operator) world.stop();
     },
   });
   // The target of the config's kind (Route 53 records, an ALB rule, a Lambda alias, an AppConfig
@@ -176,7 +186,7 @@ export async function simulate(options: SimulateOptions): Promise<SimulationResu
   const approveAfter = scenario.approveAfterSeconds === null ? undefined : (options.approveAfterSeconds ?? scenario.approveAfterSeconds ?? SIM_APPROVAL_SECONDS);
   const handle = world.start({
     rolloutId, input, metrics: options.metrics ?? model, approveAfterSeconds: approveAfter, routerLatencySeconds: scenario.routerLatencySeconds,
-    verification, hooks,
+    verification, hooks, ...(options.operator ? { operator: options.operator } : {}),
   });
   parent.arn = handle.executionArn;
   const chaosWorld: ChaosWorld = { world, rolloutId, config: config as ChaosWorld['config'], handle, start };
@@ -187,7 +197,7 @@ export async function simulate(options: SimulateOptions): Promise<SimulationResu
   const rollouts = world.rollouts;
   const record = await rollouts.history(rolloutId);
   const output = run.output as RolloutState | undefined;
-  const recorded = record?.status === 'PROMOTED' || record?.status === 'ROLLED_BACK' ? record.status : null;
+  const recorded = record?.status === 'PROMOTED' || record?.status === 'ROLLED_BACK' || record?.status === 'HALTED' ? record.status : null;
   const outcome = recorded ?? (output?.outcome === 'PROMOTED' || output?.outcome === 'ROLLED_BACK' ? output.outcome : null);
   const end = clock.now();
   return {
@@ -204,7 +214,8 @@ export async function simulate(options: SimulateOptions): Promise<SimulationResu
       maxRecordItemBytes: world.memoryRollouts.maxItemBytes,
     },
     outcome,
-    decision: record?.decision ?? output?.decision ?? null,
+    decision: record?.status === 'HALTED' ? null : record?.decision ?? output?.decision ?? null,
+    halted: record?.status === 'HALTED' ? record.halted ?? null : null,
     record,
     incidents: world.incidents.opened.map((o) => o.incident),
     weightChanges: weightChangesOf(world, t),

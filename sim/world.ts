@@ -16,6 +16,7 @@ import { ThrottledError } from '../functions/core/errors.ts';
 import type { Judge, MetricData, Series } from '../functions/core/judge.ts';
 import { metricsPerCheck } from '../functions/core/plan-budget.ts';
 import type { Deps, ExecutionStatus, MetricsPort, RolloutStore, TrafficPort } from '../functions/core/ports.ts';
+import type { RolloutRecord } from '../functions/core/rollout-record.ts';
 import { reconcile } from '../functions/core/reconciler.ts';
 import * as steps from '../functions/core/rollout-steps.ts';
 import { safetyNet, type SafetyNetResult } from '../functions/core/safety-net.ts';
@@ -70,6 +71,11 @@ export interface RolloutSetup {
   routerLatencySeconds?: number;
   /** A person at the manual gates: approves a pending gate this long after it asked (none: nobody answers). */
   approveAfterSeconds?: number;
+  /**
+   * A person at the CLI (tests): called before every task of this rollout with its store and head,
+   * to pause, resume, promote or abort as `canary` would.
+   */
+  operator?: (ctx: { rollouts: RolloutStore; record: RolloutRecord | null; now: Date; state: string }) => Promise<void>;
   /** The rollout's verification checks and gates, and its action hooks (in memory: sim/memory-verifiers.ts). */
   verification?: VerificationPort;
   hooks?: HookPort;
@@ -161,10 +167,15 @@ export class SimWorld {
     return this.#entries.get(rolloutId)?.handle;
   }
 
-  /** Runs until every execution has ended and the reconciler has nothing left (or until `until`). */
+  /** Runs until every execution has ended and the reconciler has nothing left (or until `until`, or `stop`). */
   async run(until?: Date): Promise<void> {
     this.#startReconciler();
     await this.sim.run(until);
+  }
+
+  /** Ends `run` where it is, executions still running (a halted rollout waiting for a person nobody plays). */
+  stop(): void {
+    this.sim.scheduler.stopRun();
   }
 
   /** The ports a rollout's steps get, within one task (its sleeps take simulated time on the scheduler). */
@@ -222,6 +233,8 @@ export class SimWorld {
       tasks[substitution] = (async (input: { rolloutId?: string; execution?: { name?: string } }, ctx?: TaskContext) => {
         const rolloutId = input?.rolloutId ?? input?.execution?.name;
         await this.#approveIfDue(rolloutId);
+        const operator = rolloutId ? this.#entries.get(rolloutId)?.operator : undefined;
+        if (operator) await operator({ rollouts: this.rollouts, record: await this.rollouts.get(rolloutId!), now: this.clock.now(), state: ctx?.stateName ?? substitution });
         this.taskUsage.invocations++;
         if (!this.#options.timeTasks) return step(input as never, this.deps(rolloutId, ctx));
         const at = this.clock.now().toISOString();
