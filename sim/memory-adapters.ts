@@ -481,10 +481,11 @@ export class MemoryRollouts implements RolloutStore {
     const next: Record<string, unknown> = { ...record, updatedAt: request.at };
     if (action === 'PROMOTE') next.promoteRequested = asked;
     else if (action === 'PAUSE') next.paused = asked;
-    else if (record.status === 'HALTED') {
+    else {
+      // Resuming a pause or a halt: who asked is kept for the workflow's RESUMED event.
       next.resumeRequested = asked;
       delete next.paused;
-    } else delete next.paused;
+    }
     const event: RolloutEvent = { type: 'CONTROL', at: request.at, request: action, by: request.by, ...(request.reason ? { reason: request.reason } : {}) };
     this.#commit(rolloutId, next as unknown as RolloutRecord, [event]);
   }

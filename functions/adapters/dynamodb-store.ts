@@ -494,8 +494,9 @@ export class DynamoRollouts implements RolloutStore {
       }, event, refused);
       return;
     }
+    // Who asked is kept for the workflow's RESUMED event.
     await this.#guardedAppend(rolloutId, {
-      set: ['updatedAt = :at'], remove: ['paused'], values: { ':at': request.at, ':running': 'RUNNING' },
+      set: ['resumeRequested = :asked', 'updatedAt = :at'], remove: ['paused'], values: { ':at': request.at, ':asked': asked, ':running': 'RUNNING' },
       condition: 'attribute_exists(pk) AND #status = :running AND attribute_exists(paused)',
     }, event, refused);
   }
