@@ -174,9 +174,9 @@ describe('fence: the record is RUNNING with this token, and the lock is ours wit
       {
         ConditionCheck: {
           TableName: TABLE, Key: { pk: 'rollout#r-1' },
-          ConditionExpression: '#status = :running AND #token = :token',
+          ConditionExpression: '#status IN (:running, :halted) AND #token = :token',
           ExpressionAttributeNames: { '#status': 'status', '#token': 'token' },
-          ExpressionAttributeValues: { ':running': 'RUNNING', ':token': TOKEN },
+          ExpressionAttributeValues: { ':running': 'RUNNING', ':halted': 'HALTED', ':token': TOKEN },
         },
       },
       {
@@ -411,9 +411,9 @@ describe('takeOver: a new token on the record and the lock, for the safety net a
         Update: {
           TableName: TABLE, Key: { pk: 'rollout#r-1' },
           UpdateExpression: 'SET #token = :token',
-          ConditionExpression: '#status IN (:running, :rollingBack)',
+          ConditionExpression: '#status IN (:running, :rollingBack, :halted)',
           ExpressionAttributeNames: { '#token': 'token', '#status': 'status' },
-          ExpressionAttributeValues: { ':token': args.token, ':running': 'RUNNING', ':rollingBack': 'ROLLING_BACK' },
+          ExpressionAttributeValues: { ':token': args.token, ':running': 'RUNNING', ':rollingBack': 'ROLLING_BACK', ':halted': 'HALTED' },
         },
       },
       {
@@ -585,9 +585,9 @@ describe('acquireLock / releaseLock / lockHolder (the soak check\'s rollback; an
       TableName: TABLE,
       Key: { pk: 'rollout#r-1' },
       UpdateExpression: 'REMOVE activePk',
-      ConditionExpression: 'attribute_exists(activePk) AND NOT (#status IN (:running, :rollingBack))',
+      ConditionExpression: 'attribute_exists(activePk) AND NOT (#status IN (:running, :rollingBack, :halted))',
       ExpressionAttributeNames: { '#status': 'status' },
-      ExpressionAttributeValues: { ':running': 'RUNNING', ':rollingBack': 'ROLLING_BACK' },
+      ExpressionAttributeValues: { ':running': 'RUNNING', ':rollingBack': 'ROLLING_BACK', ':halted': 'HALTED' },
     })));
   });
 
@@ -644,9 +644,9 @@ describe('a person\'s writes: requestAbort and answerApproval', () => {
         TableName: TABLE,
         Key: { pk: 'rollout#r-1' },
         UpdateExpression: 'SET abortRequested = :abort, updatedAt = :at, eventCount = if_not_exists(eventCount, :zero) + :one',
-        ConditionExpression: 'attribute_exists(pk) AND #status = :running',
+        ConditionExpression: 'attribute_exists(pk) AND #status IN (:running, :halted)',
         ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':abort': { at, reason: 'bad deploy' }, ':at': at, ':running': 'RUNNING', ':zero': 0, ':one': 1 },
+        ExpressionAttributeValues: { ':abort': { at, reason: 'bad deploy' }, ':at': at, ':running': 'RUNNING', ':halted': 'HALTED', ':zero': 0, ':one': 1 },
       },
     });
     expect(event!.Put!.Item).toEqual({
