@@ -11,6 +11,7 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Deadline, DeadlineExceeded } from './deadline.ts';
 import { CliError } from './io.ts';
@@ -120,6 +121,22 @@ export function makeClients(opts: StackOptions, env: Record<string, string | und
 /** An S3 client for the same session (path-style addressing against a local endpoint). */
 export function makeS3Client(session: AwsSession): S3Client {
   return guard(new S3Client({ ...session.clientConfig(), ...(session.endpoint ? { forcePathStyle: true } : {}) }), 'S3', session);
+}
+
+/**
+ * Who is calling, for the record of a person's request (promote --full, pause, resume, retry): the
+ * caller's STS identity (GetCallerIdentity needs no permission), as `account:resource`
+ * (`123456789012:assumed-role/Deployer/alice`), cut to `maxChars` from the left so the session
+ * name, the part that names the person, stays. Undefined when STS does not answer for another
+ * reason than the setup or the deadline.
+ */
+export async function callerIdentity(session: AwsSession, maxChars = 100): Promise<string | undefined> {
+  const sts = guard(new STSClient(session.clientConfig()), 'STS', session);
+  const out = await optional(sts.send(new GetCallerIdentityCommand({})));
+  const arn = out?.Arn?.match(/^arn:[^:]+:(?:sts|iam)::(\d*):(.+)$/);
+  if (!arn) return out?.Arn?.slice(-maxChars);
+  const who = `${arn[1]}:${arn[2]}`;
+  return who.length <= maxChars ? who : `…${who.slice(-(maxChars - 1))}`;
 }
 
 /** A problem with the AWS setup itself (region, credentials, endpoint): no call can succeed. */
