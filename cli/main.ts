@@ -1,6 +1,7 @@
 /**
  * The `canary` command line: simulate, validate, judge and backtest on this machine; start,
- * status, watch, list, approve, reject, abort and report against a deployed stack. Exit codes:
+ * status, watch, list, approve, reject, abort, promote --full, pause, resume, retry and report
+ * against a deployed stack. Exit codes:
  * 0 promoted (or done), 1 error, 2 rolled back, 3 halted. Errors are one line,
  * `canary: <message>`; --debug adds the stack trace.
  */
@@ -60,7 +61,7 @@ Exit codes: 0 promoted (or done), 1 error, 2 rolled back (or judge --fail-on met
 Colors on a terminal; FORCE_COLOR=1 for CI logs, NO_COLOR=1 for none.`);
 
   program.command('simulate')
-    .description('Run a whole rollout locally: the real state machine and steps, simulated Route 53, CloudWatch and DynamoDB, a modelled service. Exit 0 promoted, 2 rolled back, 1 error.')
+    .description('Run a whole rollout locally: the real state machine and steps, simulated Route 53, CloudWatch and DynamoDB, a modelled service. Exit 0 promoted, 2 rolled back, 3 halted (onFailure: halt, nobody answers in the simulator), 1 error.')
     .option('--config <file>', 'rollout config, YAML or JSON (default: the example examples/rollout.json, shipped with canary)')
     .addOption(new Option('--scenario <name>', 'how the canary behaves').choices(SCENARIO_NAMES).default('healthy'))
     .option('--seed <n>', 'seed of the simulated noise: the same seed gives the same output', '1')
@@ -142,6 +143,45 @@ Colors on a terminal; FORCE_COLOR=1 for CI logs, NO_COLOR=1 for none.`);
     .option('--reason <text>', 'why, recorded in the decision (default: aborted from the canary CLI by $USER)'))
     .addHelpText('after', example('canary abort checkout-api-20260101T120000Z-3f9a --reason "customer reports of 502s" --stack canary-analyzer'))
     .action(async (id: string, opts) => setExit(await (await stackCommands()).abortCommand(id, opts, io)));
+
+  const controlCommands = () => import('./control-commands.ts');
+  const byOption = '--by <name>';
+  const byHelp = 'who asks, recorded with the request (default: the caller\'s AWS identity from STS, else $USER)';
+
+  withStackOptions(program.command('promote')
+    .description('With --full: send a running, paused or halted rollout to 100 % now, skipping the remaining stages\' analysis and gates (an emergency fix that must ship). The workflow acts at its next step: one shift to 100 %, still fenced, waited for and read back; the decision says MANUAL_PROMOTION with who and why. Exit 0 once requested; follow it with canary watch.')
+    .argument('<id>', 'rollout id (the execution name)')
+    .option('--full', 'required: skip the remaining stages\' analysis and go to 100 % (a rollout whose checks pass promotes itself)')
+    .option('--reason <text>', 'why, recorded with the request and the decision')
+    .option(byOption, byHelp))
+    .addHelpText('after', example('canary promote checkout-api-20260101T120000Z-3f9a --full --reason "fix for INC-1234 must ship" --stack canary-analyzer'))
+    .action(async (id: string, opts) => setExit(await (await controlCommands()).promoteCommand(id, opts, io)));
+
+  withStackOptions(program.command('pause')
+    .description('Hold a running rollout at its current weight: no weight moves and the stage\'s clock stops until canary resume (at most 30 d). Checks keep running while paused, and a failure still rolls back (or halts, with onFailure: halt). Exit 0 once requested.')
+    .argument('<id>', 'rollout id (the execution name)')
+    .option('--reason <text>', 'why, recorded with the request')
+    .option(byOption, byHelp))
+    .addHelpText('after', example('canary pause checkout-api-20260101T120000Z-3f9a --reason "waiting for the partner\'s smoke test" --stack canary-analyzer'))
+    .action(async (id: string, opts) => setExit(await (await controlCommands()).pauseCommand(id, opts, io)));
+
+  withStackOptions(program.command('resume')
+    .description('Go on after canary pause (the stage continues where it was), or after a halt (onFailure: halt): the halted stage is judged again from now at the frozen weight. Exit 0 once requested.')
+    .argument('<id>', 'rollout id (the execution name)')
+    .option('--reason <text>', 'why, recorded with the request')
+    .option(byOption, byHelp))
+    .addHelpText('after', example('canary resume checkout-api-20260101T120000Z-3f9a --stack canary-analyzer'))
+    .action(async (id: string, opts) => setExit(await (await controlCommands()).resumeCommand(id, opts, io)));
+
+  withStackOptions(program.command('retry')
+    .description('Start a rollout again with the config its record kept, after an abort, a rollback, or a halt that ended in one: a new execution whose record says retryOf ID, while ID\'s record says retriedBy the new id. A rollout still running, paused or halted is refused. Exit 0 once started; follow it with canary watch.')
+    .argument('<id>', 'rollout id (the execution name) of the rolled-back rollout')
+    .option('--name <name>', 'the new rollout\'s id (default: <config name>-<UTC time>-<random>)')
+    .option('--reason <text>', 'why, recorded on the old rollout with the link')
+    .option(byOption, byHelp)
+    .option('--json', 'print the new rollout\'s id and execution as JSON'))
+    .addHelpText('after', example('canary retry checkout-api-20260101T120000Z-3f9a --name checkout-v42-retry --stack canary-analyzer'))
+    .action(async (id: string, opts) => setExit(await (await controlCommands()).retryCommand(id, opts, io)));
 
   registerReport(program, io, setExit);
   registerJudgeCommands(program, io, setExit);

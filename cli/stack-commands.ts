@@ -1,8 +1,9 @@
 /**
- * Commands against a deployed stack: start, status, watch, list, approve, reject, abort. The
- * rollout record (DynamoDB, through the same DynamoRollouts adapter the steps use) is what they
- * read; the execution (Step Functions) is what `start` creates, and what `status` and `abort`
- * look at while the rollout is still in preflight (its record is written when preflight passes).
+ * Commands against a deployed stack: start, status, watch, list, approve, reject, abort (promote
+ * --full, pause, resume and retry are in control-commands.ts). The rollout record (DynamoDB,
+ * through the same DynamoRollouts adapter the steps use) is what they read; the execution (Step
+ * Functions) is what `start` creates, and what `status` and `abort` look at while the rollout is
+ * still in preflight (its record is written when preflight passes).
  *
  * Every command runs under one deadline (`--timeout`), AWS calls included (cli/deadline.ts).
  */
@@ -17,13 +18,13 @@ import { CliError, EXIT, exitCodeOfStatus, fitWidth, makeStyle, statusWords, typ
 import { EventRenderer, lastCheck, outcomeText, stagesOf, verdictMark, verdictText } from './render.ts';
 
 /** Rollout ids are execution names: what the workflow's preflight accepts as one. */
-const ROLLOUT_ID = /^[A-Za-z0-9_-]{1,80}$/;
+export const ROLLOUT_ID = /^[A-Za-z0-9_-]{1,80}$/;
 
 export interface FollowOptions {
   poll?: string;
 }
 
-function checkRolloutId(id: string): string {
+export function checkRolloutId(id: string): string {
   if (!ROLLOUT_ID.test(id)) throw new CliError(`'${id}' is not a rollout id: 1-80 letters, digits, '-' or '_' (the execution name; see canary list)`);
   return id;
 }
@@ -35,7 +36,7 @@ export function executionName(configName: string, now = new Date()): string {
   return `${base}-${stamp}-${randomBytes(2).toString('hex')}`;
 }
 
-interface Context {
+export interface Context {
   io: CliIO;
   style: Style;
   clients: AwsClients;
@@ -44,7 +45,7 @@ interface Context {
   print(lines: string[]): void;
 }
 
-function context(io: CliIO, opts: StackOptions, json = false): Context {
+export function context(io: CliIO, opts: StackOptions, json = false): Context {
   const deadline = new Deadline(timeoutSeconds(opts.timeout));
   return {
     io, deadline, style: makeStyle(io.color && !json), clients: makeClients(opts, io.env, deadline),
@@ -58,7 +59,7 @@ function context(io: CliIO, opts: StackOptions, json = false): Context {
  * Runs a command under its deadline. When the deadline passes, `onDeadline` says what that means
  * for the rollout (default: which AWS call was still waiting).
  */
-function underDeadline(ctx: Context, work: () => Promise<number>, onDeadline?: () => string): Promise<number> {
+export function underDeadline(ctx: Context, work: () => Promise<number>, onDeadline?: () => string): Promise<number> {
   return ctx.deadline.run(work, () => {
     const seconds = ctx.deadline.seconds ?? 0;
     if (onDeadline) return new CliError(onDeadline());
@@ -67,16 +68,16 @@ function underDeadline(ctx: Context, work: () => Promise<number>, onDeadline?: (
   });
 }
 
-const rolloutStore = (ctx: Context, stack: Stack) => new DynamoRollouts(ctx.clients.dynamo, stack.tableName!);
+export const rolloutStore = (ctx: Context, stack: Stack) => new DynamoRollouts(ctx.clients.dynamo, stack.tableName!);
 
-async function readRecord(ctx: Context, stack: Stack, id: string): Promise<RolloutRecord | null> {
+export async function readRecord(ctx: Context, stack: Stack, id: string): Promise<RolloutRecord | null> {
   return rolloutStore(ctx, stack).get(id).catch((error) => {
     throw awsFailure(`could not read rollout ${id} from table ${stack.tableName}`, error);
   });
 }
 
 /** The execution named `id` of the stack's state machine: undefined when it does not exist or cannot be asked. */
-async function findExecution(ctx: Context, stack: Stack, id: string): Promise<DescribeExecutionOutput | undefined> {
+export async function findExecution(ctx: Context, stack: Stack, id: string): Promise<DescribeExecutionOutput | undefined> {
   const executionArn = stack.stateMachineArn ? executionArnOf(stack.stateMachineArn, id) : undefined;
   if (!executionArn) return undefined;
   try {
@@ -263,8 +264,8 @@ function finishWithRecord(ctx: Context, record: RolloutRecord, json: boolean | u
     lines.push(`${outcomeText('PROMOTED', style)}: ${record.rolloutId} ended with the canary at 100 %`);
   } else if (record.status === 'ROLLED_BACK') {
     lines.push(`${outcomeText('ROLLED_BACK', style)}: ${record.rolloutId}${d ? ` at stage ${d.stageIndex + 1}${stages.length ? `/${stages.length}` : ''} (canary ${d.weight} %)` : ''}; traffic is back at 100 % baseline`);
-  } else if ((record.status as string) === 'HALTED') {
-    // HALTED (onFailure: halt) is not a RolloutStatus yet: written by status so that watch ends with exit 3 once it is.
+  } else if (record.status === 'HALTED') {
+    // onFailure: halt: nothing more happens on its own before the deadline, so watch ends here (exit 3).
     lines.push(`${outcomeText(record.status, style)}: ${record.rolloutId} at stage ${record.stageIndex + 1}${stages.length ? `/${stages.length}` : ''} with the canary at ${record.weight} %: the weights are frozen until a person decides (canary status ${record.rolloutId})`);
   } else {
     lines.push(`${outcomeText(record.status, style)}: ${record.rolloutId}: the rollback could not be applied; check the record set now`);
@@ -360,12 +361,19 @@ export async function statusCommand(id: string, opts: StackOptions & { json?: bo
   });
 }
 
+/** The status a person reads: PAUSED for a running rollout that `canary pause` holds (the record keeps RUNNING). */
+export function shownStatus(record: RolloutRecord): string {
+  return record.status === 'RUNNING' && record.paused ? 'PAUSED' : record.status;
+}
+
 export function formatStatus(record: RolloutRecord, execution: DescribeExecutionOutput | undefined, style: Style): string[] {
   const stages = stagesOf(record);
   const lines: string[] = [];
   const field = (name: string, value: string) => lines.push(`  ${name.padEnd(11)} ${value}`);
+  const more = (value: string) => lines.push(`  ${' '.repeat(11)} ${value}`);
+  const id = record.rolloutId;
   lines.push(`${style.bold(record.rolloutId)} (${record.name})`);
-  field('status', `${outcomeText(record.status, style)} · stage ${record.stageIndex + 1}${stages.length ? `/${stages.length}` : ''} · canary ${record.weight} %`);
+  field('status', `${outcomeText(shownStatus(record), style)} · stage ${record.stageIndex + 1}${stages.length ? `/${stages.length}` : ''} · canary ${record.weight} %`);
   if (stages.length) field('plan', stages.map((w, i) => (i === record.stageIndex ? style.bold(`[${w} %]`) : `${w} %`)).join(' → '));
   field('target', record.targetKey);
   field('started', record.startedAt);
@@ -385,6 +393,33 @@ export function formatStatus(record: RolloutRecord, execution: DescribeExecution
     lines.push(`  ${' '.repeat(11)} canary approve ${record.rolloutId}  |  canary reject ${record.rolloutId} --reason "..."`);
   }
   if (record.abortRequested) field('abort', `requested at ${record.abortRequested.at}: ${record.abortRequested.reason}`);
+  const asked = (r: { by: string; at: string; reason?: string }) => `by ${r.by} at ${r.at}${r.reason ? `: ${r.reason}` : ''}`;
+  const active = record.status === 'RUNNING' || record.status === 'HALTED';
+  if (record.paused && record.status === 'RUNNING') {
+    field('paused', style.yellow(asked(record.paused)));
+    more(`the weight is held and the stage's clock stopped; checks keep running and a failure still ${record.config?.onFailure === 'halt' ? 'halts' : 'rolls back'}`);
+    more(`canary resume ${id} goes on`);
+  }
+  if (record.status === 'HALTED' && record.halted) {
+    const h = record.halted;
+    field('halted', style.yellow(`at ${h.at} (stage ${h.stageIndex + 1}, canary ${h.weight} %): the weights are frozen until a person decides`));
+    for (const r of h.reasons) more(`- ${r}`);
+    more(`without an answer by ${h.deadline} it rolls back; answer with one of:`);
+    more(`canary abort ${id} --reason "..."`);
+    more(`canary promote ${id} --full --reason "..."`);
+    more(`canary resume ${id}`);
+  }
+  if (record.promoteRequested && active) {
+    field('promote', `--full requested ${asked(record.promoteRequested)}`);
+    more('the canary goes to 100 % at the next step, skipping the remaining stages\' analysis');
+  }
+  if (record.resumeRequested && record.status === 'HALTED') {
+    field('resume', `requested ${asked(record.resumeRequested)}`);
+    more('the halted stage is judged again from the next poll');
+  }
+  if (record.hotfix) field('hotfix', `${record.hotfix.metrics.join(', ')} judged against the baseline only${record.hotfix.healthyAt ? ` until ${record.hotfix.healthyAt} (the baseline is healthy again)` : ', until the baseline is healthy'}`);
+  if (record.retryOf) field('retry of', record.retryOf);
+  if (record.retriedBy) field('retried by', `${record.retriedBy} (canary status ${record.retriedBy})`);
   const d = record.decision;
   if (d) {
     field('decision', `${outcomeText(d.outcome, style)} at ${d.at} (stage ${d.stageIndex + 1}, canary ${d.weight} %)`);
@@ -414,7 +449,7 @@ export async function listCommand(opts: StackOptions & { limit?: string; json?: 
     }
     const rows = [['ROLLOUT', 'NAME', 'STATUS', 'STAGE', 'CANARY', 'STARTED'], ...records.map((r) => {
       const stages = stagesOf(r);
-      return [r.rolloutId, r.name, statusWords(r.status), `${r.stageIndex + 1}${stages.length ? `/${stages.length}` : ''}`, `${r.weight} %`, r.startedAt];
+      return [r.rolloutId, r.name, statusWords(shownStatus(r)), `${r.stageIndex + 1}${stages.length ? `/${stages.length}` : ''}`, `${r.weight} %`, r.startedAt];
     })];
     const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
     for (const [i, row] of rows.entries()) {

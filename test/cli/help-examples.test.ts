@@ -9,7 +9,7 @@ import { join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO, runMain } from './helpers.ts';
 
-const COMMANDS = ['simulate', 'validate', 'judge', 'backtest', 'start', 'status', 'watch', 'list', 'approve', 'reject', 'abort', 'report'];
+const COMMANDS = ['simulate', 'validate', 'judge', 'backtest', 'start', 'status', 'watch', 'list', 'approve', 'reject', 'abort', 'promote', 'pause', 'resume', 'retry', 'report'];
 const LOCAL = new Set(['simulate', 'validate', 'judge', 'backtest']);
 /** Options whose value is a file the command writes, not one it reads. */
 const OUTPUTS = new Set(['--out', '--report']);

@@ -230,7 +230,7 @@ describe.skipIf(skip !== null)('canary start / status / watch / list / abort / a
     await rollouts.update('to-abort', { status: 'ROLLED_BACK' });
     const late = runCli(['abort', 'to-abort'], env);
     expect(late.code).toBe(1);
-    expect(late.stderr).toMatch(/^canary: Rollout to-abort is ROLLED_BACK, not RUNNING: there is nothing to abort\n$/);
+    expect(late.stderr).toMatch(/^canary: Rollout to-abort is ROLLED_BACK, not RUNNING or HALTED: there is nothing to abort\n$/);
     const unknown = runCli(['abort', 'no-such-rollout'], env);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/^canary: no rollout no-such-rollout in table .+ \(see canary list\)\n$/);
