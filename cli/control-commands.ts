@@ -115,8 +115,9 @@ export async function resumeCommand(id: string, opts: RequestOptions, io: CliIO)
     ctx.print(record.status === 'HALTED'
       ? [
         `resume requested for the HALTED rollout ${ctx.style.bold(id)} by ${by}${given.reason ? `: "${given.reason}"` : ''}`,
-        `  within a minute the workflow judges stage ${record.stageIndex + 1} again from now, at the frozen weight (canary ${record.weight} %),`,
-        `  and resolves the halt's incident; a failure halts it again. Follow it: canary watch ${id}`,
+        `  within a minute the workflow judges stage ${record.stageIndex + 1} again from now, at the frozen weight (canary ${record.weight} %)`,
+        '  (a halt at a gate asks for that shift again instead), and resolves the halt\'s incident; a failure halts it again.',
+        `  Follow it: canary watch ${id}`,
       ]
       : [
         `resume requested for ${ctx.style.bold(id)} by ${by}${given.reason ? `: "${given.reason}"` : ''}`,

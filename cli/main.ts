@@ -166,7 +166,7 @@ Colors on a terminal; FORCE_COLOR=1 for CI logs, NO_COLOR=1 for none.`);
     .action(async (id: string, opts) => setExit(await (await controlCommands()).pauseCommand(id, opts, io)));
 
   withStackOptions(program.command('resume')
-    .description('Go on after canary pause (the stage continues where it was), or after a halt (onFailure: halt): the halted stage is judged again from now at the frozen weight. Exit 0 once requested.')
+    .description('Go on after canary pause (the stage continues where it was), or after a halt (onFailure: halt): the halted stage is judged again from now at the frozen weight (a halt at a gate asks for that shift again), and the halt\'s incident is resolved. Exit 0 once requested.')
     .argument('<id>', 'rollout id (the execution name)')
     .option('--reason <text>', 'why, recorded with the request')
     .option(byOption, byHelp))

@@ -222,7 +222,7 @@ describe.skipIf(skip !== null)('canary promote --full / pause / resume / retry o
     expect(pause.stderr).toMatch(/^canary: rollout halted-1 is HALTED: its weights are already frozen and it waits for a person: canary resume halted-1, canary promote halted-1 --full, or canary abort halted-1\n$/);
     expect(resume.code).toBe(0);
     expect(resume.stdout).toContain('resume requested for the HALTED rollout halted-1 by carol: "a false alarm: the dashboard was wrong"');
-    expect(flat(resume.stdout)).toContain('within a minute the workflow judges stage 3 again from now, at the frozen weight (canary 10 %), and resolves the halt\'s incident');
+    expect(flat(resume.stdout)).toContain("within a minute the workflow judges stage 3 again from now, at the frozen weight (canary 10 %) (a halt at a gate asks for that shift again instead), and resolves the halt's incident; a failure halts it again.");
     expect((await rollouts.get('halted-1'))!.resumeRequested).toMatchObject({ by: 'carol', reason: 'a false alarm: the dashboard was wrong' });
     expect(resumeAgain.code).toBe(1);
     expect(resumeAgain.stderr).toMatch(/^canary: rollout halted-1 was already asked to resume by carol at \S+: it goes on judging at its next step\n$/);
