@@ -6,6 +6,7 @@ import { formatValue } from '../functions/core/judge.ts';
 import { planBudget } from '../functions/core/plan-budget.ts';
 import { statusUpdateSeconds } from '../functions/core/incident-status.ts';
 import { opsCenterSeverity } from '../functions/core/incident.ts';
+import { HALT_MAX_SECONDS } from '../functions/core/controls.ts';
 import { SYNC_POLL_MAX_SECONDS, SYNC_POLL_SECONDS, countedChecksFrom, leaseSeconds } from '../functions/core/rollout-steps.ts';
 import type { Style } from './io.ts';
 
@@ -94,7 +95,7 @@ function verificationLines(config: RolloutConfig, style: Style): string[] {
     lines.push(style.bold(`Verification checks (beside the metrics at every check; ${verification.length})`));
     for (const c of verification) {
       const extra = c.type === 'alarm' ? `; INSUFFICIENT_DATA counts as ${c.insufficientData}` : '';
-      lines.push(`  ${style.bold(c.name)}: ${describeCheck(c)}${c.critical ? ', critical (one FAIL rolls back)' : ''}; timeout ${c.timeoutSeconds} s, ${c.retry.maxAttempts} attempt${c.retry.maxAttempts === 1 ? '' : 's'}${extra}`);
+      lines.push(`  ${style.bold(c.name)}: ${describeCheck(c)}${c.critical && !c.dryRun ? ', critical (one FAIL rolls back)' : ''}${c.dryRun ? ', dry run (asked and recorded, never acts)' : ''}; timeout ${c.timeoutSeconds} s, ${c.retry.maxAttempts} attempt${c.retry.maxAttempts === 1 ? '' : 's'}${extra}`);
       if (c.description) lines.push(`    ${c.description}`);
     }
     lines.push('  a check that errs, answers late or malformed is INCONCLUSIVE (counted against the inconclusive limit), never a pass');
@@ -103,8 +104,14 @@ function verificationLines(config: RolloutConfig, style: Style): string[] {
   if (any > 0) {
     lines.push('');
     lines.push(style.bold('Hooks'));
-    for (const g of hooks.preRollout) lines.push(`  preRollout gate ${style.bold(g.name)}: ${describeCheck(g)}: must PASS before anything moves, else the rollout does not start`);
+    for (const g of hooks.preRollout) {
+      lines.push(`  preRollout gate ${style.bold(g.name)}: ${describeCheck(g)}: ${g.dryRun ? 'dry run: asked and recorded before anything moves, never keeps the rollout from starting' : 'must PASS before anything moves, else the rollout does not start'}`);
+    }
     for (const g of hooks.beforeShift) {
+      if (g.dryRun) {
+        lines.push(`  beforeShift gate ${style.bold(g.name)}: ${describeCheck(g)} before ${g.weights ? g.weights.map((w) => `${w} %`).join(', ') : 'every stage'}: dry run: asked and recorded, never shuts`);
+        continue;
+      }
       lines.push(`  beforeShift gate ${style.bold(g.name)}: ${describeCheck(g)} before ${g.weights ? g.weights.map((w) => `${w} %`).join(', ') : 'every stage'}: a shut gate is asked again every minute for up to ${duration(config.approvalTimeoutSeconds)} (approvalTimeoutSeconds), then rolls back`);
     }
     for (const h of hooks.afterPromotion) lines.push(`  afterPromotion ${style.bold(h.name)}: ${hookText(h)}, started once the canary holds 100 %`);
@@ -167,13 +174,22 @@ export function formatPlan(config: RolloutConfig, source: string, style: Style):
   lines.push(`  rollback: after ${config.failureLimit + 1} failed check${config.failureLimit === 0 ? '' : 's'} in a stage, at once on a critical metric,` +
     ` or after ${config.inconclusiveLimit + 1} checks without canary data (no data is not a pass)`);
   lines.push(`  a quiet stage (data, but too little to judge) extends its bake for up to ${duration(config.maxBakeExtensionSeconds)}, then rolls back`);
-  lines.push(`  before any traffic moves: ${config.checkBaselineHealth ? 'the baseline is checked against the thresholds' : 'no baseline health check (checkBaselineHealth: false)'}; lock lease ${duration(leaseSeconds(config))} (renewed by every step; never shorter than the longest wait, an hour, and a margin)`);
+  if (config.onFailure === 'halt') {
+    lines.push(`  onFailure: halt: instead of rolling back for a failed check, a shut gate or an unanswered manual gate, the weights are frozen,` +
+      ` the incident opened, and the rollout waits up to ${duration(HALT_MAX_SECONDS)} for canary abort, promote --full or resume (then rolls back);` +
+      ' an abort, drift or an error still rolls back');
+  }
+  const baselineCheck = config.checkBaselineHealth === 'compare'
+    ? 'the baseline is checked against the thresholds; a metric it already breaks does not refuse the start (checkBaselineHealth: compare, the hotfix path) but is judged against the baseline only until the baseline is healthy again'
+    : config.checkBaselineHealth ? 'the baseline is checked against the thresholds' : 'no baseline health check (checkBaselineHealth: false)';
+  lines.push(`  before any traffic moves: ${baselineCheck}; lock lease ${duration(leaseSeconds(config))} (renewed by every step; never shorter than the longest wait, an hour, and a margin)`);
   lines.push('');
   lines.push(...budgetLines(config, style));
   lines.push('');
   lines.push(style.bold(`Metrics (one CloudWatch period = ${config.analysisPeriodSeconds} s; ${config.metrics.length} metric${config.metrics.length === 1 ? '' : 's'})`));
   for (const m of config.metrics) {
-    lines.push(`  ${style.bold(m.name)}: ${m.kind}, ${m.unit}${m.critical ? ', critical (one failure rolls back)' : ''}: ${thresholdText(m)}`);
+    const dry = m.dryRun ? ', dry run (judged, recorded and charted, never acts)' : '';
+    lines.push(`  ${style.bold(m.name)}: ${m.kind}, ${m.unit}${m.critical && !m.dryRun ? ', critical (one failure rolls back)' : ''}${dry}: ${thresholdText(m)}`);
     for (const variant of ['canary', 'baseline'] as const) {
       const q = m.queries[variant];
       if ('numerator' in q) {
