@@ -115,7 +115,7 @@ describe('verify-recovery handler', () => {
     const state = {
       rolloutId: 'r-1', token: 'r-1@', routerDefinition: { kind: 'route53', records: [] }, stageIndex: 0, weight: 0, phase: 'FORWARD', next: 'CONCLUDE', outcome: 'PROMOTED',
       counters: { passed: 1, failed: 0, inconclusive: 0 }, wait: { until: '2026-03-09T12:00:00.000Z' }, settleSeconds: 60,
-      config: { recovery: { watchSeconds: 900, checkIntervalSeconds: 60 } },
+      config: { recovery: { watchSeconds: 900, checkIntervalSeconds: 60 }, metrics: [] },
       segment: { no: 1, iterations: 7, handOver: false }, segmentPrefix: 'r-1',
     };
 
