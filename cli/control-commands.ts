@@ -64,68 +64,64 @@ async function request(ctx: Context, stack: Stack, id: string, action: ControlAc
   return record;
 }
 
-export async function promoteCommand(id: string, opts: RequestOptions & { full?: boolean }, io: CliIO): Promise<number> {
+/**
+ * One request on a rollout's head (promote --full, pause, resume): checked here, written with
+ * who and why, then said in `describe`'s words. Exit 0 once the request is recorded.
+ */
+async function requestCommand(
+  id: string, opts: RequestOptions, io: CliIO, action: ControlAction,
+  describe: (record: RolloutRecord, asked: { by: string; reason?: string }, ctx: Context) => string[],
+): Promise<number> {
   checkRolloutId(id);
+  const given = checkRequestOptions(opts);
+  const ctx = context(io, opts);
+  return underDeadline(ctx, async () => {
+    const stack = await resolveStack(opts, { table: true }, ctx.clients, io);
+    const by = await whoAsks(ctx, given.by);
+    const asked = { by, ...(given.reason ? { reason: given.reason } : {}) };
+    const record = await request(ctx, stack, id, action, { at: new Date().toISOString(), ...asked });
+    ctx.print(describe(record, asked, ctx));
+    return EXIT.PROMOTED;
+  });
+}
+
+/** `by alice: "why"`, as the request lines say it. */
+const askedBy = ({ by, reason }: { by: string; reason?: string }) => `by ${by}${reason ? `: "${reason}"` : ''}`;
+
+export async function promoteCommand(id: string, opts: RequestOptions & { full?: boolean }, io: CliIO): Promise<number> {
   if (!opts.full) {
     throw new CliError(`promote needs --full: it sends the canary to 100 % now and skips the remaining stages' analysis and gates (canary promote ${id} --full --reason "..."); a rollout whose checks pass promotes itself`);
   }
-  const given = checkRequestOptions(opts);
-  const ctx = context(io, opts);
-  return underDeadline(ctx, async () => {
-    const stack = await resolveStack(opts, { table: true }, ctx.clients, io);
-    const by = await whoAsks(ctx, given.by);
-    const record = await request(ctx, stack, id, 'PROMOTE', { at: new Date().toISOString(), by, ...(given.reason ? { reason: given.reason } : {}) });
-    ctx.print([
-      `promote --full requested for ${ctx.style.bold(id)} by ${by}${given.reason ? `: "${given.reason}"` : ''}`,
-      `  at its next step the workflow sends the canary from ${record.weight} % to 100 % in one shift (still waited for and read back),`,
-      '  skipping the remaining stages\' analysis and gates; the decision says MANUAL_PROMOTION with who and why.',
-      `  ${record.status === 'HALTED' ? 'The halt\'s incident is resolved. ' : ''}Follow it: canary watch ${id}`,
-    ]);
-    return EXIT.PROMOTED;
-  });
+  return requestCommand(id, opts, io, 'PROMOTE', (record, asked, ctx) => [
+    `promote --full requested for ${ctx.style.bold(id)} ${askedBy(asked)}`,
+    `  at its next step the workflow sends the canary from ${record.weight} % to 100 % in one shift (still waited for and read back),`,
+    '  skipping the remaining stages\' analysis and gates; the decision says MANUAL_PROMOTION with who and why.',
+    `  ${record.status === 'HALTED' ? 'The halt\'s incident is resolved. ' : ''}Follow it: canary watch ${id}`,
+  ]);
 }
 
 export async function pauseCommand(id: string, opts: RequestOptions, io: CliIO): Promise<number> {
-  checkRolloutId(id);
-  const given = checkRequestOptions(opts);
-  const ctx = context(io, opts);
-  return underDeadline(ctx, async () => {
-    const stack = await resolveStack(opts, { table: true }, ctx.clients, io);
-    const by = await whoAsks(ctx, given.by);
-    const record = await request(ctx, stack, id, 'PAUSE', { at: new Date().toISOString(), by, ...(given.reason ? { reason: given.reason } : {}) });
-    const onFailure = record.config?.onFailure === 'halt' ? 'halts it (onFailure: halt)' : 'rolls it back';
-    ctx.print([
-      `pause requested for ${ctx.style.bold(id)} by ${by}${given.reason ? `: "${given.reason}"` : ''}`,
-      `  at its next step the workflow holds the weight (now canary ${record.weight} %) and stops the stage's clock until canary resume ${id}.`,
-      `  Checks keep running while paused, and a failure still ${onFailure}. A pause ends by itself after 30 d.`,
-      `  Follow it: canary watch ${id}`,
-    ]);
-    return EXIT.PROMOTED;
-  });
+  return requestCommand(id, opts, io, 'PAUSE', (record, asked, ctx) => [
+    `pause requested for ${ctx.style.bold(id)} ${askedBy(asked)}`,
+    `  at its next step the workflow holds the weight (now canary ${record.weight} %) and stops the stage's clock until canary resume ${id}.`,
+    `  Checks keep running while paused, and a failure still ${record.config?.onFailure === 'halt' ? 'halts it (onFailure: halt)' : 'rolls it back'}. A pause ends by itself after 30 d.`,
+    `  Follow it: canary watch ${id}`,
+  ]);
 }
 
 export async function resumeCommand(id: string, opts: RequestOptions, io: CliIO): Promise<number> {
-  checkRolloutId(id);
-  const given = checkRequestOptions(opts);
-  const ctx = context(io, opts);
-  return underDeadline(ctx, async () => {
-    const stack = await resolveStack(opts, { table: true }, ctx.clients, io);
-    const by = await whoAsks(ctx, given.by);
-    const record = await request(ctx, stack, id, 'RESUME', { at: new Date().toISOString(), by, ...(given.reason ? { reason: given.reason } : {}) });
-    ctx.print(record.status === 'HALTED'
-      ? [
-        `resume requested for the HALTED rollout ${ctx.style.bold(id)} by ${by}${given.reason ? `: "${given.reason}"` : ''}`,
-        `  within a minute the workflow judges stage ${record.stageIndex + 1} again from now, at the frozen weight (canary ${record.weight} %)`,
-        '  (a halt at a gate asks for that shift again instead), and resolves the halt\'s incident; a failure halts it again.',
-        `  Follow it: canary watch ${id}`,
-      ]
-      : [
-        `resume requested for ${ctx.style.bold(id)} by ${by}${given.reason ? `: "${given.reason}"` : ''}`,
-        `  at its next step the stage goes on where it was (canary ${record.weight} %), its clock moved on by the time paused.`,
-        `  Follow it: canary watch ${id}`,
-      ]);
-    return EXIT.PROMOTED;
-  });
+  return requestCommand(id, opts, io, 'RESUME', (record, asked, ctx) => record.status === 'HALTED'
+    ? [
+      `resume requested for the HALTED rollout ${ctx.style.bold(id)} ${askedBy(asked)}`,
+      `  within a minute the workflow judges stage ${record.stageIndex + 1} again from now, at the frozen weight (canary ${record.weight} %)`,
+      '  (a halt at a gate asks for that shift again instead), and resolves the halt\'s incident; a failure halts it again.',
+      `  Follow it: canary watch ${id}`,
+    ]
+    : [
+      `resume requested for ${ctx.style.bold(id)} ${askedBy(asked)}`,
+      `  at its next step the stage goes on where it was (canary ${record.weight} %), its clock moved on by the time paused.`,
+      `  Follow it: canary watch ${id}`,
+    ]);
 }
 
 /**
