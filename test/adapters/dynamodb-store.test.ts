@@ -23,7 +23,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { DynamoRollouts } from '../../functions/adapters/dynamodb-store.ts';
-import { FencedOutError, GateNotPendingError, PreflightError, RolloutNotRunningError, ThrottledError } from '../../functions/core/errors.ts';
+import { ControlRefusedError, FencedOutError, GateNotPendingError, PreflightError, RolloutNotRunningError, ThrottledError } from '../../functions/core/errors.ts';
 import type { RolloutEvent, RolloutRecord } from '../../functions/core/rollout-record.ts';
 
 const ddbMock = mockClient(DynamoDBDocumentClient);
@@ -711,6 +711,145 @@ describe('a person\'s writes: requestAbort and answerApproval', () => {
     // Assess
     await expect(result).rejects.toThrow(type);
     await expect(result).rejects.toThrow(message);
+  });
+});
+
+describe('a person\'s requests: promote --full, pause, resume, and the retry link', () => {
+  const at = '2025-06-01T12:00:00.000Z';
+  const asked = { at, by: 'alice', reason: 'fix for INC-1234' };
+  /** The head's Update of a request transaction, as sent. */
+  const update = (expression: string, condition: string, values: Record<string, unknown>) => ({
+    Update: {
+      TableName: TABLE,
+      Key: { pk: 'rollout#r-1' },
+      UpdateExpression: expression,
+      ConditionExpression: condition,
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: { ...values, ':zero': 0, ':one': 1 },
+    },
+  });
+
+  it('promote --full: one transaction, allowed while RUNNING or HALTED and never over an abort or another promote', async () => {
+    // Prepare
+    ddbMock.on(TransactWriteCommand).resolves({});
+    const rollouts = new DynamoRollouts(client(), TABLE);
+
+    // Act
+    await rollouts.requestControl('r-1', 'PROMOTE', asked);
+
+    // Assess
+    const [head, event, ...more] = transactItems();
+    expect(more).toEqual([]);
+    expect(head).toEqual(update(
+      'SET promoteRequested = :asked, updatedAt = :at, eventCount = if_not_exists(eventCount, :zero) + :one',
+      'attribute_exists(pk) AND #status IN (:running, :halted) AND attribute_not_exists(abortRequested) AND attribute_not_exists(promoteRequested)',
+      { ':at': at, ':asked': asked, ':running': 'RUNNING', ':halted': 'HALTED' },
+    ));
+    expect(event!.Put!.Item).toEqual({
+      type: 'CONTROL', at, request: 'PROMOTE', by: 'alice', reason: 'fix for INC-1234', pk: expect.stringMatching(eventKey('r-1', at)), evPk: 'rollout#r-1', evSk: expect.any(String),
+    });
+  });
+
+  it('pause: only a running rollout that is neither paused nor promoting; a pause without a reason stores none', async () => {
+    // Prepare
+    ddbMock.on(TransactWriteCommand).resolves({});
+    const rollouts = new DynamoRollouts(client(), TABLE);
+
+    // Act
+    await rollouts.requestControl('r-1', 'PAUSE', { at, by: 'bob' });
+
+    // Assess
+    const [head, event] = transactItems();
+    expect(head).toEqual(update(
+      'SET paused = :asked, updatedAt = :at, eventCount = if_not_exists(eventCount, :zero) + :one',
+      'attribute_exists(pk) AND #status = :running AND attribute_not_exists(paused) AND attribute_not_exists(promoteRequested)',
+      { ':at': at, ':asked': { at, by: 'bob' }, ':running': 'RUNNING' },
+    ));
+    expect(event!.Put!.Item).toMatchObject({ type: 'CONTROL', request: 'PAUSE', by: 'bob' });
+    expect(event!.Put!.Item).not.toHaveProperty('reason');
+  });
+
+  it('resume: the write is chosen by the head read, and its condition holds the head to what was read', async () => {
+    // Prepare
+    ddbMock.on(TransactWriteCommand).resolves({});
+    items({
+      'rollout#r-1': headItem({ paused: { at, by: 'bob' } }),
+      'rollout#r-2': { ...headItem({ status: 'HALTED' }), rolloutId: 'r-2', pk: 'rollout#r-2' },
+    });
+    const rollouts = new DynamoRollouts(client(), TABLE);
+
+    // Act
+    await rollouts.requestControl('r-1', 'RESUME', { at, by: 'carol' });
+    await rollouts.requestControl('r-2', 'RESUME', { at, by: 'carol' });
+
+    // Assess
+    expect(transactItems(0)[0]).toEqual(update(
+      'SET resumeRequested = :asked, updatedAt = :at, eventCount = if_not_exists(eventCount, :zero) + :one REMOVE paused',
+      'attribute_exists(pk) AND #status = :running AND attribute_exists(paused)',
+      { ':at': at, ':asked': { at, by: 'carol' }, ':running': 'RUNNING' },
+    ));
+    const halted = transactItems(1)[0]!.Update!;
+    expect(halted.Key).toEqual({ pk: 'rollout#r-2' });
+    expect(halted.ConditionExpression).toBe('attribute_exists(pk) AND #status = :halted AND attribute_not_exists(resumeRequested) AND attribute_not_exists(abortRequested) AND attribute_not_exists(promoteRequested)');
+    expect(halted.ExpressionAttributeValues).toEqual({ ':at': at, ':asked': { at, by: 'carol' }, ':halted': 'HALTED', ':zero': 0, ':one': 1 });
+  });
+
+  it.each([
+    ['PROMOTE', headItem({ abortRequested: { at, reason: 'bad' } }), /was asked to abort at .*: it rolls back, it cannot be promoted/],
+    ['PAUSE', headItem({ paused: { at, by: 'bob' } }), /is already paused \(by bob at /],
+    ['PAUSE', headItem({ status: 'ROLLED_BACK' }), /has ended: there is nothing to pause \(start it again with canary retry r-1\)/],
+  ] as const)('a refused %s says why from the head as it is then, and nothing else is written', async (action, head, message) => {
+    // Prepare
+    ddbMock.on(TransactWriteCommand).rejects(canceled('ConditionalCheckFailed', 'None'));
+    items({ 'rollout#r-1': head });
+    const rollouts = new DynamoRollouts(client(), TABLE);
+
+    // Act
+    const result = rollouts.requestControl('r-1', action, asked);
+
+    // Assess
+    await expect(result).rejects.toThrow(ControlRefusedError);
+    await expect(result).rejects.toThrow(message);
+    expect(ddbMock.commandCalls(TransactWriteCommand)).toHaveLength(1);
+  });
+
+  it('resume of a rollout that is neither paused nor halted is refused from the read, before any write', async () => {
+    // Prepare
+    items({ 'rollout#r-1': headItem() });
+    const rollouts = new DynamoRollouts(client(), TABLE);
+
+    // Act
+    const result = rollouts.requestControl('r-1', 'RESUME', asked);
+
+    // Assess
+    await expect(result).rejects.toThrow(/is running, not paused or halted: there is nothing to resume/);
+    expect(ddbMock.commandCalls(TransactWriteCommand)).toHaveLength(0);
+  });
+
+  it('linkRetry marks a rolled-back rollout once (a second retry is refused); unlinkRetry undoes only its own link', async () => {
+    // Prepare
+    ddbMock.on(TransactWriteCommand).resolvesOnce({}).rejects(canceled('ConditionalCheckFailed', 'None'));
+    items({ 'rollout#r-1': headItem({ status: 'ROLLED_BACK', retriedBy: 'r-1-retry', config: {} as RolloutRecord['config'] }) });
+    const rollouts = new DynamoRollouts(client(), TABLE);
+
+    // Act
+    await rollouts.linkRetry('r-1', 'r-1-retry', { at, by: 'alice' });
+    const second = rollouts.linkRetry('r-1', 'r-1-again', { at, by: 'bob' });
+    await expect(second).rejects.toThrow(ControlRefusedError);
+    await rollouts.unlinkRetry('r-1', 'r-1-other', at, 'StartExecution failed'); // not its link: nothing to undo
+
+    // Assess
+    const [link, linked] = transactItems(0);
+    expect(link).toEqual(update(
+      'SET retriedBy = :retry, updatedAt = :at, eventCount = if_not_exists(eventCount, :zero) + :one',
+      'attribute_exists(pk) AND #status IN (:rolledBack, :failed) AND attribute_not_exists(retriedBy) AND attribute_exists(config)',
+      { ':retry': 'r-1-retry', ':at': at, ':rolledBack': 'ROLLED_BACK', ':failed': 'ROLLBACK_FAILED' },
+    ));
+    expect(linked!.Put!.Item).toMatchObject({ type: 'RETRIED', retryId: 'r-1-retry', by: 'alice' });
+    const unlink = transactItems(2)[0]!.Update!;
+    expect(unlink.UpdateExpression).toBe('SET updatedAt = :at, eventCount = if_not_exists(eventCount, :zero) + :one REMOVE retriedBy');
+    expect(unlink.ConditionExpression).toBe('attribute_exists(pk) AND retriedBy = :retry');
+    expect(unlink.ExpressionAttributeValues).toMatchObject({ ':retry': 'r-1-other' });
   });
 });
 
