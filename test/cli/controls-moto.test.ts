@@ -22,33 +22,14 @@ import type { Decision } from '../../functions/core/rollout-record.ts';
 import { analyze, leaseSeconds, segmentPrefixOf, type RolloutState } from '../../functions/core/rollout-steps.ts';
 import { MemoryIncidents, MemoryLog, MemoryTraffic } from '../../sim/memory-adapters.ts';
 import { mulberry32 } from '../../sim/prng.ts';
-import { loadDefinition } from '../../sim/workflow-runner.ts';
 import { motoClientConfig, motoEnv, motoSkipReason, useMoto } from '../helpers/moto.ts';
-import { rolloutTableResource } from '../helpers/rollouts-table.ts';
+import { cliStackTemplate } from '../helpers/rollouts-table.ts';
 import { runCli, startCli } from './helpers.ts';
 
 const STACK = 'canary-analyzer';
 const exampleConfig = JSON.parse(readFileSync(new URL('../../examples/rollout.json', import.meta.url), 'utf8'));
 /** What moto's GetCallerIdentity answers, as the CLI records it (account:resource). */
 const MOTO_CALLER = '123456789012:user/moto';
-
-const stackTemplate = async () => ({
-  Resources: {
-    RolloutTable: await rolloutTableResource(),
-    RolloutStateMachine: {
-      Type: 'AWS::StepFunctions::StateMachine',
-      Properties: {
-        StateMachineName: 'CanaryRollout',
-        RoleArn: 'arn:aws:iam::123456789012:role/canary-rollout',
-        DefinitionString: JSON.stringify(loadDefinition().definition),
-      },
-    },
-  },
-  Outputs: {
-    StateMachineArn: { Value: { Ref: 'RolloutStateMachine' } },
-    RolloutTableName: { Value: { Ref: 'RolloutTable' } },
-  },
-});
 
 const skip = motoSkipReason();
 /** Human output with its line breaks (kept within 120 columns) as spaces: for prose that may wrap. */
@@ -65,7 +46,7 @@ describe.skipIf(skip !== null)('canary promote --full / pause / resume / retry o
     const config = motoClientConfig(moto.endpoint);
     sfn = new SFNClient(config);
     const cfn = new CloudFormationClient(config);
-    await cfn.send(new CreateStackCommand({ StackName: STACK, TemplateBody: JSON.stringify(await stackTemplate()) }));
+    await cfn.send(new CreateStackCommand({ StackName: STACK, TemplateBody: JSON.stringify(await cliStackTemplate()) }));
     const outputs = (await cfn.send(new DescribeStacksCommand({ StackName: STACK }))).Stacks![0]!.Outputs!;
     table = outputs.find((o) => o.OutputKey === 'RolloutTableName')!.OutputValue!;
     rollouts = new DynamoRollouts(DynamoDBDocumentClient.from(new DynamoDBClient(config), { marshallOptions: { removeUndefinedValues: true } }), table);

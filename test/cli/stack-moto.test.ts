@@ -22,32 +22,12 @@ import { analyze, leaseSeconds, segmentPrefixOf, type RolloutState } from '../..
 import { MemoryIncidents, MemoryLog, MemoryTraffic } from '../../sim/memory-adapters.ts';
 import { mulberry32 } from '../../sim/prng.ts';
 import { simulate } from '../../sim/simulate.ts';
-import { loadDefinition } from '../../sim/workflow-runner.ts';
 import { motoClientConfig, motoEnv, motoSkipReason, useMoto } from '../helpers/moto.ts';
-import { rolloutTableResource } from '../helpers/rollouts-table.ts';
+import { cliStackTemplate } from '../helpers/rollouts-table.ts';
 import { REPO, runCli, startCli } from './helpers.ts';
 
 const STACK = 'canary-analyzer';
 const exampleConfig = JSON.parse(readFileSync(new URL('../../examples/rollout.json', import.meta.url), 'utf8'));
-
-/** The stack's two outputs the CLI reads, over the resources they name (the table's schema read from template.yaml). */
-const stackTemplate = async () => ({
-  Resources: {
-    RolloutTable: await rolloutTableResource(),
-    RolloutStateMachine: {
-      Type: 'AWS::StepFunctions::StateMachine',
-      Properties: {
-        StateMachineName: 'CanaryRollout',
-        RoleArn: 'arn:aws:iam::123456789012:role/canary-rollout',
-        DefinitionString: JSON.stringify(loadDefinition().definition),
-      },
-    },
-  },
-  Outputs: {
-    StateMachineArn: { Value: { Ref: 'RolloutStateMachine' } },
-    RolloutTableName: { Value: { Ref: 'RolloutTable' } },
-  },
-});
 
 const skip = motoSkipReason();
 
@@ -61,7 +41,7 @@ describe.skipIf(skip !== null)('canary start / status / watch / list / abort / a
     const config = motoClientConfig(moto.endpoint);
     sfn = new SFNClient(config);
     const cfn = new CloudFormationClient(config);
-    await cfn.send(new CreateStackCommand({ StackName: STACK, TemplateBody: JSON.stringify(await stackTemplate()) }));
+    await cfn.send(new CreateStackCommand({ StackName: STACK, TemplateBody: JSON.stringify(await cliStackTemplate()) }));
     const { DescribeStacksCommand } = await import('@aws-sdk/client-cloudformation');
     const outputs = (await cfn.send(new DescribeStacksCommand({ StackName: STACK }))).Stacks![0]!.Outputs!;
     const table = outputs.find((o) => o.OutputKey === 'RolloutTableName')!.OutputValue!;

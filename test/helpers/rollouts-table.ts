@@ -7,6 +7,7 @@
  */
 import { CreateTableCommand, type CreateTableCommandInput, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { loadTemplate } from '../../scripts/build.ts';
+import { loadDefinition } from '../../sim/workflow-runner.ts';
 
 /** The table's schema as template.yaml has it (what CreateTable and CloudFormation both take). */
 export type RolloutTableSchema = Pick<CreateTableCommandInput, 'BillingMode' | 'AttributeDefinitions' | 'KeySchema' | 'GlobalSecondaryIndexes'>;
@@ -29,4 +30,29 @@ export async function createRolloutsTableFromTemplate(dynamo: DynamoDBClient, ta
 /** The table as a CloudFormation resource (a stack created in moto makes it with this schema). */
 export async function rolloutTableResource(): Promise<{ Type: 'AWS::DynamoDB::Table'; Properties: RolloutTableSchema }> {
   return { Type: 'AWS::DynamoDB::Table', Properties: await rolloutTableSchema() };
+}
+
+/**
+ * The smallest stack the CLI's stack commands work with, for CreateStack in moto: the two outputs
+ * the CLI reads (StateMachineArn, RolloutTableName) over the resources they name (the real
+ * rollout state machine definition, the table with template.yaml's schema).
+ */
+export async function cliStackTemplate(): Promise<Record<string, unknown>> {
+  return {
+    Resources: {
+      RolloutTable: await rolloutTableResource(),
+      RolloutStateMachine: {
+        Type: 'AWS::StepFunctions::StateMachine',
+        Properties: {
+          StateMachineName: 'CanaryRollout',
+          RoleArn: 'arn:aws:iam::123456789012:role/canary-rollout',
+          DefinitionString: JSON.stringify(loadDefinition().definition),
+        },
+      },
+    },
+    Outputs: {
+      StateMachineArn: { Value: { Ref: 'RolloutStateMachine' } },
+      RolloutTableName: { Value: { Ref: 'RolloutTable' } },
+    },
+  };
 }
