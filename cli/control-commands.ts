@@ -11,9 +11,11 @@ import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { controlRefusal, retryRefusal } from '../functions/core/controls.ts';
 import { MAX_BY_CHARS, MAX_REASON_CHARS, type ControlAction, type ControlRequest, type RolloutRecord } from '../functions/core/rollout-record.ts';
 import { awsFailure, callerIdentity, optional, resolveStack, type Stack, type StackOptions } from './aws.ts';
-import { CliError, EXIT, statusWords, type CliIO } from './io.ts';
+import { CliError, EXIT, fitWidth, statusWords, type CliIO } from './io.ts';
+import { timeoutSeconds } from './deadline.ts';
 import {
-  checkRolloutId, context, executionName, findExecution, readRecord, ROLLOUT_ID, rolloutStore, underDeadline, type Context,
+  checkRolloutId, context, executionName, findExecution, follow, followed, followTimeout, readRecord, ROLLOUT_ID, rolloutStore, underDeadline,
+  type Context, type FollowOptions,
 } from './stack-commands.ts';
 
 export interface RequestOptions extends StackOptions {
@@ -129,11 +131,13 @@ export async function resumeCommand(id: string, opts: RequestOptions, io: CliIO)
  * that ended in one). The old record is linked first (a conditional write: two retries of the same
  * rollout cannot both start), then the execution starts; should it not start, the link is undone.
  */
-export async function retryCommand(id: string, opts: RequestOptions & { name?: string; json?: boolean }, io: CliIO): Promise<number> {
+export async function retryCommand(id: string, opts: RequestOptions & FollowOptions & { name?: string; json?: boolean; wait?: boolean }, io: CliIO): Promise<number> {
   checkRolloutId(id);
   const given = checkRequestOptions(opts);
+  const pollSeconds = timeoutSeconds(opts.poll ?? '10', '--poll')!;
   if (opts.name !== undefined && !ROLLOUT_ID.test(opts.name)) throw new CliError(`--name must be 1-80 letters, digits, '-' or '_' (it becomes the rollout id), not '${opts.name}'`);
   const ctx = context(io, opts, opts.json);
+  let startedName: string | undefined;
   return underDeadline(ctx, async () => {
     const stack = await resolveStack(opts, { table: true, stateMachine: true }, ctx.clients, io);
     const rollouts = rolloutStore(ctx, stack);
@@ -171,18 +175,26 @@ export async function retryCommand(id: string, opts: RequestOptions & { name?: s
       if ((error as Error).name === 'ExecutionAlreadyExists') throw new CliError(`an execution named ${name} already exists: a rollout id is used once; choose another --name`);
       throw awsFailure(`could not start the retry of ${id} (the link on ${id} was undone)`, error);
     }
-    if (opts.json) {
+    startedName = name;
+    if (opts.json && !opts.wait) {
       io.out(JSON.stringify({ rolloutId: name, retryOf: id, executionArn, by }, null, 2));
       return EXIT.PROMOTED;
     }
-    ctx.print([
+    const lines = [
       `started rollout ${ctx.style.bold(name)}, a retry of ${id} by ${by}`,
       `  ${id} was ${statusWords(record.status)}${record.decision ? `: ${record.decision.reasons[0] ?? record.decision.trigger}` : ''}`,
       `  the same config (${config.name}, ${config.stages.map((s) => `${s.weight} %`).join(' → ')}), kept on ${id}'s record`,
       `  linked both ways: ${id}'s record says retriedBy ${name}; ${name}'s says retryOf ${id} once its preflight passes`,
       `  execution ${executionArn}`,
-      `  follow it: canary watch ${name}`,
-    ]);
-    return EXIT.PROMOTED;
-  });
+    ];
+    if (!opts.wait) {
+      ctx.print([...lines, `  follow it: canary watch ${name}`]);
+      return EXIT.PROMOTED;
+    }
+    // As start --wait: progress on stderr under --json, the retry's outcome as the exit code.
+    for (const line of fitWidth(lines, io.width)) (opts.json ? io.err : io.out)(line);
+    return follow(ctx, { rolloutId: name, executionArn, tableName: stack.tableName!, pollSeconds, json: opts.json });
+  }, () => startedName
+    ? followTimeout(startedName, followed.get(ctx), ctx.deadline.seconds)
+    : `gave up after ${ctx.deadline.seconds} s (--timeout) before the retry of ${id} started${ctx.clients.session.inFlight ? `: no answer yet from ${ctx.clients.session.where()} to ${ctx.clients.session.inFlight}` : ''}; check with canary status ${id}`);
 }

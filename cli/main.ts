@@ -173,13 +173,14 @@ Colors on a terminal; FORCE_COLOR=1 for CI logs, NO_COLOR=1 for none.`);
     .addHelpText('after', example('canary resume checkout-api-20260101T120000Z-3f9a --stack canary-analyzer'))
     .action(async (id: string, opts) => setExit(await (await controlCommands()).resumeCommand(id, opts, io)));
 
-  withStackOptions(program.command('retry')
-    .description('Start a rollout again with the config its record kept, after an abort, a rollback, or a halt that ended in one: a new execution whose record says retryOf ID, while ID\'s record says retriedBy the new id. A rollout still running, paused or halted is refused. Exit 0 once started; follow it with canary watch.')
+  followOptions(withStackOptions(program.command('retry')
+    .description('Start a rollout again with the config its record kept, after an abort, a rollback, or a halt that ended in one: a new execution whose record says retryOf ID, while ID\'s record says retriedBy the new id. A rollout still running, paused or halted is refused. Exit 0 once started; with --wait, follow the retry like start --wait: exit 0 promoted, 2 rolled back, 3 halted, 1 otherwise.')
     .argument('<id>', 'rollout id (the execution name) of the rolled-back rollout')
+    .option('--wait', 'follow the new rollout until it is promoted, rolled back or halted')
     .option('--name <name>', 'the new rollout\'s id (default: <config name>-<UTC time>-<random>)')
     .option('--reason <text>', 'why, recorded on the old rollout with the link')
     .option(byOption, byHelp)
-    .option('--json', 'print the new rollout\'s id and execution as JSON'))
+    .option('--json', 'print the new rollout\'s id and execution as JSON (with --wait: the final record, progress on stderr)'), FOLLOW_TIMEOUT))
     .addHelpText('after', example('canary retry checkout-api-20260101T120000Z-3f9a --name checkout-v42-retry --stack canary-analyzer'))
     .action(async (id: string, opts) => setExit(await (await controlCommands()).retryCommand(id, opts, io)));
 

@@ -150,9 +150,9 @@ export async function startCommand(file: string, opts: StackOptions & FollowOpti
 }
 
 /** What a follow saw last, for the message when the deadline passes. */
-const followed = new WeakMap<Context, { status?: string }>();
+export const followed = new WeakMap<Context, { status?: string }>();
 
-function followTimeout(id: string, seen: { status?: string } | undefined, seconds: number | undefined): string {
+export function followTimeout(id: string, seen: { status?: string } | undefined, seconds: number | undefined): string {
   return `rollout ${id} is still ${seen?.status ? statusWords(seen.status) : 'starting'} after ${seconds} s (--timeout); it goes on: canary watch ${id}`;
 }
 
@@ -190,7 +190,7 @@ const TERMINAL_RECORD = new Set(['PROMOTED', 'ROLLED_BACK', 'ROLLBACK_FAILED', '
  * decision (final once Conclude wrote it); the execution's status covers what ends it without
  * one (refused at preflight, stopped, timed out).
  */
-async function follow(ctx: Context, a: FollowArgs): Promise<number> {
+export async function follow(ctx: Context, a: FollowArgs): Promise<number> {
   const { io, style } = ctx;
   const rollouts = new DynamoRollouts(ctx.clients.dynamo, a.tableName);
   const seen: { status?: string } = {};

@@ -24,7 +24,7 @@ import { MemoryIncidents, MemoryLog, MemoryTraffic } from '../../sim/memory-adap
 import { mulberry32 } from '../../sim/prng.ts';
 import { motoClientConfig, motoEnv, motoSkipReason, useMoto } from '../helpers/moto.ts';
 import { cliStackTemplate } from '../helpers/rollouts-table.ts';
-import { runCli, startCli } from './helpers.ts';
+import { runCli, sleep, startCli, until } from './helpers.ts';
 
 const STACK = 'canary-analyzer';
 const exampleConfig = JSON.parse(readFileSync(new URL('../../examples/rollout.json', import.meta.url), 'utf8'));
@@ -247,6 +247,30 @@ describe.skipIf(skip !== null)('canary promote --full / pause / resume / retry o
     const status = runCli(['status', 'to-retry'], env);
     expect(status.code).toBe(2);
     expect(status.stdout).toMatch(/^ {2}retried by +to-retry-2 \(canary status to-retry-2\)$/m);
+  });
+
+  it('retry --wait follows the new rollout like start --wait and exits with its outcome', async () => {
+    // Prepare: a rolled-back rollout.
+    await runningRollout('wait-src');
+    const decision: Decision = { outcome: 'ROLLED_BACK', trigger: 'VERDICT', at: at(700), stageIndex: 1, weight: 5, failing: [], reasons: ['critical metric failed: error-rate'] };
+    await rollouts.update('wait-src', { status: 'ROLLED_BACK', decision, weight: 0, updatedAt: at(700) }, [{ type: 'DECISION', at: at(700), decision }]);
+
+    // Act: the CLI waits; the test plays the workflow of the retry (moto runs no execution).
+    const cli = startCli(['retry', 'wait-src', '--name', 'wait-retry', '--wait', '--poll', '0.2'], env);
+    await until(async () => (await sfn.send(new DescribeExecutionCommand({ executionArn: executionArn('wait-retry') })).catch(() => null))?.status === 'RUNNING');
+    const made = await runningRollout('wait-retry');
+    await sleep(500);
+    const promoted: Decision = { outcome: 'PROMOTED', trigger: 'VERDICT', at: at(2400), stageIndex: 4, weight: 100, failing: [], reasons: ['every stage passed its checks'] };
+    await rollouts.update('wait-retry', { status: 'PROMOTED', decision: promoted, weight: 100, stageIndex: 4, updatedAt: at(2400) }, [{ type: 'DECISION', at: at(2400), decision: promoted }], { token: made.token });
+    const run = await cli;
+
+    // Assess
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain(`started rollout wait-retry, a retry of wait-src by ${MOTO_CALLER}`);
+    expect(run.stdout).not.toContain('follow it: canary watch');
+    expect(run.stdout).toMatch(/^PROMOTED: wait-retry ended with the canary at 100 %$/m);
+    expect((await rollouts.get('wait-src'))!.retriedBy).toBe('wait-retry');
   });
 
   it('retry: a name in use is refused before the link; a start that fails undoes the link; an unknown or promoted rollout says why', async () => {

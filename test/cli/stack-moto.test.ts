@@ -24,7 +24,7 @@ import { mulberry32 } from '../../sim/prng.ts';
 import { simulate } from '../../sim/simulate.ts';
 import { motoClientConfig, motoEnv, motoSkipReason, useMoto } from '../helpers/moto.ts';
 import { cliStackTemplate } from '../helpers/rollouts-table.ts';
-import { REPO, runCli, startCli } from './helpers.ts';
+import { REPO, runCli, sleep, startCli, until } from './helpers.ts';
 
 const STACK = 'canary-analyzer';
 const exampleConfig = JSON.parse(readFileSync(new URL('../../examples/rollout.json', import.meta.url), 'utf8'));
@@ -343,14 +343,3 @@ describe.skipIf(skip !== null)('canary start / status / watch / list / abort / a
     expect(JSON.parse(run.stdout).length).toBeGreaterThan(0);
   });
 });
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(condition: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await condition()) return;
-    await sleep(100);
-  }
-  throw new Error('condition not met in time');
-}
